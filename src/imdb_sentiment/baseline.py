@@ -1,0 +1,105 @@
+"""The order-blind reference: TF-IDF + logistic regression over the project's own tokens."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import joblib
+import mlflow
+import numpy as np
+import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from imdb_sentiment.data import PreparedPaths
+from imdb_sentiment.files import atomic_path, read_json, write_json
+from imdb_sentiment.params import BaselineParams, Params, PrepareParams, flatten_params
+from imdb_sentiment.serving import PIPELINE_FILE, log_sentiment_model
+from imdb_sentiment.text import tokenize
+from imdb_sentiment.tracking import RUN_FILE, model_run, run_record
+
+log = logging.getLogger(__name__)
+
+BASELINE_NAME = "tfidf"
+
+
+def build_vectorizer(params: BaselineParams) -> TfidfVectorizer:
+    """TF-IDF over the project tokenizer: the baseline sees exactly the recurrent models' words."""
+    return TfidfVectorizer(
+        tokenizer=tokenize,
+        lowercase=False,  # tokenize() already standardizes
+        token_pattern=None,
+        ngram_range=(1, params.ngram_max),
+        min_df=params.min_df,
+        max_features=params.max_features,
+        sublinear_tf=params.sublinear_tf,
+        dtype=np.float32,
+    )
+
+
+def train_baseline(params: Params, prepared_dir: Path, out_dir: Path) -> dict[str, Any]:
+    """Fit TF-IDF on train, pick C on validation, log the run and write ``out_dir``."""
+    prepared = PreparedPaths(prepared_dir)
+    reviews = pd.read_parquet(prepared.reviews, columns=["split", "text", "label"])
+    train, val = reviews[reviews.split == "train"], reviews[reviews.split == "val"]
+    prepare_config = read_json(prepared.config)
+    baseline = params.baseline
+
+    with model_run(BASELINE_NAME, "bag_of_words") as run:
+        mlflow.log_params(
+            {
+                "seed": params.seed,
+                **flatten_params(PrepareParams(**prepare_config["prepare"]), "prepare"),
+                **flatten_params(baseline, "baseline"),
+                "model.arch": BASELINE_NAME,
+            }
+        )
+        started = time.perf_counter()
+        vectorizer = build_vectorizer(baseline)
+        x_train = vectorizer.fit_transform(train.text)
+        x_val = vectorizer.transform(val.text)
+        log.info("%s: %d terms from %d reviews", BASELINE_NAME, x_train.shape[1], len(train))
+        # The vectorizer does not depend on C, so it is fitted once and shared by every candidate.
+        candidates = []
+        for step, c in enumerate(baseline.C):
+            classifier = LogisticRegression(
+                C=c, max_iter=baseline.max_iter, random_state=params.seed
+            )
+            classifier.fit(x_train, train.label)
+            accuracy = float(classifier.score(x_val, val.label))
+            candidates.append({"C": c, "val_accuracy": accuracy, "classifier": classifier})
+            mlflow.log_metric("selection_val_accuracy", accuracy, step=step)
+            log.info("%s: C=%g val_accuracy %.4f", BASELINE_NAME, c, accuracy)
+        best = max(candidates, key=lambda candidate: candidate["val_accuracy"])
+        train_seconds = time.perf_counter() - started
+        pipeline = Pipeline([("tfidf", vectorizer), ("classifier", best["classifier"])])
+        summary = {
+            "selected_C": best["C"],
+            "best_val_accuracy": best["val_accuracy"],
+            "train_seconds": round(train_seconds, 2),
+            "train_examples_per_second": round(len(train) * len(candidates) / train_seconds, 1),
+            "parameters": int(x_train.shape[1] + 1),
+        }
+        mlflow.log_params({"baseline.C_selected": best["C"]})
+        mlflow.log_metrics(
+            {k: summary[k] for k in ("train_seconds", "train_examples_per_second", "parameters")}
+        )
+        log.info(
+            "%s: selected C=%g (val_accuracy %.4f)", BASELINE_NAME, best["C"], best["val_accuracy"]
+        )
+        with atomic_path(out_dir, directory=True) as tmp:
+            predictor = tmp / "predictor"
+            predictor.mkdir()
+            joblib.dump(pipeline, predictor / PIPELINE_FILE)
+            selection = pd.DataFrame([{k: c[k] for k in ("C", "val_accuracy")} for c in candidates])
+            selection.to_csv(tmp / "selection.csv", index=False)
+            mlflow.log_artifact(str(tmp / "selection.csv"))
+            model_info = log_sentiment_model(predictor, ["scikit-learn"])
+            record = run_record(run, model_info)
+            write_json(tmp / RUN_FILE, record)
+            write_json(tmp / "training.json", summary | record)
+    return summary | record

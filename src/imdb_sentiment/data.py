@@ -1,0 +1,170 @@
+"""Read the IMDB archive into reviews, split them, and write the prepared dataset."""
+
+from __future__ import annotations
+
+import logging
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from imdb_sentiment.files import atomic_path, write_json
+from imdb_sentiment.params import PrepareParams, as_dict
+from imdb_sentiment.text import Vocabulary, encode_tokens, tokenize
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+LABELS = ("negative", "positive")
+# aclImdb/{train,test}/{pos,neg}/ID_RATING.txt; train/unsup and the .feat files are not used.
+_REVIEW_MEMBER = re.compile(r"^aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+LENGTH_PERCENTILES = (50, 90, 95, 99)
+HISTOGRAM_BIN = 50
+
+
+class ArchiveError(RuntimeError):
+    """The archive is unsafe, corrupt or not in the upstream aclImdb layout."""
+
+
+@dataclass(frozen=True)
+class PreparedPaths:
+    """Where the prepare stage writes, and where later stages read."""
+
+    root: Path
+
+    @property
+    def reviews(self) -> Path:
+        return self.root / "reviews.parquet"
+
+    @property
+    def sequences(self) -> Path:
+        return self.root / "sequences.npz"
+
+    @property
+    def vocab(self) -> Path:
+        return self.root / "vocab.json"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "prepare.json"
+
+
+def read_archive(archive: Path, scratch: Path) -> pd.DataFrame:
+    """All labeled reviews in the archive: columns id, split (train/test), text, label, rating.
+
+    Members are read in-stream rather than unpacked to 50,000 files; each one still passes
+    tarfile's ``data`` extraction filter against ``scratch``, so an archive with a member that
+    would escape its folder (``../``, absolute paths, links out) is refused outright.
+    """
+    rows = []
+    try:
+        with tarfile.open(archive, mode="r:gz") as tar:
+            for member in tar:
+                try:
+                    tarfile.data_filter(member, str(scratch))
+                except tarfile.FilterError as exc:
+                    raise ArchiveError(
+                        f"{archive}: unsafe member {member.name!r} ({exc}); refusing the archive"
+                    ) from None
+                match = _REVIEW_MEMBER.match(member.name)
+                if not match or not member.isfile():
+                    continue
+                split, polarity, review_id, rating = match.groups()
+                handle = tar.extractfile(member)
+                rows.append(
+                    (
+                        f"{split}/{polarity}/{review_id}",
+                        split,
+                        handle.read().decode("utf-8"),
+                        int(polarity == "pos"),
+                        int(rating),
+                    )
+                )
+    except (tarfile.TarError, EOFError, OSError, UnicodeDecodeError) as exc:
+        raise ArchiveError(
+            f"{archive}: cannot read the archive ({type(exc).__name__}: {exc}); it is corrupt "
+            "or truncated: delete it and run `dvc repro -f download`"
+        ) from None
+    reviews = pd.DataFrame(rows, columns=["id", "split", "text", "label", "rating"])
+    for split in ("train", "test"):
+        for label in (0, 1):
+            if not ((reviews.split == split) & (reviews.label == label)).any():
+                raise ArchiveError(
+                    f"{archive}: no {split}/{'pos' if label else 'neg'} reviews; "
+                    "expected the aclImdb layout aclImdb/{train,test}/{pos,neg}/ID_RATING.txt"
+                )
+    # Sorted so the split and the vocabulary never depend on the archive's member order.
+    return reviews.sort_values(["split", "label", "id"], ignore_index=True)
+
+
+def split_validation(reviews: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataFrame:
+    """Relabel a seeded, label-stratified ``val_fraction`` of *train* as ``val``."""
+    train_index = reviews.index[reviews.split == "train"]
+    _, val_index = train_test_split(
+        train_index,
+        test_size=val_fraction,
+        random_state=seed,
+        stratify=reviews.loc[train_index, "label"],
+    )
+    reviews = reviews.copy()
+    reviews.loc[val_index, "split"] = "val"
+    return reviews
+
+
+def prepare_dataset(
+    archive: Path, out_dir: Path, params: PrepareParams, seed: int
+) -> tuple[dict, pd.DataFrame]:
+    """Archive -> ``out_dir`` (reviews, vocabulary, padded ids); returns stats and histogram."""
+    with atomic_path(out_dir, directory=True) as tmp:
+        reviews = split_validation(read_archive(archive, scratch=tmp), params.val_fraction, seed)
+        log.info("read %d reviews; tokenizing", len(reviews))
+        tokenized = [tokenize(text) for text in reviews.text]
+        is_train = (reviews.split == "train").to_numpy()
+        vocab = Vocabulary.build(
+            (tokens for tokens, keep in zip(tokenized, is_train, strict=True) if keep),
+            params.vocab_size,
+        )
+        ids = encode_tokens(tokenized, vocab, params.max_len, params.truncating)
+        lengths = np.array([len(tokens) for tokens in tokenized], dtype=np.int32)
+        reviews["n_tokens"] = lengths
+
+        paths = PreparedPaths(tmp)
+        reviews.to_parquet(paths.reviews, index=False)
+        vocab.save(paths.vocab)
+        arrays = {}
+        for split in SPLITS:
+            mask = (reviews.split == split).to_numpy()
+            arrays[f"x_{split}"] = ids[mask]
+            arrays[f"y_{split}"] = reviews.label.to_numpy()[mask].astype(np.int32)
+        np.savez_compressed(paths.sequences, **arrays)
+        # Later stages read how the data was shaped from here, not from params.yaml, so what
+        # they log describes the data they actually trained on.
+        write_json(paths.config, {"seed": seed, "prepare": as_dict(params), "vocab": len(vocab)})
+        stats = dataset_stats(reviews, params.max_len)
+    log.info("prepared %s", {s: stats["counts"][s]["total"] for s in SPLITS})
+    return stats, length_histogram(reviews)
+
+
+def dataset_stats(reviews: pd.DataFrame, max_len: int) -> dict:
+    """Counts per split and label, token-length percentiles, and how many reviews get cut."""
+    stats: dict = {"counts": {}, "length_percentiles": {}, "truncated_fraction": {}}
+    for split in SPLITS:
+        part = reviews[reviews.split == split]
+        counts = {LABELS[label]: int((part.label == label).sum()) for label in (0, 1)}
+        stats["counts"][split] = {**counts, "total": len(part)}
+        stats["length_percentiles"][split] = {
+            f"p{q}": int(np.percentile(part.n_tokens, q)) for q in LENGTH_PERCENTILES
+        } | {"max": int(part.n_tokens.max())}
+        stats["truncated_fraction"][split] = round(float((part.n_tokens > max_len).mean()), 4)
+    return stats
+
+
+def length_histogram(reviews: pd.DataFrame) -> pd.DataFrame:
+    """Reviews per token-length bin, one column per split (a DVC plot draws each column)."""
+    bins = (reviews.n_tokens // HISTOGRAM_BIN) * HISTOGRAM_BIN
+    table = pd.crosstab(bins.rename("length"), reviews.split).reindex(columns=list(SPLITS))
+    return table.fillna(0).astype(int).reset_index()

@@ -1,0 +1,169 @@
+"""Raw text in, sentiment out: the predictor every consumer uses, and its MLflow pyfunc form.
+
+A model folder (``models/<name>/predictor``) holds everything a prediction needs: the Keras
+model plus vocabulary and text settings, or the scikit-learn Pipeline. Evaluation loads that
+folder directly; the MLflow model carries the same folder as an artifact and this package as
+code, so the served model runs the very code that evaluation ran.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc import PythonModel
+from mlflow.types import ColSpec, Schema
+
+from imdb_sentiment.text import Vocabulary, encode_texts
+
+log = logging.getLogger(__name__)
+# MLflow asks for predict() type hints; this model's schema is its explicit signature instead.
+warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method")
+
+TEXT_COLUMN = "text"
+POSITIVE, NEGATIVE = "positive", "negative"
+KERAS_FILE = "model.keras"
+VOCAB_FILE = "vocab.json"
+TEXT_CONFIG_FILE = "text.json"
+PIPELINE_FILE = "pipeline.joblib"
+PREDICT_BATCH = 256
+
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", TEXT_COLUMN)]),
+    outputs=Schema([ColSpec("double", "probability"), ColSpec("string", "label")]),
+)
+INPUT_EXAMPLE = pd.DataFrame(
+    {TEXT_COLUMN: ["A wonderful film, moving and funny.", "Dull, predictable and far too long."]}
+)
+
+
+class Predictor(Protocol):
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class KerasPredictor:
+    """A Keras model over the project's text path: tokenize, look up ids, pad, predict."""
+
+    def __init__(self, folder: Path):
+        import keras  # deferred: TensorFlow takes seconds to import; TF-IDF never needs it
+
+        self.model = keras.models.load_model(folder / KERAS_FILE, compile=False)
+        self.vocab = Vocabulary.load(folder / VOCAB_FILE)
+        config = json.loads((folder / TEXT_CONFIG_FILE).read_text())
+        self.max_len, self.truncating = config["max_len"], config["truncating"]
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        ids = encode_texts(texts, self.vocab, self.max_len, self.truncating)
+        if not len(ids):
+            return np.zeros(0)
+        scores = self.model.predict(ids, batch_size=PREDICT_BATCH, verbose=0)
+        return np.asarray(scores, dtype=np.float64).reshape(-1)
+
+
+class PipelinePredictor:
+    """A scikit-learn Pipeline that already takes raw text (its tokenizer is the project's)."""
+
+    def __init__(self, folder: Path):
+        import joblib
+
+        self.pipeline = joblib.load(folder / PIPELINE_FILE)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if not len(texts):
+            return np.zeros(0)
+        return self.pipeline.predict_proba(list(texts))[:, 1].astype(np.float64)
+
+
+def load_predictor(folder: str | Path) -> Predictor:
+    """The predictor saved in ``folder`` (a Keras model or a scikit-learn Pipeline)."""
+    folder = Path(folder)
+    if (folder / KERAS_FILE).exists():
+        return KerasPredictor(folder)
+    if (folder / PIPELINE_FILE).exists():
+        return PipelinePredictor(folder)
+    raise FileNotFoundError(f"{folder}: neither {KERAS_FILE} nor {PIPELINE_FILE}; not a model")
+
+
+def label_probabilities(probabilities: np.ndarray) -> pd.DataFrame:
+    """The served output: one row per review, ``probability`` of positive and its ``label``."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    labels = np.where(probabilities >= 0.5, POSITIVE, NEGATIVE)
+    return pd.DataFrame({"probability": probabilities, "label": labels})
+
+
+def validate_texts(model_input: Any) -> list[str]:
+    """The review strings of a request, or an INVALID_PARAMETER_VALUE naming the bad row.
+
+    MLflow's scoring server checks that a ``text`` column exists but passes ints and nulls
+    through to ``predict``; a message naming the row beats a stack trace in a 400.
+    """
+    if isinstance(model_input, pd.DataFrame):
+        if TEXT_COLUMN not in model_input.columns:
+            raise MlflowException(
+                f"input has no {TEXT_COLUMN!r} column (got {list(model_input.columns)}); "
+                f"send one string column named {TEXT_COLUMN!r}",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        values = model_input[TEXT_COLUMN].tolist()
+    elif isinstance(model_input, pd.Series):
+        values = model_input.tolist()
+    elif isinstance(model_input, (list, tuple, np.ndarray)):
+        values = list(np.asarray(model_input, dtype=object).reshape(-1))
+    elif isinstance(model_input, str):
+        values = [model_input]
+    else:
+        raise MlflowException(
+            f"expected a table with a {TEXT_COLUMN!r} column or a list of strings, "
+            f"got {type(model_input).__name__}",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    for row, value in enumerate(values):
+        if not isinstance(value, str):
+            raise MlflowException(
+                f"column {TEXT_COLUMN!r}, row {row}: expected a string (the review text), "
+                f"got {type(value).__name__} {value!r:.40}",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+    return values
+
+
+class SentimentModel(PythonModel):
+    """The MLflow model of every architecture: raw review text in, probability and label out."""
+
+    def load_context(self, context: Any) -> None:
+        self.predictor = load_predictor(context.artifacts["predictor"])
+
+    # No type hints here: MLflow reads them as a schema, and the signature already is one.
+    def predict(self, context, model_input, params=None):  # noqa: ANN001
+        return label_probabilities(self.predictor.predict_proba(validate_texts(model_input)))
+
+
+def pinned_requirements(*packages: str) -> list[str]:
+    """``name==version`` of what is installed, so the logged model rebuilds the same stack."""
+    return [f"{name}=={importlib.metadata.version(name)}" for name in packages]
+
+
+def log_sentiment_model(predictor_dir: Path, requirements: Sequence[str]) -> Any:
+    """Log ``predictor_dir`` as the run's raw-text pyfunc model ``model``; return its info."""
+    import mlflow
+
+    package_dir = Path(__file__).resolve().parent
+    return mlflow.pyfunc.log_model(
+        name="model",
+        python_model=SentimentModel(),
+        artifacts={"predictor": str(predictor_dir)},
+        code_paths=[str(package_dir)],
+        signature=SIGNATURE,
+        input_example=INPUT_EXAMPLE,
+        pip_requirements=pinned_requirements("mlflow", "numpy", "pandas", *requirements),
+    )

@@ -1,0 +1,282 @@
+"""Train one recurrent architecture: resumable, early-stopped, every epoch tracked in MLflow."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import mlflow
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from mlflow.keras import MlflowCallback
+
+from imdb_sentiment.data import PreparedPaths
+from imdb_sentiment.files import atomic_path, read_json, write_json
+from imdb_sentiment.models import build_model
+from imdb_sentiment.params import Params, PrepareParams, as_dict, flatten_params
+from imdb_sentiment.plots import plot_learning_curves
+from imdb_sentiment.serving import KERAS_FILE, TEXT_CONFIG_FILE, VOCAB_FILE, log_sentiment_model
+from imdb_sentiment.tracking import RUN_FILE, model_run, run_record
+
+log = logging.getLogger(__name__)
+
+HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def seed_everything(seed: int) -> None:
+    """Same params + same data -> same weights and metrics (Python, NumPy, TF, op kernels)."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def make_dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None
+) -> tf.data.Dataset:
+    """Batches of (ids, label); shuffled each epoch when a seed is given (training)."""
+    data = tf.data.Dataset.from_tensor_slices((x, y.astype(np.float32)))
+    if seed is not None:
+        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' EarlyStopping whose patience count and best weights survive a restart."""
+
+    def __init__(self, resume: dict[str, Any] | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._resume = resume
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        if self._resume:
+            self.wait = self._resume["wait"]
+            self.best = self._resume["best"]
+            self.best_epoch = self._resume["best_epoch"]
+            self.best_weights = self._resume["best_weights"]
+
+    def state(self) -> dict[str, Any]:
+        best = None if self.best is None else float(self.best)
+        return {"wait": int(self.wait), "best": best, "best_epoch": int(self.best_epoch)}
+
+
+class EpochMetricsToMlflow(MlflowCallback):
+    """MLflow's Keras callback minus its unstepped ``validation_*`` copies of the val_* metrics."""
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        pass
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every epoch: one progress line, and a checkpoint a killed run resumes from.
+
+    The checkpoint is the full model (weights + optimizer state), the early-stopping state
+    with its best weights, and the history so far; ``state.json`` is written last, so it only
+    ever describes files that are complete.
+    """
+
+    def __init__(self, folder: Path, early_stopping: ResumableEarlyStopping, state: dict):
+        super().__init__()
+        self.folder = folder
+        self.early_stopping = early_stopping
+        self.state = state
+        self._epoch_start = self._train_end = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+        self._train_end = 0.0
+
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        # Validation runs inside the epoch; training speed excludes it.
+        self._train_end = self._train_end or time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        now = time.perf_counter()
+        train_seconds = (self._train_end or now) - self._epoch_start
+        row = {"epoch": epoch + 1, **{k: float(logs[k]) for k in HISTORY_KEYS}}
+        row["train_seconds"] = round(train_seconds, 3)
+        self.state["history"].append(row)
+        self.state["epochs_done"] = epoch + 1
+        self.state["stopped"] = bool(self.model.stop_training)
+        self.state["early_stopping"] = self.early_stopping.state()
+        log.info(
+            "epoch %d/%d  loss %.4f  accuracy %.4f  val_loss %.4f  val_accuracy %.4f  %.1fs",
+            epoch + 1,
+            self.params["epochs"],
+            row["loss"],
+            row["accuracy"],
+            row["val_loss"],
+            row["val_accuracy"],
+            now - self._epoch_start,
+        )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = self.folder / "last.partial.keras"  # Keras insists on the .keras suffix
+        self.model.save(partial)
+        partial.replace(self.folder / "last.keras")
+        if self.early_stopping.best_epoch == epoch and self.early_stopping.best_weights:
+            with atomic_path(self.folder / "best_weights.npz") as tmp, tmp.open("wb") as handle:
+                np.savez(handle, *self.early_stopping.best_weights)
+        write_json(self.folder / "state.json", self.state)
+
+
+def train_recurrent(
+    arch: str, params: Params, prepared_dir: Path, out_dir: Path, checkpoint_dir: Path
+) -> dict[str, Any]:
+    """Train ``arch`` on the prepared data, log the run, write ``out_dir``; return its summary.
+
+    ``checkpoint_dir`` outlives a killed run (DVC deletes a stage's outputs before it reruns);
+    it is only trusted when its fingerprint matches these params and this data, and is removed
+    once the model is safely written.
+    """
+    seed_everything(params.seed)
+    prepared = PreparedPaths(prepared_dir)
+    data = np.load(prepared.sequences)
+    prepare_config = read_json(prepared.config)
+    spec = params.models[arch]
+    fingerprint = _fingerprint(arch, params, prepared.sequences)
+    state, resume = _load_checkpoint(checkpoint_dir, fingerprint)
+
+    with model_run(arch, "recurrent", resume_run_id=state.get("run_id")) as run:
+        if not resume:
+            state = {"fingerprint": fingerprint, "run_id": run.info.run_id, "history": []}
+            mlflow.log_params(
+                {
+                    "seed": params.seed,
+                    **flatten_params(PrepareParams(**prepare_config["prepare"]), "prepare"),
+                    "prepare.vocab_size_actual": prepare_config["vocab"],
+                    **flatten_params(params.train, "train"),
+                    "model.arch": arch,
+                    **flatten_params(spec, "model"),
+                }
+            )
+        model = (
+            keras.models.load_model(checkpoint_dir / "last.keras")
+            if resume
+            else build_model(arch, prepare_config["vocab"], params.train, spec)
+        )
+        early_stopping = ResumableEarlyStopping(
+            resume=resume,
+            monitor="val_loss",
+            patience=params.train.patience,
+            restore_best_weights=True,
+        )
+        initial_epoch = params.train.epochs if state.get("stopped") else state.get("epochs_done", 0)
+        if initial_epoch:
+            log.info("resuming %s from its checkpoint after epoch %d", arch, initial_epoch)
+        n_train = len(data["x_train"])
+        log.info("training %s on %d reviews (%d params)", arch, n_train, model.count_params())
+        model.fit(
+            make_dataset(data["x_train"], data["y_train"], params.train.batch_size, params.seed),
+            validation_data=make_dataset(
+                data["x_val"], data["y_val"], params.train.batch_size, None
+            ),
+            epochs=params.train.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=[
+                early_stopping,
+                EpochCheckpoint(checkpoint_dir, early_stopping, state),
+                EpochMetricsToMlflow(),
+            ],
+            shuffle=False,  # the dataset shuffles itself, seeded
+            verbose=0,  # one line per epoch comes from EpochCheckpoint instead of redrawn bars
+        )
+        summary = _summarize(state, n_train, model.count_params())
+        log.info(
+            "%s: best epoch %d of %d, val_accuracy %.4f, %.0f examples/s",
+            arch,
+            summary["best_epoch"],
+            summary["epochs_run"],
+            summary["best_val_accuracy"],
+            summary["train_examples_per_second"],
+        )
+        mlflow.log_metrics(
+            {
+                "train_seconds": summary["train_seconds"],
+                "train_examples_per_second": summary["train_examples_per_second"],
+                "best_epoch": summary["best_epoch"],
+                "epochs_run": summary["epochs_run"],
+                "parameters": summary["parameters"],
+            }
+        )
+        with atomic_path(out_dir, directory=True) as tmp:
+            predictor = tmp / "predictor"
+            predictor.mkdir()
+            model.save(predictor / KERAS_FILE)
+            shutil.copyfile(prepared.vocab, predictor / VOCAB_FILE)
+            write_json(predictor / TEXT_CONFIG_FILE, _text_config(prepare_config))
+            history = pd.DataFrame(state["history"])
+            history.to_csv(tmp / "history.csv", index=False)
+            curves = plot_learning_curves(
+                history, f"{arch}: learning curves", tmp / "learning_curves.png"
+            )
+            mlflow.log_artifact(str(curves))
+            mlflow.log_artifact(str(tmp / "history.csv"))
+            model_info = log_sentiment_model(predictor, ["tensorflow", "keras"])
+            record = run_record(run, model_info)
+            write_json(tmp / RUN_FILE, record)
+            write_json(tmp / "training.json", summary | record)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return summary | record
+
+
+def _text_config(prepare_config: dict[str, Any]) -> dict[str, Any]:
+    prepare = prepare_config["prepare"]
+    return {"max_len": prepare["max_len"], "truncating": prepare["truncating"]}
+
+
+def _summarize(state: dict[str, Any], n_train: int, parameters: int) -> dict[str, Any]:
+    history = state["history"]
+    best = state["early_stopping"]["best_epoch"]
+    train_seconds = sum(row["train_seconds"] for row in history)
+    return {
+        "epochs_run": len(history),
+        "best_epoch": best + 1,
+        "best_val_loss": history[best]["val_loss"],
+        "best_val_accuracy": history[best]["val_accuracy"],
+        "stopped_early": bool(state.get("stopped")),
+        "train_seconds": round(train_seconds, 2),
+        "train_examples_per_second": round(n_train * len(history) / train_seconds, 1),
+        "parameters": parameters,
+    }
+
+
+def _fingerprint(arch: str, params: Params, sequences: Path) -> str:
+    digest = hashlib.sha256()
+    config = {
+        "arch": arch,
+        "seed": params.seed,
+        "train": as_dict(params.train),
+        "model": as_dict(params.models[arch]),
+    }
+    digest.update(json.dumps(config, sort_keys=True).encode())
+    with sequences.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_checkpoint(
+    folder: Path, fingerprint: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(state, early-stopping resume state) of a matching checkpoint, else an empty start."""
+    state_file = folder / "state.json"
+    if not state_file.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        return {}, None
+    state = read_json(state_file)
+    if state.get("fingerprint") != fingerprint or not (folder / "last.keras").exists():
+        log.info("checkpoint in %s is from other params or data; starting afresh", folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        return {}, None
+    best_file = folder / "best_weights.npz"
+    best_weights = None
+    if best_file.exists():
+        with np.load(best_file) as saved:
+            best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    return state, {**state["early_stopping"], "best_weights": best_weights}
