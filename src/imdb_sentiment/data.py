@@ -65,6 +65,8 @@ def read_archive(archive: Path, scratch: Path) -> pd.DataFrame:
         with tarfile.open(archive, mode="r:gz") as tar:
             for member in tar:
                 try:
+                    if member.name.startswith(("/", "\\")):  # the filter would only strip it
+                        raise tarfile.AbsolutePathError(member)
                     tarfile.data_filter(member, str(scratch))
                 except tarfile.FilterError as exc:
                     raise ArchiveError(

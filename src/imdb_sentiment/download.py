@@ -96,8 +96,17 @@ def _read_http(url: str) -> Iterator[bytes]:
                 for chunk in response.iter_content(CHUNK_BYTES):
                     bar.update(len(chunk))
                     yield chunk
+    except requests.HTTPError as exc:
+        raise DownloadError(f"server answered HTTP {exc.response.status_code}") from None
+    except requests.Timeout:
+        raise DownloadError(
+            f"timed out (connect {HTTP_TIMEOUT[0]}s, read {HTTP_TIMEOUT[1]}s)"
+        ) from None
+    except requests.ConnectionError:
+        host = requests.utils.urlparse(url).hostname
+        raise DownloadError(f"unreachable: cannot connect to {host} (offline?)") from None
     except requests.RequestException as exc:
-        raise DownloadError(f"unreachable ({type(exc).__name__}: {_first_line(exc)})") from None
+        raise DownloadError(f"failed ({type(exc).__name__}: {_first_line(exc)})") from None
 
 
 def _progress(total: int | None, name: str) -> tqdm:

@@ -15,7 +15,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from mlflow.keras import MlflowCallback
 
 from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.files import atomic_path, read_json, write_json
@@ -66,19 +65,13 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         return {"wait": int(self.wait), "best": best, "best_epoch": int(self.best_epoch)}
 
 
-class EpochMetricsToMlflow(MlflowCallback):
-    """MLflow's Keras callback minus its unstepped ``validation_*`` copies of the val_* metrics."""
+class EpochRecorder(keras.callbacks.Callback):
+    """After every epoch: one progress line, the metrics in MLflow, and a checkpoint.
 
-    def on_test_end(self, logs: dict | None = None) -> None:
-        pass
-
-
-class EpochCheckpoint(keras.callbacks.Callback):
-    """After every epoch: one progress line, and a checkpoint a killed run resumes from.
-
-    The checkpoint is the full model (weights + optimizer state), the early-stopping state
-    with its best weights, and the history so far; ``state.json`` is written last, so it only
-    ever describes files that are complete.
+    Metrics are logged synchronously (MLflow's own Keras callback queues them, and a killed
+    run loses the queue). The checkpoint is the full model (weights + optimizer state), the
+    early-stopping state with its best weights, and the history so far; ``state.json`` is
+    written last, so it only ever describes files that are complete.
     """
 
     def __init__(self, folder: Path, early_stopping: ResumableEarlyStopping, state: dict):
@@ -101,6 +94,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         train_seconds = (self._train_end or now) - self._epoch_start
         row = {"epoch": epoch + 1, **{k: float(logs[k]) for k in HISTORY_KEYS}}
         row["train_seconds"] = round(train_seconds, 3)
+        mlflow.log_metrics({k: row[k] for k in HISTORY_KEYS}, step=epoch)
         self.state["history"].append(row)
         self.state["epochs_done"] = epoch + 1
         self.state["stopped"] = bool(self.model.stop_training)
@@ -169,6 +163,8 @@ def train_recurrent(
         initial_epoch = params.train.epochs if state.get("stopped") else state.get("epochs_done", 0)
         if initial_epoch:
             log.info("resuming %s from its checkpoint after epoch %d", arch, initial_epoch)
+        if not resume:
+            mlflow.log_text(_summary_text(model), "model_summary.txt")
         n_train = len(data["x_train"])
         log.info("training %s on %d reviews (%d params)", arch, n_train, model.count_params())
         model.fit(
@@ -180,8 +176,7 @@ def train_recurrent(
             initial_epoch=initial_epoch,
             callbacks=[
                 early_stopping,
-                EpochCheckpoint(checkpoint_dir, early_stopping, state),
-                EpochMetricsToMlflow(),
+                EpochRecorder(checkpoint_dir, early_stopping, state),
             ],
             shuffle=False,  # the dataset shuffles itself, seeded
             verbose=0,  # one line per epoch comes from EpochCheckpoint instead of redrawn bars
@@ -223,6 +218,12 @@ def train_recurrent(
             write_json(tmp / "training.json", summary | record)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return summary | record
+
+
+def _summary_text(model: keras.Model) -> str:
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    return "\n".join(lines)
 
 
 def _text_config(prepare_config: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,121 @@
+import gzip
+import tarfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REVIEWS_PER_FOLDER, add_file
+
+from imdb_sentiment.data import (
+    ArchiveError,
+    PreparedPaths,
+    prepare_dataset,
+    read_archive,
+    split_validation,
+)
+from imdb_sentiment.params import PrepareParams
+from imdb_sentiment.text import Vocabulary, tokenize
+
+PREPARE = PrepareParams(val_fraction=0.25, vocab_size=500, max_len=50, truncating="pre")
+
+
+def test_reads_every_labeled_review_with_its_rating(tiny_archive, tmp_path):
+    reviews = read_archive(tiny_archive, scratch=tmp_path)
+    assert len(reviews) == 4 * REVIEWS_PER_FOLDER
+    assert reviews.groupby(["split", "label"]).size().eq(REVIEWS_PER_FOLDER).all()
+    assert reviews[reviews.label == 1].rating.between(7, 10).all()
+    assert reviews[reviews.label == 0].rating.between(1, 4).all()
+    assert reviews.id.is_unique
+
+
+@pytest.mark.parametrize(
+    "evil_name", ["../escape.txt", "/etc/evil.txt", "aclImdb/../../escape.txt"]
+)
+def test_an_archive_member_escaping_the_target_folder_is_refused(tmp_path, evil_name):
+    archive = tmp_path / "evil.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        add_file(tar, "aclImdb/train/pos/1_9.txt", b"fine")
+        add_file(tar, evil_name, b"gotcha")
+    with pytest.raises(ArchiveError, match="unsafe member"):
+        read_archive(archive, scratch=tmp_path / "scratch")
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_a_symlink_pointing_outside_is_refused(tmp_path):
+    archive = tmp_path / "link.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        link = tarfile.TarInfo("aclImdb/train/pos/2_9.txt")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    with pytest.raises(ArchiveError, match="unsafe member"):
+        read_archive(archive, scratch=tmp_path / "scratch")
+
+
+def test_truncated_or_corrupt_archives_fail_clearly(tiny_archive, tmp_path):
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(tiny_archive.read_bytes()[: tiny_archive.stat().st_size // 2])
+    with pytest.raises(ArchiveError, match="corrupt or truncated"):
+        read_archive(truncated, scratch=tmp_path)
+    garbage = tmp_path / "garbage.tar.gz"
+    garbage.write_bytes(gzip.compress(b"this is not a tar file at all" * 100))
+    with pytest.raises(ArchiveError):
+        read_archive(garbage, scratch=tmp_path)
+
+
+def test_an_archive_in_another_layout_says_what_layout_is_expected(tmp_path):
+    archive = tmp_path / "other.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        add_file(tar, "reviews/good.txt", b"hello")
+    with pytest.raises(ArchiveError, match=r"aclImdb/\{train,test\}/\{pos,neg\}/ID_RATING.txt"):
+        read_archive(archive, scratch=tmp_path)
+
+
+def test_validation_split_is_seeded_stratified_and_taken_from_train_only(tiny_archive, tmp_path):
+    reviews = read_archive(tiny_archive, scratch=tmp_path)
+    first = split_validation(reviews, 0.25, seed=7)
+    again = split_validation(reviews, 0.25, seed=7)
+    other = split_validation(reviews, 0.25, seed=8)
+    pd.testing.assert_frame_equal(first, again)
+    assert not first.split.equals(other.split)
+    val = first[first.split == "val"]
+    assert len(val) == REVIEWS_PER_FOLDER // 2
+    assert val.label.value_counts().tolist() == [REVIEWS_PER_FOLDER // 4] * 2
+    assert (first.split == "test").sum() == (reviews.split == "test").sum()
+
+
+def test_prepare_writes_aligned_arrays_and_a_vocabulary_from_train_only(tiny_archive, tmp_path):
+    out = tmp_path / "prepared"
+    stats, histogram = prepare_dataset(tiny_archive, out, PREPARE, seed=0)
+    paths = PreparedPaths(out)
+    reviews = pd.read_parquet(paths.reviews)
+    arrays = np.load(paths.sequences)
+    vocab = Vocabulary.load(paths.vocab)
+    for split in ("train", "val", "test"):
+        part = reviews[reviews.split == split]
+        assert arrays[f"x_{split}"].shape == (len(part), PREPARE.max_len)
+        assert arrays[f"y_{split}"].tolist() == part.label.tolist()
+        assert stats["counts"][split]["total"] == len(part)
+    train_words = {t for text in reviews[reviews.split == "train"].text for t in tokenize(text)}
+    assert set(vocab.tokens[2:]) <= train_words
+    assert histogram[["train", "val", "test"]].to_numpy().sum() == len(reviews)
+    assert list(tmp_path.iterdir()) == [out]  # no temp folder left beside it
+
+
+def test_prepare_leaves_no_output_when_the_archive_is_bad(tmp_path):
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(b"\x1f\x8b" + bytes(100))
+    with pytest.raises(ArchiveError):
+        prepare_dataset(bad, tmp_path / "prepared", PREPARE, seed=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tar.gz"]
+
+
+def test_member_reading_does_not_need_files_on_disk(tmp_path):
+    # The archive is read in-stream: nothing is unpacked into the scratch folder.
+    archive = tmp_path / "a.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for split in ("train", "test"):
+            for polarity, rating in (("pos", 9), ("neg", 2)):
+                add_file(tar, f"aclImdb/{split}/{polarity}/0_{rating}.txt", b"text")
+    scratch = tmp_path / "scratch"
+    reviews = read_archive(archive, scratch=scratch)
+    assert len(reviews) == 4 and not scratch.exists()

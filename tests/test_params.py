@@ -1,0 +1,78 @@
+import copy
+
+import pytest
+import yaml
+from conftest import REPO
+
+from imdb_sentiment.params import ParamsError, flatten_params, load_params, parse_params
+
+DEFAULTS = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def with_change(section: str, key: str, value) -> dict:
+    raw = copy.deepcopy(DEFAULTS)
+    raw[section][key] = value
+    return raw
+
+
+def test_shipped_params_are_valid():
+    params = load_params(REPO / "params.yaml")
+    assert set(params.models) == {"simple_rnn", "lstm", "gru", "bilstm"}
+    assert params.data.sources[-1].url.endswith("aclImdb_v1_labeled.tar.gz")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("train", "epochs", 0, "params.yaml: train.epochs must be >= 1, got 0"),
+        ("train", "batch_size", -8, "params.yaml: train.batch_size must be >= 1, got -8"),
+        ("train", "learning_rate", "fast", "train.learning_rate must be a number, got 'fast'"),
+        ("prepare", "truncating", "middle", "prepare.truncating must be one of pre, post"),
+        ("prepare", "val_fraction", 0, "prepare.val_fraction must be > 0.0, got 0"),
+        ("prepare", "vocab_size", 2.5, "prepare.vocab_size must be an integer, got 2.5"),
+        ("baseline", "C", [], "baseline.C must list at least one entry"),
+        ("baseline", "sublinear_tf", "yes", "baseline.sublinear_tf must be true or false"),
+        ("train", "epoch", 3, "unknown key train.epoch; expected one of: batch_size, epochs"),
+    ],
+)
+def test_bad_values_name_the_key_and_what_is_expected(section, key, value, message):
+    with pytest.raises(ParamsError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        parse_params(with_change(section, key, value))
+
+
+def test_unknown_architecture_lists_the_known_ones():
+    raw = copy.deepcopy(DEFAULTS)
+    raw["models"]["transformer"] = {"units": 8, "dropout": 0.1}
+    with pytest.raises(
+        ParamsError, match="models.transformer is not a known architecture; use one"
+    ):
+        parse_params(raw)
+
+
+def test_missing_key_is_named():
+    raw = copy.deepcopy(DEFAULTS)
+    del raw["models"]["lstm"]["dropout"]
+    with pytest.raises(ParamsError, match="missing key models.lstm.dropout"):
+        parse_params(raw)
+
+
+def test_bad_checksum_and_missing_file_and_bad_yaml(tmp_path):
+    raw = copy.deepcopy(DEFAULTS)
+    raw["data"]["sources"][0]["sha256"] = "abc"
+    with pytest.raises(ParamsError, match=r"data\.sources\[0\]\.sha256 must be a 64-character"):
+        parse_params(raw)
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "params.yaml")
+    (tmp_path / "params.yaml").write_text("train: [unclosed")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_params_flatten_with_dots_for_mlflow():
+    params = load_params(REPO / "params.yaml")
+    flat = flatten_params(params.train, "train")
+    assert flat["train.batch_size"] == DEFAULTS["train"]["batch_size"]
+    assert flatten_params(params.models["lstm"], "model") == {
+        "model.units": 64,
+        "model.dropout": 0.3,
+    }

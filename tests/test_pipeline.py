@@ -1,0 +1,198 @@
+"""End to end: the real `dvc repro` on a tiny archive, in a temp repo, with a temp MLflow store."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import yaml
+from conftest import copy_repo, sha256_of
+
+from imdb_sentiment.serving import load_predictor
+
+pytestmark = pytest.mark.slow
+
+MODELS = ["simple_rnn", "lstm", "gru", "bilstm", "tfidf"]
+TINY_PARAMS = {
+    "prepare": {"val_fraction": 0.1, "vocab_size": 2000, "max_len": 60, "truncating": "pre"},
+    "train": {"batch_size": 32, "epochs": 1, "learning_rate": 0.01, "embedding_dim": 8},
+}
+
+
+def project_env(tracking_uri: str) -> dict[str, str]:
+    """The environment a user's shell has: this venv first on PATH, a chosen MLflow store."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    env.pop("DVC_ROOT", None)
+    return env
+
+
+def edit_params(repo: Path, **sections: dict) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def dvc(repo: Path, env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, tiny_archive):
+    """A repo copy whose pipeline has run once on the tiny archive; its env and repro output."""
+    repo = copy_repo(tmp_path_factory.mktemp("repo"))
+    store = tmp_path_factory.mktemp("mlflow")
+    env = project_env(f"sqlite:///{store / 'mlflow.db'}")
+    edit_params(
+        repo,
+        data={
+            "sources": [
+                {"url": "no/such/archive.tar.gz", "sha256": sha256_of(tiny_archive)},
+                {"url": str(tiny_archive), "sha256": sha256_of(tiny_archive)},
+            ]
+        },
+        **TINY_PARAMS,
+    )
+    subprocess.run(["git", "commit", "-qam", "tiny params"], cwd=repo, check=True, env=env)
+    first = dvc(repo, env, "repro")
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    return repo, env, first
+
+
+def model_runs() -> pd.DataFrame:
+    runs = mlflow.search_runs(experiment_names=["imdb-sentiment"])
+    return runs.set_index("tags.mlflow.runName")
+
+
+def test_every_stage_runs_and_falls_through_to_a_working_source(pipeline):
+    repo, _, first = pipeline
+    for stage in [
+        "download",
+        "prepare",
+        "baseline",
+        "evaluate",
+        *[f"train@{m}" for m in MODELS[:4]],
+    ]:
+        assert f"Running stage '{stage}'" in first.stdout
+    assert "no/such/archive.tar.gz: cannot read" in first.stdout + first.stderr
+    assert (repo / "data/raw/aclImdb_v1.tar.gz").exists()
+
+
+def test_one_finished_run_per_model_with_params_metrics_and_tags(pipeline):
+    repo, _, _ = pipeline
+    runs = model_runs()
+    assert sorted(runs.index) == sorted(MODELS)
+    assert (runs.status == "FINISHED").all()
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
+    assert (runs["tags.git_commit"] == commit).all()
+    assert runs.loc["lstm", "tags.model_family"] == "recurrent"
+    assert runs.loc["tfidf", "tags.model_family"] == "bag_of_words"
+    assert runs.loc["gru", "params.prepare.max_len"] == "60"
+    assert runs.loc["gru", "params.train.batch_size"] == "32"
+    assert runs.loc["gru", "params.model.units"] == "64"
+    assert runs.loc["tfidf", "params.baseline.ngram_max"] == "1"
+    for column in ["metrics.val_accuracy", "metrics.test_accuracy", "metrics.train_seconds"]:
+        assert runs[column].between(0, 1e6).all(), column
+    for name in MODELS:
+        record = json.loads((repo / "models" / name / "mlflow.json").read_text())
+        assert record["run_id"] == runs.loc[name, "run_id"]
+        metrics = json.loads((repo / "metrics" / f"{name}.json").read_text())
+        assert metrics["test_accuracy"] == pytest.approx(runs.loc[name, "metrics.test_accuracy"])
+
+
+def test_recurrent_runs_have_epoch_curves_summary_and_plot(pipeline):
+    client = mlflow.MlflowClient()
+    run_id = model_runs().loc["bilstm", "run_id"]
+    for metric in ["loss", "accuracy", "val_loss", "val_accuracy"]:
+        assert [m.step for m in client.get_metric_history(run_id, metric)][0] == 0
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"learning_curves.png", "model_summary.txt", "history.csv"} <= artifacts
+    assert client.get_run(run_id).data.metrics["train_examples_per_second"] > 0
+
+
+def test_logged_model_takes_raw_text_and_matches_the_in_process_predictor(pipeline):
+    repo, _, _ = pipeline
+    reviews = ["A wonderful, moving film.<br /><br />Loved it!", "Dull. Boring. Awful."]
+    for name in ("lstm", "tfidf"):
+        uri = json.loads((repo / "models" / name / "mlflow.json").read_text())["model_uri"]
+        served = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"text": reviews}))
+        assert list(served.columns) == ["probability", "label"]
+        assert served.label.isin(["positive", "negative"]).all()
+        local = load_predictor(repo / "models" / name / "predictor").predict_proba(reviews)
+        assert served.probability.tolist() == pytest.approx(local.tolist(), abs=1e-6)
+
+
+def test_metrics_show_lists_every_model_and_a_second_repro_is_up_to_date(pipeline):
+    repo, env, _ = pipeline
+    shown = json.loads(dvc(repo, env, "metrics", "show", "--json").stdout)
+    files = next(iter(shown.values()))["data"]
+    assert sorted(Path(f).stem for f in files) == sorted(MODELS)
+    second = dvc(repo, env, "repro")
+    assert "Running stage" not in second.stdout
+    assert "Data and pipelines are up to date" in dvc(repo, env, "status").stdout
+
+
+def test_a_killed_training_resumes_from_its_last_checkpoint(pipeline):
+    repo, env, _ = pipeline
+    # Many short epochs so the kill lands mid-training; patience high so none stop early.
+    edit_params(repo, train={"epochs": 25, "patience": 25})
+    command = [sys.executable, "stages/train.py", "simple_rnn"]
+    state_file = repo / "checkpoints" / "simple_rnn" / "state.json"
+    first = subprocess.Popen(command, cwd=repo, env=env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and first.poll() is None:
+        if state_file.exists() and json.loads(state_file.read_text())["epochs_done"] >= 2:
+            break
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    killed_state = json.loads(state_file.read_text())
+    assert 2 <= killed_state["epochs_done"] < 25, "the kill did not land mid-training"
+
+    resumed = subprocess.run(
+        command, cwd=repo, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming simple_rnn from its checkpoint after epoch {killed_state['epochs_done']}" in (
+        resumed.stderr
+    )
+    history = pd.read_csv(repo / "models/simple_rnn/history.csv")
+    assert history.epoch.tolist() == list(range(1, 26))
+    run = mlflow.get_run(killed_state["run_id"])
+    assert run.info.status == "FINISHED"
+    steps = [m.step for m in mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss")]
+    assert sorted(set(steps)) == list(range(25))
+    assert not state_file.parent.exists()  # the checkpoint goes once the model is written
+
+
+def test_bad_params_stop_the_pipeline_with_one_line_and_no_outputs(tmp_path, tiny_archive):
+    repo = copy_repo(tmp_path / "repo")
+    env = project_env(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    edit_params(repo, train={"epochs": 0})
+    result = dvc(repo, env, "repro", check=False)
+    assert result.returncode != 0
+    assert "params.yaml: train.epochs must be >= 1, got 0" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (repo / "data" / "raw" / "aclImdb_v1.tar.gz").exists()
