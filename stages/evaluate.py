@@ -1,16 +1,21 @@
-"""DVC stage evaluate: every model's validation and test accuracy -> metrics/ and MLflow."""
+"""DVC stage evaluate: every model on test, shuffled-word test and minimal pairs -> metrics/,
+plots/, reports/comparison.md and MLflow; the best-by-validation model becomes `champion`."""
 
 from pathlib import Path
 
 from imdb_sentiment.cli import run_stage
-from imdb_sentiment.evaluation import evaluate_models
-from imdb_sentiment.params import BASELINES, load_params
+from imdb_sentiment.comparison import evaluate_and_compare
+from imdb_sentiment.evaluation import CONTRAST_PAIRS
+from imdb_sentiment.params import load_params
 
 
 def main() -> None:
     params = load_params()
-    names = [*params.models, *BASELINES]
-    evaluate_models(names, Path("models"), Path("data/prepared"), Path("metrics"))
+    families = {name: "recurrent" for name in params.models}
+    families |= {name: "bag_of_words" for name in params.baselines}
+    evaluate_and_compare(
+        families, Path("models"), Path("data/prepared"), CONTRAST_PAIRS, params.seed
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,10 @@ from imdb_sentiment.serving import load_predictor
 
 pytestmark = pytest.mark.slow
 
-MODELS = ["simple_rnn", "lstm", "gru", "bilstm", "tfidf"]
+MODELS = ["simple_rnn", "lstm", "gru", "bilstm", "tfidf", "tfidf_bigram"]
+STAGES = ["download", "prepare", "evaluate", *[f"train@{m}" for m in MODELS[:4]]] + [
+    f"baseline@{m}" for m in MODELS[4:]
+]
 TINY_PARAMS = {
     "prepare": {"val_fraction": 0.1, "vocab_size": 2000, "max_len": 60, "truncating": "pre"},
     "train": {"batch_size": 32, "epochs": 1, "learning_rate": 0.01, "embedding_dim": 8},
@@ -86,13 +89,7 @@ def model_runs() -> pd.DataFrame:
 
 def test_every_stage_runs_and_falls_through_to_a_working_source(pipeline):
     repo, _, first = pipeline
-    for stage in [
-        "download",
-        "prepare",
-        "baseline",
-        "evaluate",
-        *[f"train@{m}" for m in MODELS[:4]],
-    ]:
+    for stage in STAGES:
         assert f"Running stage '{stage}'" in first.stdout
     assert "no/such/archive.tar.gz: cannot read" in first.stdout + first.stderr
     assert (repo / "data/raw/aclImdb_v1.tar.gz").exists()
@@ -113,6 +110,7 @@ def test_one_finished_run_per_model_with_params_metrics_and_tags(pipeline):
     assert runs.loc["gru", "params.train.batch_size"] == "32"
     assert runs.loc["gru", "params.model.units"] == "64"
     assert runs.loc["tfidf", "params.baseline.ngram_max"] == "1"
+    assert runs.loc["tfidf_bigram", "params.baseline.ngram_max"] == "2"
     for column in ["metrics.val_accuracy", "metrics.test_accuracy", "metrics.train_seconds"]:
         assert runs[column].between(0, 1e6).all(), column
     for name in MODELS:
@@ -142,6 +140,47 @@ def test_logged_model_takes_raw_text_and_matches_the_in_process_predictor(pipeli
         assert served.label.isin(["positive", "negative"]).all()
         local = load_predictor(repo / "models" / name / "predictor").predict_proba(reviews)
         assert served.probability.tolist() == pytest.approx(local.tolist(), abs=1e-6)
+
+
+def test_evaluation_shows_what_order_buys_for_every_model(pipeline):
+    repo, _, _ = pipeline
+    expected = {
+        "val_accuracy", "test_accuracy", "test_precision", "test_recall", "test_f1",
+        "test_roc_auc", "test_log_loss", "shuffled_test_accuracy", "shuffled_accuracy_drop",
+        "contrast_accuracy", "contrast_pair_accuracy",
+    }  # fmt: skip
+    metrics = {m: json.loads((repo / "metrics" / f"{m}.json").read_text()) for m in MODELS}
+    for name, values in metrics.items():
+        assert expected <= set(values), name
+        assert (repo / "plots" / "roc" / f"{name}.csv").exists()
+        confusion = pd.read_csv(repo / "plots" / "confusion" / f"{name}.csv")
+        assert len(confusion) == 48  # one row per test review of the tiny archive
+    unigram = metrics["tfidf"]
+    assert unigram["shuffled_test_accuracy"] == unigram["test_accuracy"]
+    assert unigram["contrast_pair_accuracy"] == 0
+    report = (repo / "reports" / "comparison.md").read_text()
+    assert all(f"| {m} |" in report or f"| **{m}** (champion) |" in report for m in MODELS)
+    assert "## Findings" in report and "cannot see word order" in report
+    assert (repo / "reports" / "figures" / "comparison.png").exists()
+    client = mlflow.MlflowClient()
+    artifacts = {
+        a.path for a in client.list_artifacts(model_runs().loc["gru", "run_id"], "evaluation")
+    }
+    assert {"evaluation/gru_roc.png", "evaluation/gru_confusion.png"} <= artifacts
+
+
+def test_every_model_is_registered_and_champion_is_best_by_validation(pipeline):
+    client = mlflow.MlflowClient()
+    versions = client.search_model_versions("name='imdb-sentiment'")
+    assert sorted(v.tags["model_name"] for v in versions) == sorted(MODELS)
+    runs = model_runs()
+    champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
+    best_val = runs["metrics.val_accuracy"].max()
+    assert runs.loc[champion.tags["model_name"], "metrics.val_accuracy"] == best_val
+    served = mlflow.pyfunc.load_model("models:/imdb-sentiment@champion").predict(
+        pd.DataFrame({"text": ["Great!", "Terrible."]})
+    )
+    assert len(served) == 2
 
 
 def test_metrics_show_lists_every_model_and_a_second_repro_is_up_to_date(pipeline):

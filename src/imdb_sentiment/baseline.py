@@ -24,8 +24,6 @@ from imdb_sentiment.tracking import RUN_FILE, model_run, run_record
 
 log = logging.getLogger(__name__)
 
-BASELINE_NAME = "tfidf"
-
 
 def build_vectorizer(params: BaselineParams) -> TfidfVectorizer:
     """TF-IDF over the project tokenizer: the baseline sees exactly the recurrent models' words."""
@@ -41,28 +39,28 @@ def build_vectorizer(params: BaselineParams) -> TfidfVectorizer:
     )
 
 
-def train_baseline(params: Params, prepared_dir: Path, out_dir: Path) -> dict[str, Any]:
+def train_baseline(name: str, params: Params, prepared_dir: Path, out_dir: Path) -> dict[str, Any]:
     """Fit TF-IDF on train, pick C on validation, log the run and write ``out_dir``."""
     prepared = PreparedPaths(prepared_dir)
     reviews = pd.read_parquet(prepared.reviews, columns=["split", "text", "label"])
     train, val = reviews[reviews.split == "train"], reviews[reviews.split == "val"]
     prepare_config = read_json(prepared.config)
-    baseline = params.baseline
+    baseline = params.baselines[name]
 
-    with model_run(BASELINE_NAME, "bag_of_words") as run:
+    with model_run(name, "bag_of_words") as run:
         mlflow.log_params(
             {
                 "seed": params.seed,
                 **flatten_params(PrepareParams(**prepare_config["prepare"]), "prepare"),
                 **flatten_params(baseline, "baseline"),
-                "model.arch": BASELINE_NAME,
+                "model.arch": "tfidf_logreg",
             }
         )
         started = time.perf_counter()
         vectorizer = build_vectorizer(baseline)
         x_train = vectorizer.fit_transform(train.text)
         x_val = vectorizer.transform(val.text)
-        log.info("%s: %d terms from %d reviews", BASELINE_NAME, x_train.shape[1], len(train))
+        log.info("%s: %d terms from %d reviews", name, x_train.shape[1], len(train))
         # The vectorizer does not depend on C, so it is fitted once and shared by every candidate.
         candidates = []
         for step, c in enumerate(baseline.C):
@@ -73,7 +71,7 @@ def train_baseline(params: Params, prepared_dir: Path, out_dir: Path) -> dict[st
             accuracy = float(classifier.score(x_val, val.label))
             candidates.append({"C": c, "val_accuracy": accuracy, "classifier": classifier})
             mlflow.log_metric("selection_val_accuracy", accuracy, step=step)
-            log.info("%s: C=%g val_accuracy %.4f", BASELINE_NAME, c, accuracy)
+            log.info("%s: C=%g val_accuracy %.4f", name, c, accuracy)
         best = max(candidates, key=lambda candidate: candidate["val_accuracy"])
         train_seconds = time.perf_counter() - started
         pipeline = Pipeline([("tfidf", vectorizer), ("classifier", best["classifier"])])
@@ -88,9 +86,7 @@ def train_baseline(params: Params, prepared_dir: Path, out_dir: Path) -> dict[st
         mlflow.log_metrics(
             {k: summary[k] for k in ("train_seconds", "train_examples_per_second", "parameters")}
         )
-        log.info(
-            "%s: selected C=%g (val_accuracy %.4f)", BASELINE_NAME, best["C"], best["val_accuracy"]
-        )
+        log.info("%s: selected C=%g (val_accuracy %.4f)", name, best["C"], best["val_accuracy"])
         with atomic_path(out_dir, directory=True) as tmp:
             predictor = tmp / "predictor"
             predictor.mkdir()

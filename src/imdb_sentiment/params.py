@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,8 +18,7 @@ from typing import Any
 import yaml
 
 ARCHITECTURES = ("simple_rnn", "lstm", "gru", "bilstm")
-BASELINES = ("tfidf",)
-MODEL_NAMES = ARCHITECTURES + BASELINES
+_BASELINE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class ParamsError(ValueError):
@@ -80,7 +80,12 @@ class Params:
     prepare: PrepareParams = None  # type: ignore[assignment]
     train: TrainParams = None  # type: ignore[assignment]
     models: dict[str, ArchParams] = None  # type: ignore[assignment]
-    baseline: BaselineParams = None  # type: ignore[assignment]
+    baselines: dict[str, BaselineParams] = None  # type: ignore[assignment]
+
+    @property
+    def model_names(self) -> list[str]:
+        """Every model the pipeline trains: the recurrent ones, then the baselines."""
+        return [*self.models, *self.baselines]
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -167,6 +172,8 @@ def _convert(hint: Any, value: Any, key: str, rules: dict[str, Any], source: str
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, f"{key}.", source)
     if origin is dict:
+        if args[1] is BaselineParams:
+            return _convert_baselines(value, key, source)
         return _convert_models(value, key, source)
     if origin is tuple:
         if not isinstance(value, list):
@@ -193,6 +200,20 @@ def _convert_models(value: Any, key: str, source: str) -> dict[str, ArchParams]:
             )
     return {
         arch: _build(ArchParams, spec, f"{key}.{arch}.", source) for arch, spec in value.items()
+    }
+
+
+def _convert_baselines(value: Any, key: str, source: str) -> dict[str, BaselineParams]:
+    if not isinstance(value, dict) or not value:
+        raise ParamsError(f"{source}: {key} must map baseline names (e.g. tfidf) to their params")
+    for name in value:
+        if not isinstance(name, str) or not _BASELINE_NAME.match(name) or name in ARCHITECTURES:
+            raise ParamsError(
+                f"{source}: {key}.{name} is not a usable baseline name; use lower-case letters, "
+                "digits and _ (it names the model's folder and MLflow run), not an architecture"
+            )
+    return {
+        name: _build(BaselineParams, spec, f"{key}.{name}.", source) for name, spec in value.items()
     }
 
 

@@ -51,13 +51,21 @@ class Predictor(Protocol):
 class KerasPredictor:
     """A Keras model over the project's text path: tokenize, look up ids, pad, predict."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, model: Any, vocab: Vocabulary, max_len: int, truncating: str):
+        self.model, self.vocab = model, vocab
+        self.max_len, self.truncating = max_len, truncating
+
+    @classmethod
+    def load(cls, folder: Path) -> KerasPredictor:
         import keras  # deferred: TensorFlow takes seconds to import; TF-IDF never needs it
 
-        self.model = keras.models.load_model(folder / KERAS_FILE, compile=False)
-        self.vocab = Vocabulary.load(folder / VOCAB_FILE)
         config = json.loads((folder / TEXT_CONFIG_FILE).read_text())
-        self.max_len, self.truncating = config["max_len"], config["truncating"]
+        return cls(
+            keras.models.load_model(folder / KERAS_FILE, compile=False),
+            Vocabulary.load(folder / VOCAB_FILE),
+            config["max_len"],
+            config["truncating"],
+        )
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         ids = encode_texts(texts, self.vocab, self.max_len, self.truncating)
@@ -70,10 +78,14 @@ class KerasPredictor:
 class PipelinePredictor:
     """A scikit-learn Pipeline that already takes raw text (its tokenizer is the project's)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, pipeline: Any):
+        self.pipeline = pipeline
+
+    @classmethod
+    def load(cls, folder: Path) -> PipelinePredictor:
         import joblib
 
-        self.pipeline = joblib.load(folder / PIPELINE_FILE)
+        return cls(joblib.load(folder / PIPELINE_FILE))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if not len(texts):
@@ -85,9 +97,9 @@ def load_predictor(folder: str | Path) -> Predictor:
     """The predictor saved in ``folder`` (a Keras model or a scikit-learn Pipeline)."""
     folder = Path(folder)
     if (folder / KERAS_FILE).exists():
-        return KerasPredictor(folder)
+        return KerasPredictor.load(folder)
     if (folder / PIPELINE_FILE).exists():
-        return PipelinePredictor(folder)
+        return PipelinePredictor.load(folder)
     raise FileNotFoundError(f"{folder}: neither {KERAS_FILE} nor {PIPELINE_FILE}; not a model")
 
 

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 EXPERIMENT = "imdb-sentiment"
 REGISTERED_MODEL = "imdb-sentiment"
+CHAMPION_ALIAS = "champion"
 FAMILIES = {"recurrent", "bag_of_words"}
 RUN_FILE = "mlflow.json"  # in each models/<name>/ folder: the DVC -> MLflow link
 
@@ -127,6 +128,51 @@ def run_record(run: Run, model_info: Any) -> dict[str, str]:
         "model_uri": model_info.model_uri,
         "tracking_uri": tracking_uri(),
     }
+
+
+def register_versions(table: Any, families: dict[str, str], champion: str) -> dict[str, str]:
+    """Make each model a version of the registered model and point ``champion`` at one.
+
+    ``table`` is indexed by model name with ``run_id``, ``model_uri`` and metric columns. A run
+    registered before (evaluate re-runs when any model changes) keeps its version.
+    """
+    client = mlflow.MlflowClient()
+    try:
+        client.create_registered_model(
+            REGISTERED_MODEL,
+            description="IMDB sentiment: raw review text in, probability and label out. "
+            "Alias `champion` = best validation accuracy.",
+        )
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    versions = {}
+    for name, row in table.iterrows():
+        found = client.search_model_versions(f"name='{REGISTERED_MODEL}' and run_id='{row.run_id}'")
+        if found:
+            version = found[0].version
+        else:
+            version = mlflow.register_model(row.model_uri, REGISTERED_MODEL).version
+        tags = {
+            "model_name": name,
+            "model_family": families[name],
+            "run_id": row.run_id,
+            "val_accuracy": f"{row.val_accuracy:.4f}",
+            "test_accuracy": f"{row.test_accuracy:.4f}",
+        }
+        for key, value in tags.items():
+            client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
+        client.update_model_version(
+            REGISTERED_MODEL,
+            version,
+            description=f"**{name}** ({families[name]}), trained in MLflow run "
+            f"[{row.run_id}](#/experiments/{mlflow.get_run(row.run_id).info.experiment_id}"
+            f"/runs/{row.run_id}). Validation accuracy {row.val_accuracy:.4f}, "
+            f"test accuracy {row.test_accuracy:.4f}.",
+        )
+        versions[name] = str(version)
+    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, versions[champion])
+    return versions
 
 
 def git_commit() -> str | None:

@@ -208,7 +208,10 @@ def train_recurrent(
             history = pd.DataFrame(state["history"])
             history.to_csv(tmp / "history.csv", index=False)
             curves = plot_learning_curves(
-                history, f"{arch}: learning curves", tmp / "learning_curves.png"
+                history,
+                f"{arch}: learning curves (weights kept from epoch {summary['best_epoch']})",
+                tmp / "learning_curves.png",
+                best_epoch=summary["best_epoch"],
             )
             mlflow.log_artifact(str(curves))
             mlflow.log_artifact(str(tmp / "history.csv"))

@@ -1,0 +1,145 @@
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from imdb_sentiment.baseline import build_vectorizer
+from imdb_sentiment.comparison import comparison_report, findings
+from imdb_sentiment.data import read_archive
+from imdb_sentiment.evaluation import (
+    ContrastSetError,
+    EvaluationData,
+    classification_metrics,
+    contrast_reviews,
+    evaluate_predictor,
+    load_contrast_pairs,
+    shuffle_words,
+)
+from imdb_sentiment.params import BaselineParams
+from imdb_sentiment.serving import PipelinePredictor
+from imdb_sentiment.text import tokenize
+
+SHIPPED_PAIRS = REPO / "data" / "contrast" / "pairs.tsv"
+REVIEWS = ["The plot was not good, just bad.", "A wonderful <br />film; I loved every minute!"]
+
+
+def test_shuffle_is_seeded_keeps_every_token_and_changes_order():
+    first, again = shuffle_words(REVIEWS, seed=1), shuffle_words(REVIEWS, seed=1)
+    assert first == again
+    assert shuffle_words(REVIEWS, seed=2) != first
+    for original, shuffled in zip(REVIEWS, first, strict=True):
+        assert Counter(tokenize(shuffled)) == Counter(tokenize(original))
+    assert [tokenize(s) for s in first] != [tokenize(r) for r in REVIEWS]
+
+
+def test_shuffle_of_a_review_does_not_depend_on_its_batch():
+    # Seeded per review index: the same review at the same position shuffles the same way.
+    assert shuffle_words(REVIEWS, seed=5)[0] == shuffle_words(REVIEWS[:1], seed=5)[0]
+
+
+def test_every_shipped_pair_has_the_same_bag_of_words_and_opposite_labels():
+    pairs = load_contrast_pairs(SHIPPED_PAIRS)
+    assert len(pairs) >= 50
+    for pair in pairs.itertuples():
+        assert Counter(tokenize(pair.text_a)) == Counter(tokenize(pair.text_b)), pair.pair_id
+        assert tokenize(pair.text_a) != tokenize(pair.text_b), pair.pair_id
+        assert {pair.label_a, pair.label_b} == {"positive", "negative"}
+    reviews = contrast_reviews(pairs)
+    assert len(reviews) == 2 * len(pairs)
+    assert reviews.groupby("pair_id").label.sum().eq(1).all()
+
+
+def test_a_pair_with_different_words_is_rejected(tmp_path):
+    bad = tmp_path / "pairs.tsv"
+    bad.write_text(
+        "pair_id\tlabel_a\ttext_a\tlabel_b\ttext_b\n1\tpositive\tgood film\tnegative\tbad film\n"
+    )
+    with pytest.raises(ContrastSetError, match="pair 1: the two texts do not have the same words"):
+        load_contrast_pairs(bad)
+
+
+def test_classification_metrics_on_known_predictions():
+    labels = np.array([1, 1, 0, 0])
+    probabilities = np.array([0.9, 0.4, 0.2, 0.6])
+    metrics = classification_metrics(labels, probabilities)
+    assert metrics["accuracy"] == 0.5
+    assert metrics["precision"] == 0.5 and metrics["recall"] == 0.5 and metrics["f1"] == 0.5
+    assert metrics["roc_auc"] == 0.75
+    assert metrics["log_loss"] > 0
+
+
+@pytest.fixture(scope="module")
+def evaluation_data(tiny_archive, tmp_path_factory):
+    reviews = read_archive(tiny_archive, scratch=tmp_path_factory.mktemp("scratch"))
+    train = reviews[reviews.split == "train"].reset_index(drop=True)
+    test = reviews[reviews.split == "test"].reset_index(drop=True)
+    data = EvaluationData(
+        val=test.iloc[:10],
+        test=test,
+        shuffled_test_texts=shuffle_words(test.text.tolist(), seed=0),
+        contrast=contrast_reviews(load_contrast_pairs(SHIPPED_PAIRS)),
+    )
+    return train, data
+
+
+def test_a_unigram_bag_of_words_cannot_see_order_and_the_numbers_show_it_exactly(
+    evaluation_data,
+):
+    train, data = evaluation_data
+    unigrams = BaselineParams(
+        ngram_max=1, min_df=1, max_features=None, sublinear_tf=True, C=(1.0,), max_iter=200
+    )
+    pipeline = Pipeline(
+        [("tfidf", build_vectorizer(unigrams)), ("classifier", LogisticRegression())]
+    ).fit(train.text, train.label)
+    metrics = evaluate_predictor(PipelinePredictor(pipeline), data).metrics
+    assert metrics["shuffled_test_accuracy"] == metrics["test_accuracy"]
+    assert metrics["shuffled_accuracy_drop"] == 0
+    assert metrics["shuffled_max_probability_change"] == 0
+    assert metrics["contrast_pair_accuracy"] == 0
+    assert metrics["contrast_accuracy"] == 0.5
+
+
+def comparison_table() -> pd.DataFrame:
+    rows = {
+        "lstm": ("recurrent", 0.88, 0.87, 0.80, 0.07, 0.2, 0.41, 0.6),
+        "gru": ("recurrent", 0.89, 0.88, 0.84, 0.04, 0.1, 0.30, 0.6),
+        "tfidf": ("bag_of_words", 0.90, 0.89, 0.89, 0.0, 0.0, 0.0, 0.5),
+        "tfidf_bigram": ("bag_of_words", 0.91, 0.90, 0.88, 0.02, 0.3, 0.2, 0.55),
+    }
+    columns = [
+        "family",
+        "val_accuracy",
+        "test_accuracy",
+        "shuffled_test_accuracy",
+        "shuffled_accuracy_drop",
+        "shuffled_max_probability_change",
+        "contrast_pair_accuracy",
+        "contrast_accuracy",
+    ]
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+    table["test_f1"] = table["test_roc_auc"] = 0.9
+    table["train_seconds"], table["parameters"] = 10.0, 1000
+    return table
+
+
+def test_findings_are_computed_from_the_numbers():
+    text = findings(comparison_table(), champion="tfidf_bigram")
+    assert "best model is **tfidf_bigram** (91.0% on validation, 90.0% on test)" in text
+    assert "**tfidf** gave every shuffled review exactly the score of the original" in text
+    assert "got 0.0% of the minimal pairs fully right — a bag of words" in text
+    assert "between 4.0 and 7.0 points of test accuracy (lstm the most)" in text
+    assert (
+        "the best recurrent model (gru) scores 1.0 points less than the order-blind tfidf" in text
+    )
+
+
+def test_report_has_every_model_and_marks_the_champion():
+    report = comparison_report(comparison_table(), champion="gru")
+    assert "| **gru** (champion) | recurrent |" in report
+    assert all(f"| {m} |" in report for m in ("lstm", "tfidf", "tfidf_bigram"))
+    assert "](figures/comparison.png)" in report
