@@ -11,7 +11,10 @@ DEFAULTS = yaml.safe_load((REPO / "params.yaml").read_text())
 
 def with_change(section: str, key: str, value) -> dict:
     raw = copy.deepcopy(DEFAULTS)
-    raw[section][key] = value
+    node = raw
+    for part in section.split("."):
+        node = node[part]
+    node[key] = value
     return raw
 
 
@@ -30,8 +33,8 @@ def test_shipped_params_are_valid():
         ("prepare", "truncating", "middle", "prepare.truncating must be one of pre, post"),
         ("prepare", "val_fraction", 0, "prepare.val_fraction must be > 0.0, got 0"),
         ("prepare", "vocab_size", 2.5, "prepare.vocab_size must be an integer, got 2.5"),
-        ("baseline", "C", [], "baseline.C must list at least one entry"),
-        ("baseline", "sublinear_tf", "yes", "baseline.sublinear_tf must be true or false"),
+        ("baselines.tfidf", "C", [], "baselines.tfidf.C must list at least one entry"),
+        ("baselines.tfidf", "sublinear_tf", "yes", "tfidf.sublinear_tf must be true or false"),
         ("train", "epoch", 3, "unknown key train.epoch; expected one of: batch_size, epochs"),
     ],
 )
@@ -46,6 +49,13 @@ def test_unknown_architecture_lists_the_known_ones():
     with pytest.raises(
         ParamsError, match="models.transformer is not a known architecture; use one"
     ):
+        parse_params(raw)
+
+
+def test_baseline_names_must_be_usable_folder_and_run_names():
+    raw = copy.deepcopy(DEFAULTS)
+    raw["baselines"]["Bad Name"] = raw["baselines"]["tfidf"]
+    with pytest.raises(ParamsError, match="baselines.Bad Name is not a usable baseline name"):
         parse_params(raw)
 
 

@@ -103,7 +103,8 @@ def evaluate_and_compare(
         metrics = read_json(outputs.metrics / f"{name}.json")
         # Logged at the run's last epoch step, so these (not a mid-training epoch) are the
         # values MLflow shows as the run's latest val_accuracy.
-        last_step = max(int(table.loc[name, "epochs_run"] or 1) - 1, 0)
+        epochs_run = table.loc[name, "epochs_run"]
+        last_step = int(epochs_run) - 1 if pd.notna(epochs_run) else 0
         with open_recorded_run(record["run_id"], name):
             mlflow.log_metrics(metrics, step=last_step)
             for figure in figures[name]:
