@@ -31,11 +31,11 @@ def cut_archive(dest: Path, per_folder: int = REVIEWS_PER_FOLDER) -> Path:
             with tarfile.open(REAL_ARCHIVE, "r:gz") as src:
                 for member in src:
                     folder = member.name.rsplit("/", 1)[0] + "/"
-                    if member.isfile() and wanted.get(folder, 0) > 0:
+                    if "/urls_" in member.name:  # review id -> movie, for the grouped split
+                        add_file(out, member.name, src.extractfile(member).read())
+                    elif member.isfile() and wanted.get(folder, 0) > 0:
                         wanted[folder] -= 1
                         add_file(out, member.name, src.extractfile(member).read())
-                    if not any(wanted.values()):
-                        break
         else:
             rng = random.Random(0)
             words = {

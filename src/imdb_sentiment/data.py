@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from imdb_sentiment.files import atomic_path, write_json
 from imdb_sentiment.params import PrepareParams, as_dict
@@ -22,6 +22,9 @@ SPLITS = ("train", "val", "test")
 LABELS = ("negative", "positive")
 # aclImdb/{train,test}/{pos,neg}/ID_RATING.txt; train/unsup and the .feat files are not used.
 _REVIEW_MEMBER = re.compile(r"^aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+# Line i of urls_{pos,neg}.txt is the IMDB page of the movie that review i is about.
+_URLS_MEMBER = re.compile(r"^aclImdb/(train|test)/urls_(pos|neg)\.txt$")
+_MOVIE_ID = re.compile(r"/title/(tt\d+)/")
 LENGTH_PERCENTILES = (50, 90, 95, 99)
 HISTOGRAM_BIN = 50
 
@@ -54,13 +57,16 @@ class PreparedPaths:
 
 
 def read_archive(archive: Path, scratch: Path) -> pd.DataFrame:
-    """All labeled reviews in the archive: columns id, split (train/test), text, label, rating.
+    """All labeled reviews in the archive: id, split (train/test), text, label, rating, movie.
+
+    ``movie`` is the IMDB title id from the archive's urls_*.txt files (None where absent).
 
     Members are read in-stream rather than unpacked to 50,000 files; each one still passes
     tarfile's ``data`` extraction filter against ``scratch``, so an archive with a member that
     would escape its folder (``../``, absolute paths, links out) is refused outright.
     """
     rows = []
+    movies: dict[tuple[str, str], list[str | None]] = {}
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
             for member in tar:
@@ -72,6 +78,11 @@ def read_archive(archive: Path, scratch: Path) -> pd.DataFrame:
                     raise ArchiveError(
                         f"{archive}: unsafe member {member.name!r} ({exc}); refusing the archive"
                     ) from None
+                urls = _URLS_MEMBER.match(member.name)
+                if urls and member.isfile():
+                    lines = tar.extractfile(member).read().decode("utf-8").splitlines()
+                    movies[urls.groups()] = [_movie_id(line) for line in lines]
+                    continue
                 match = _REVIEW_MEMBER.match(member.name)
                 if not match or not member.isfile():
                     continue
@@ -92,6 +103,10 @@ def read_archive(archive: Path, scratch: Path) -> pd.DataFrame:
             "or truncated: delete it and run `dvc repro -f download`"
         ) from None
     reviews = pd.DataFrame(rows, columns=["id", "split", "text", "label", "rating"])
+    reviews["movie"] = [
+        _lookup(movies.get((split, polarity)), int(review_id))
+        for split, polarity, review_id in reviews.id.str.split("/")
+    ]
     for split in ("train", "test"):
         for label in (0, 1):
             if not ((reviews.split == split) & (reviews.label == label)).any():
@@ -104,17 +119,40 @@ def read_archive(archive: Path, scratch: Path) -> pd.DataFrame:
 
 
 def split_validation(reviews: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataFrame:
-    """Relabel a seeded, label-stratified ``val_fraction`` of *train* as ``val``."""
-    train_index = reviews.index[reviews.split == "train"]
-    _, val_index = train_test_split(
-        train_index,
-        test_size=val_fraction,
-        random_state=seed,
-        stratify=reviews.loc[train_index, "label"],
-    )
+    """Relabel a seeded, label-stratified ``val_fraction`` of *train* as ``val``.
+
+    Grouped by movie where the archive says which movie a review is about: IMDB's train and
+    test sets share no movie, so a validation set that shares movies with training would
+    reward memorizing names and titles, and overstate every model. Grouping makes the share
+    approximate (1 of round(1 / val_fraction) folds).
+    """
+    train = reviews[reviews.split == "train"]
+    if train.movie.notna().all():
+        folds = StratifiedGroupKFold(
+            n_splits=max(2, round(1 / val_fraction)), shuffle=True, random_state=seed
+        )
+        _, val_rows = next(folds.split(train, train.label, groups=train.movie))
+        val_index = train.index[val_rows]
+    else:
+        log.warning(
+            "the archive has no movie ids (aclImdb/train/urls_*.txt) for some reviews; the "
+            "validation split is not grouped by movie and will flatter every model"
+        )
+        _, val_index = train_test_split(
+            train.index, test_size=val_fraction, random_state=seed, stratify=train.label
+        )
     reviews = reviews.copy()
     reviews.loc[val_index, "split"] = "val"
     return reviews
+
+
+def _movie_id(url: str) -> str | None:
+    match = _MOVIE_ID.search(url)
+    return match.group(1) if match else None
+
+
+def _lookup(values: list[str | None] | None, index: int) -> str | None:
+    return values[index] if values is not None and index < len(values) else None
 
 
 def prepare_dataset(
