@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 
 from imdb_sentiment.params import ArchParams, TrainParams
-from imdb_sentiment.training import ResumableEarlyStopping, make_dataset, seed_everything
+from imdb_sentiment.training import (
+    ResumableEarlyStopping,
+    bucketed_batches,
+    make_dataset,
+    seed_everything,
+)
 
 TRAIN = TrainParams(batch_size=8, epochs=1, learning_rate=0.01, embedding_dim=4, patience=1)
 
@@ -50,3 +55,23 @@ def test_early_stopping_state_survives_a_restart():
     stopper.on_train_begin()
     assert stopper.state() == {"wait": 1, "best": 0.42, "best_epoch": 3}
     assert stopper.best_weights[0].tolist() == [0.0, 0.0]
+
+
+def test_bucketed_batches_cover_every_review_once_and_only_cut_padding():
+    x, y = tiny_arrays()
+    lengths = (x != 0).sum(axis=1)
+    plan = bucketed_batches(lengths, batch_size=5, seed=1)
+    assert sorted(np.concatenate(plan).tolist()) == list(range(len(x)))
+    for (bx, by), rows in zip(make_dataset(x, y, 5, seed=1).as_numpy_iterator(), plan, strict=True):
+        assert (x[rows, bx.shape[1] :] == 0).all()  # only padding was cut
+        np.testing.assert_array_equal(bx, x[rows, : bx.shape[1]])
+        np.testing.assert_array_equal(by, y[rows])
+
+
+def test_each_epoch_reshuffles_and_a_resumed_epoch_matches_an_uninterrupted_run():
+    x, y = tiny_arrays()
+    running = make_dataset(x, y, 5, seed=1)
+    epochs = [[b[1].tolist() for b in running.as_numpy_iterator()] for _ in range(3)]
+    assert epochs[0] != epochs[1]
+    resumed = make_dataset(x, y, 5, seed=1, first_epoch=2)
+    assert [b[1].tolist() for b in resumed.as_numpy_iterator()] == epochs[2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import shutil
@@ -27,6 +28,7 @@ from imdb_sentiment.tracking import RUN_FILE, model_run, run_record
 log = logging.getLogger(__name__)
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+BUCKET_WINDOW = 50  # batches sorted together: long enough to group lengths, short enough to mix
 
 
 def seed_everything(seed: int) -> None:
@@ -35,14 +37,52 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+def bucketed_batches(
+    lengths: np.ndarray, batch_size: int, seed: int | None, epoch: int = 0
+) -> list[np.ndarray]:
+    """Row indices of each batch, grouping reviews of similar length.
+
+    Training (a seed) is "sortish": shuffle, sort by length within windows of
+    ``BUCKET_WINDOW`` batches, shuffle the batch order; keyed on (seed, epoch), so a run
+    resumed at epoch k gets the batches an uninterrupted one would. Without a seed
+    (validation) the batches are simply sorted by length.
+    """
+    if seed is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    window = batch_size * BUCKET_WINDOW
+    batches = []
+    for start in range(0, len(order), window):
+        part = order[start : start + window]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def make_dataset(
-    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None
+    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None, first_epoch: int = 0
 ) -> tf.data.Dataset:
-    """Batches of (ids, label); shuffled each epoch when a seed is given (training)."""
-    data = tf.data.Dataset.from_tensor_slices((x, y.astype(np.float32)))
-    if seed is not None:
-        data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    """(ids, label) batches of similar-length reviews, each cut to its longest review.
+
+    Padding is on the right and masked, so cutting trailing all-padding columns changes no
+    number, only the recurrent steps spent on nothing (a CPU walks every step, mask or not).
+    Keras iterates the dataset once per epoch; each pass plans the next epoch's batches.
+    """
+    lengths = np.maximum((x != 0).sum(axis=1), 1)
+    labels = y.astype(np.float32)
+    epochs = itertools.count(first_epoch)
+
+    def epoch_batches():
+        for rows in bucketed_batches(lengths, batch_size, seed, next(epochs)):
+            yield x[rows, : lengths[rows].max()], labels[rows]
+
+    signature = (tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.float32))
+    dataset = tf.data.Dataset.from_generator(epoch_batches, output_signature=signature)
+    # Every epoch has the same number of batches; saying so lets Keras size its epochs.
+    batches = len(bucketed_batches(lengths, batch_size, seed, first_epoch))
+    return dataset.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(2)
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -167,18 +207,17 @@ def train_recurrent(
             mlflow.log_text(_summary_text(model), "model_summary.txt")
         n_train = len(data["x_train"])
         log.info("training %s on %d reviews (%d params)", arch, n_train, model.count_params())
+        batch_size = params.train.batch_size
         model.fit(
-            make_dataset(data["x_train"], data["y_train"], params.train.batch_size, params.seed),
-            validation_data=make_dataset(
-                data["x_val"], data["y_val"], params.train.batch_size, None
-            ),
+            make_dataset(data["x_train"], data["y_train"], batch_size, params.seed, initial_epoch),
+            validation_data=make_dataset(data["x_val"], data["y_val"], batch_size, None),
             epochs=params.train.epochs,
             initial_epoch=initial_epoch,
             callbacks=[
                 early_stopping,
                 EpochRecorder(checkpoint_dir, early_stopping, state),
             ],
-            shuffle=False,  # the dataset shuffles itself, seeded
+            shuffle=False,  # the batches shuffle themselves, seeded
             verbose=0,  # one line per epoch comes from EpochCheckpoint instead of redrawn bars
         )
         summary = _summarize(state, n_train, model.count_params())
