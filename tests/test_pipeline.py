@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,73 +12,15 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-import yaml
-from conftest import copy_repo, sha256_of
+from conftest import MODELS, copy_repo, dvc, edit_params, project_env
 
 from imdb_sentiment.serving import load_predictor
 
 pytestmark = pytest.mark.slow
 
-MODELS = ["simple_rnn", "lstm", "gru", "bilstm", "tfidf", "tfidf_bigram"]
 STAGES = ["download", "prepare", "evaluate", *[f"train@{m}" for m in MODELS[:4]]] + [
     f"baseline@{m}" for m in MODELS[4:]
 ]
-TINY_PARAMS = {
-    "prepare": {"val_fraction": 0.1, "vocab_size": 2000, "max_len": 60, "truncating": "pre"},
-    "train": {"batch_size": 32, "epochs": 1, "learning_rate": 0.01, "embedding_dim": 8},
-}
-
-
-def project_env(tracking_uri: str) -> dict[str, str]:
-    """The environment a user's shell has: this venv first on PATH, a chosen MLflow store."""
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["MLFLOW_TRACKING_URI"] = tracking_uri
-    env.pop("DVC_ROOT", None)
-    return env
-
-
-def edit_params(repo: Path, **sections: dict) -> None:
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    for section, values in sections.items():
-        params[section].update(values)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def dvc(repo: Path, env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory, tiny_archive):
-    """A repo copy whose pipeline has run once on the tiny archive; its env and repro output."""
-    repo = copy_repo(tmp_path_factory.mktemp("repo"))
-    store = tmp_path_factory.mktemp("mlflow")
-    env = project_env(f"sqlite:///{store / 'mlflow.db'}")
-    edit_params(
-        repo,
-        data={
-            "sources": [
-                {"url": "no/such/archive.tar.gz", "sha256": sha256_of(tiny_archive)},
-                {"url": str(tiny_archive), "sha256": sha256_of(tiny_archive)},
-            ]
-        },
-        **TINY_PARAMS,
-    )
-    subprocess.run(["git", "commit", "-qam", "tiny params"], cwd=repo, check=True, env=env)
-    first = dvc(repo, env, "repro")
-    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-    return repo, env, first
 
 
 def model_runs() -> pd.DataFrame:

@@ -1,0 +1,136 @@
+"""Load test of `mlflow models serve` on 127.0.0.1: latency of single reviews, throughput of batches.
+
+    python bench/serve_load.py                       # the champion and tfidf
+    python bench/serve_load.py --model models:/imdb-sentiment/3 --requests 500
+
+Bounded: a fixed number of requests at a fixed concurrency, against a server this script starts
+on a free loopback port and always stops. Reviews are real test-split reviews from
+data/prepared (run `dvc repro` first). Writes bench/serving.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import requests
+
+from imdb_sentiment.scoring_server import scoring_server
+from imdb_sentiment.tracking import tracking_uri
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUEST_TIMEOUT = 60
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def fire(url: str, bodies: list[str], concurrency: int) -> tuple[list[float], int, float]:
+    """POST every body, ``concurrency`` at a time: (latencies in ms, errors, wall seconds)."""
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=concurrency, pool_maxsize=concurrency)
+    session.mount("http://", adapter)
+
+    def one(body: str) -> tuple[float, bool]:
+        started = time.perf_counter()
+        try:
+            response = session.post(
+                f"{url}/invocations",
+                data=body,
+                headers={"Content-Type": "application/json"},
+                timeout=REQUEST_TIMEOUT,
+            )
+            ok = response.status_code == 200
+        except requests.RequestException:
+            ok = False
+        return (time.perf_counter() - started) * 1000, ok
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        results = list(pool.map(one, bodies))
+    wall = time.perf_counter() - started
+    return [ms for ms, _ in results], sum(not ok for _, ok in results), wall
+
+
+def load_test(model_uri: str, reviews: list[str], args: argparse.Namespace) -> dict:
+    singles = [json.dumps({"inputs": [reviews[i % len(reviews)]]}) for i in range(args.requests)]
+    batch = args.batch_size
+    batches = [
+        json.dumps({"inputs": [reviews[(i * batch + j) % len(reviews)] for j in range(batch)]})
+        for i in range(args.batch_requests)
+    ]
+    with scoring_server(model_uri, ROOT, workers=args.workers) as url:
+        fire(url, singles[: args.concurrency * 4], args.concurrency)  # warm-up, not counted
+        latencies, single_errors, single_wall = fire(url, singles, args.concurrency)
+        batch_latencies, batch_errors, batch_wall = fire(url, batches, args.concurrency)
+    return {
+        "model_uri": model_uri,
+        "single_review": {
+            "requests": len(singles),
+            "concurrency": args.concurrency,
+            "errors": single_errors,
+            "p50_ms": round(percentile(latencies, 50), 1),
+            "p95_ms": round(percentile(latencies, 95), 1),
+            "p99_ms": round(percentile(latencies, 99), 1),
+            "mean_ms": round(statistics.fmean(latencies), 1),
+            "requests_per_second": round(len(singles) / single_wall, 1),
+        },
+        f"batch_of_{batch}": {
+            "requests": len(batches),
+            "concurrency": args.concurrency,
+            "errors": batch_errors,
+            "p50_ms": round(percentile(batch_latencies, 50), 1),
+            "p95_ms": round(percentile(batch_latencies, 95), 1),
+            "reviews_per_second": round(len(batches) * batch / batch_wall, 1),
+        },
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", action="append", help="model URI (repeatable)")
+    parser.add_argument("--requests", type=int, default=2000, help="single-review requests")
+    parser.add_argument("--batch-requests", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "serving.json")
+    args = parser.parse_args()
+
+    mlflow.set_tracking_uri(tracking_uri())
+    models = args.model or ["models:/imdb-sentiment@champion", _run_uri("tfidf")]
+    reviews_file = ROOT / "data" / "prepared" / "reviews.parquet"
+    if not reviews_file.exists():
+        sys.exit(f"error: {reviews_file} is missing; run `dvc repro` first")
+    reviews = pd.read_parquet(reviews_file, columns=["split", "text"])
+    reviews = reviews[reviews.split == "test"].text.tolist()
+    results = []
+    for uri in models:
+        print(f"load-testing {uri} ...", file=sys.stderr, flush=True)
+        results.append(load_test(uri, reviews, args))
+        print(json.dumps(results[-1], indent=2), flush=True)
+    args.out.write_text(
+        json.dumps({"date": time.strftime("%Y-%m-%d"), "results": results}, indent=2)
+    )
+    failed = sum(
+        r["single_review"]["errors"] + r[f"batch_of_{args.batch_size}"]["errors"] for r in results
+    )
+    return 1 if failed else 0
+
+
+def _run_uri(model_name: str) -> str:
+    record = json.loads((ROOT / "models" / model_name / "mlflow.json").read_text())
+    return f"runs:/{record['run_id']}/model"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""`imdb-sentiment predict`: score reviews typed, piped or passed as arguments.
+
+    imdb-sentiment predict "A wonderful film." "Dull."
+    cat reviews.txt | imdb-sentiment predict          # one review per line
+    imdb-sentiment predict -m runs:/<run_id>/model    # any MLflow model URI
+
+It loads the same MLflow model `mlflow models serve` serves (the champion by default), so
+what it prints is what the REST endpoint answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+
+from imdb_sentiment.tracking import CHAMPION_ALIAS, REGISTERED_MODEL, tracking_uri
+
+DEFAULT_MODEL = f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="imdb-sentiment", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    predict = commands.add_parser("predict", help="label reviews as positive or negative")
+    predict.add_argument("reviews", nargs="*", help="review texts; none: read lines from stdin")
+    predict.add_argument(
+        "-m",
+        "--model-uri",
+        default=DEFAULT_MODEL,
+        help=f"MLflow model URI (default {DEFAULT_MODEL})",
+    )
+    predict.add_argument("--json", action="store_true", help="one JSON object per review")
+    args = parser.parse_args(argv)
+
+    model = _load(args.model_uri)
+    if args.reviews:
+        _print(model, args.reviews, args.json)
+        return 0
+    for review in _stdin_reviews():
+        _print(model, [review], args.json)
+    return 0
+
+
+def _load(uri: str):  # noqa: ANN202 - an mlflow.pyfunc.PyFuncModel
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    mlflow.set_tracking_uri(tracking_uri())  # the project's store, as the pipeline used
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except MlflowException as exc:
+        hint = (
+            " Run `dvc repro` first: its evaluate stage registers the champion."
+            if (uri == DEFAULT_MODEL)
+            else ""
+        )
+        sys.exit(
+            f"error: cannot load {uri} from {mlflow.get_tracking_uri()}: "
+            f"{exc.message.splitlines()[0]}.{hint}"
+        )
+
+
+def _stdin_reviews() -> Iterator[str]:
+    interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            print("review (empty line or Ctrl-D to quit)> ", end="", file=sys.stderr, flush=True)
+        line = sys.stdin.readline()
+        if not line or (interactive and not line.strip()):
+            return
+        if line.strip():
+            yield line.rstrip("\n")
+
+
+def _print(model, reviews: Sequence[str], as_json: bool) -> None:  # noqa: ANN001
+    import pandas as pd
+
+    predictions = model.predict(pd.DataFrame({"text": list(reviews)}))
+    for review, row in zip(reviews, predictions.itertuples(), strict=True):
+        if as_json:
+            print(json.dumps({"text": review, "probability": row.probability, "label": row.label}))
+        else:
+            snippet = review if len(review) <= 60 else review[:57] + "..."
+            print(f"{row.label}\t{row.probability:.4f}\t{snippet}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
