@@ -1,4 +1,4 @@
-"""Load test of `mlflow models serve` on 127.0.0.1: latency of single reviews, throughput of batches.
+"""Load test of `mlflow models serve` on 127.0.0.1: single-review latency, batch throughput.
 
     python bench/serve_load.py                       # the champion and tfidf
     python bench/serve_load.py --model models:/imdb-sentiment/3 --requests 500
