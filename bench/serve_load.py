@@ -61,14 +61,16 @@ def fire(url: str, bodies: list[str], concurrency: int) -> tuple[list[float], in
     return [ms for ms, _ in results], sum(not ok for _, ok in results), wall
 
 
-def load_test(model_uri: str, reviews: list[str], args: argparse.Namespace) -> dict:
+def load_test(
+    model_uri: str, reviews: list[str], args: argparse.Namespace, cwd: Path = ROOT
+) -> dict:
     singles = [json.dumps({"inputs": [reviews[i % len(reviews)]]}) for i in range(args.requests)]
     batch = args.batch_size
     batches = [
         json.dumps({"inputs": [reviews[(i * batch + j) % len(reviews)] for j in range(batch)]})
         for i in range(args.batch_requests)
     ]
-    with scoring_server(model_uri, ROOT, workers=args.workers) as url:
+    with scoring_server(model_uri, cwd, workers=args.workers) as url:
         fire(url, singles[: args.concurrency * 4], args.concurrency)  # warm-up, not counted
         latencies, single_errors, single_wall = fire(url, singles, args.concurrency)
         batch_latencies, batch_errors, batch_wall = fire(url, batches, args.concurrency)

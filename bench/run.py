@@ -1,0 +1,339 @@
+"""The benchmark, on the full dataset, in one run on one machine.
+
+    python bench/run.py                  # everything: ~40 minutes on a 2-core CPU
+    python bench/run.py --skip-cold      # reuse the last cold run's clone (BENCH_DIR)
+
+1. cold pipeline: a fresh clone of HEAD, an empty DVC cache and MLflow store; each stage of
+   `dvc repro` timed with its peak RSS, then the fully cached `dvc repro`;
+2. training throughput at the tutorial configuration, the project's training path against a
+   plain `model.fit` on pre-padded numpy arrays (bench/reference.py), same process, same data;
+3. accuracy at the project's defaults (from the cold run);
+4. the machine's float32 matmul rate and the fraction of it each training loop reaches;
+5. serving latency and throughput (bench/serve_load.py) for the champion and tfidf.
+
+Writes bench/results.json and bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+TUTORIAL = {"vocab_size": 10000, "max_len": 200, "embedding_dim": 128, "units": 64, "batch": 128}
+ARCHS = ("simple_rnn", "lstm", "gru", "bilstm")
+GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4, "bilstm": 4}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_measured(command: list[str], cwd: Path, env: dict) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MB of the command and the processes it waited for, status)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=sys.stderr, stderr=sys.stderr)
+    _, status, usage = os.wait4(process.pid, 0)
+    return time.perf_counter() - started, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+def bench_env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    for name in ("MLFLOW_TRACKING_URI", "DVC_ROOT"):
+        env.pop(name, None)
+    return env
+
+
+def cold_pipeline(clone: Path) -> dict:
+    """Time every stage of a cold `dvc repro` in a fresh clone, then a cached one."""
+    if clone.exists():
+        shutil.rmtree(clone)
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    for source in params["data"]["sources"]:  # the clone lives elsewhere: pin local paths
+        if not source["url"].startswith(("http://", "https://")):
+            source["url"] = str((ROOT / source["url"]).resolve())
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    stages = ["download", "prepare", *(f"train@{a}" for a in params["models"])]
+    stages += [*(f"baseline@{b}" for b in params["baselines"]), "evaluate"]
+    env = bench_env()
+    timings = {}
+    for stage in stages:
+        log(f"cold: {stage}")
+        wall, rss, status = run_measured(
+            [sys.executable, "-m", "dvc", "repro", "--single-item", stage], clone, env
+        )
+        if status:
+            raise SystemExit(f"stage {stage} failed (exit {status})")
+        timings[stage] = {"seconds": round(wall, 1), "peak_rss_mb": round(rss)}
+    cached = []
+    for _ in range(3):
+        wall, _, status = run_measured([sys.executable, "-m", "dvc", "repro"], clone, env)
+        cached.append(wall)
+    return {
+        "stages": timings,
+        "total_seconds": round(sum(t["seconds"] for t in timings.values()), 1),
+        "cached_repro_seconds": round(statistics.median(cached), 2),
+        "max_stage_rss_mb": max(t["peak_rss_mb"] for t in timings.values()),
+    }
+
+
+def accuracy_at_defaults(clone: Path) -> dict:
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    results = {}
+    for name in [*params["models"], *params["baselines"]]:
+        metrics = json.loads((clone / "metrics" / f"{name}.json").read_text())
+        training = json.loads((clone / "models" / name / "training.json").read_text())
+        results[name] = {
+            "test_accuracy": metrics["test_accuracy"],
+            "val_accuracy": metrics["val_accuracy"],
+            "shuffled_test_accuracy": metrics["shuffled_test_accuracy"],
+            "contrast_pair_accuracy": metrics["contrast_pair_accuracy"],
+            "epochs_run": training.get("epochs_run"),
+            "best_epoch": training.get("best_epoch"),
+            "train_seconds": training["train_seconds"],
+        }
+    return results
+
+
+def tutorial_data(clone: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Training split at the tutorial's vocab and length, through the project's text path."""
+    import pandas as pd
+
+    from imdb_sentiment.text import Vocabulary, encode_tokens, tokenize
+
+    reviews = pd.read_parquet(clone / "data/prepared/reviews.parquet")
+    train = reviews[reviews.split == "train"]
+    tokens = [tokenize(text) for text in train.text]
+    vocab = Vocabulary.build(tokens, TUTORIAL["vocab_size"])
+    x = encode_tokens(tokens, vocab, TUTORIAL["max_len"], "pre")
+    return x, train.label.to_numpy().astype(np.int32)
+
+
+def matmul_gflops() -> float:
+    import tensorflow as tf
+
+    n = 2048
+    a = tf.random.uniform((n, n), dtype=tf.float32)
+    tf.linalg.matmul(a, a).numpy()
+    runs = []
+    for _ in range(5):
+        started = time.perf_counter()
+        tf.linalg.matmul(a, a).numpy()
+        runs.append(time.perf_counter() - started)
+    return 2 * n**3 / min(runs) / 1e9
+
+
+def flops_per_example(arch: str, steps: float) -> float:
+    """Training FLOPs of one review: the recurrent matmuls (2*gates*(E+H)*H per step and
+    direction), times 3 for forward + backward; embedding and dense layers are negligible."""
+    e, h = TUTORIAL["embedding_dim"], TUTORIAL["units"]
+    directions = 2 if arch == "bilstm" else 1
+    return 3 * 2 * GATES[arch] * (e + h) * h * directions * steps
+
+
+def throughput(x: np.ndarray, y: np.ndarray, epochs: int) -> dict:
+    """examples/s of the project's training path vs the plain reference, per architecture."""
+    import keras
+    from reference import pre_pad, reference_model
+
+    from imdb_sentiment.models import build_model
+    from imdb_sentiment.params import ArchParams, TrainParams
+    from imdb_sentiment.training import bucketed_batches, make_dataset, seed_everything
+
+    train = TrainParams(TUTORIAL["batch"], epochs, 1e-3, TUTORIAL["embedding_dim"], 2)
+    spec = ArchParams(TUTORIAL["units"], 0.3)
+    x_pre = pre_pad(x)
+    lengths = np.maximum((x != 0).sum(axis=1), 1)
+    plan = bucketed_batches(lengths, TUTORIAL["batch"], seed=0)
+    project_steps = sum(int(lengths[rows].max()) * len(rows) for rows in plan) / len(x)
+    warm = 4 * TUTORIAL["batch"]
+    results = {}
+    for arch in ARCHS:
+        seed_everything(0)
+        reference = reference_model(arch, TUTORIAL["vocab_size"], TUTORIAL["max_len"],
+                                    TUTORIAL["embedding_dim"], TUTORIAL["units"])  # fmt: skip
+        reference.fit(x_pre[:warm], y[:warm], batch_size=TUTORIAL["batch"], verbose=0)
+        started = time.perf_counter()
+        reference.fit(x_pre, y, batch_size=TUTORIAL["batch"], epochs=epochs, verbose=0)
+        reference_rate = len(x) * epochs / (time.perf_counter() - started)
+
+        seed_everything(0)
+        ours = build_model(arch, TUTORIAL["vocab_size"], train, spec)
+        ours.fit(make_dataset(x[:warm], y[:warm], TUTORIAL["batch"], seed=0), verbose=0)
+        started = time.perf_counter()
+        ours.fit(make_dataset(x, y, TUTORIAL["batch"], seed=0), epochs=epochs, verbose=0)
+        project_rate = len(x) * epochs / (time.perf_counter() - started)
+        keras.backend.clear_session()
+        results[arch] = {
+            "reference_examples_per_second": round(reference_rate, 1),
+            "project_examples_per_second": round(project_rate, 1),
+            "speedup": round(project_rate / reference_rate, 3),
+            "flops_per_example_reference": flops_per_example(arch, TUTORIAL["max_len"]),
+            "flops_per_example_project": flops_per_example(arch, project_steps),
+        }
+        log(f"throughput {arch}: {results[arch]}")
+    return results
+
+
+def serving(clone: Path) -> list[dict]:
+    import mlflow
+    from serve_load import load_test
+
+    os.chdir(clone)  # the clone's MLflow store is the default one there
+    from imdb_sentiment.tracking import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    import pandas as pd
+
+    reviews = pd.read_parquet(clone / "data/prepared/reviews.parquet", columns=["split", "text"])
+    reviews = reviews[reviews.split == "test"].text.tolist()
+    tfidf_run = json.loads((clone / "models/tfidf/mlflow.json").read_text())["run_id"]
+    settings = argparse.Namespace(
+        requests=2000, batch_requests=200, batch_size=64, concurrency=8, workers=1
+    )
+    return [
+        load_test(uri, reviews, settings, cwd=clone)
+        for uri in ("models:/imdb-sentiment@champion", f"runs:/{tfidf_run}/model")
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", type=Path, default=Path(os.environ.get(
+        "BENCH_DIR", Path(tempfile.gettempdir()) / "imdb-sentiment-bench")))  # fmt: skip
+    parser.add_argument("--skip-cold", action="store_true", help="reuse the clone in --workdir")
+    parser.add_argument("--skip-serving", action="store_true")
+    parser.add_argument("--epochs", type=int, default=1, help="timed epochs per throughput run")
+    args = parser.parse_args()
+    clone = args.workdir / "repo"
+
+    results: dict = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": {
+            "cpu_cores": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+        },
+        "commit": subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip(),  # fmt: skip
+    }
+    if not args.skip_cold:
+        results["cold_pipeline"] = cold_pipeline(clone)
+    elif (BENCH / "results.json").exists():
+        results["cold_pipeline"] = json.loads((BENCH / "results.json").read_text())["cold_pipeline"]
+    results["models"] = accuracy_at_defaults(clone)
+    log("matmul peak")
+    peak = matmul_gflops()
+    x, y = tutorial_data(clone)
+    results["throughput"] = throughput(x, y, args.epochs)
+    for row in results["throughput"].values():
+        for side in ("reference", "project"):
+            achieved = row[f"flops_per_example_{side}"] * row[f"{side}_examples_per_second"]
+            row[f"fraction_of_matmul_peak_{side}"] = round(achieved / (peak * 1e9), 4)
+    results["matmul_gflops_float32"] = round(peak, 1)
+    if not args.skip_serving:
+        log("serving load test")
+        results["serving"] = serving(clone)
+    (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (BENCH / "RESULTS.md").write_text(render(results))
+    log(f"wrote {BENCH / 'results.json'} and {BENCH / 'RESULTS.md'}")
+    return 0
+
+
+TARGETS = {"bilstm": 0.90, "lstm": 0.89, "gru": 0.89, "simple_rnn": 0.86, "tfidf_bigram": 0.905}
+
+
+def render(results: dict) -> str:
+    machine = results["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"{results['date']}, commit `{results['commit'][:10]}`, {machine['cpu_cores']} CPU cores "
+        f"({machine['processor']}), Python {machine['python']}, no GPU. "
+        "Produced by `python bench/run.py`.",
+        "",
+    ]
+    cold = results.get("cold_pipeline")
+    if cold:
+        lines += ["## Cold `dvc repro` (empty cache, local archive)", "",
+                  "| stage | wall s | peak RSS MB |", "|---|---:|---:|"]  # fmt: skip
+        lines += [
+            f"| {s} | {t['seconds']} | {t['peak_rss_mb']} |" for s, t in cold["stages"].items()
+        ]
+        lines += [
+            f"| **total** | **{cold['total_seconds']}** ({cold['total_seconds'] / 60:.1f} min) | "
+            f"max {cold['max_stage_rss_mb']} |",
+            "",
+            f"Fully cached `dvc repro` (median of 3): **{cold['cached_repro_seconds']} s**.",
+            "",
+        ]
+    lines += ["## Accuracy at the defaults (test set, 25,000 reviews)", "",
+              "| model | test acc | target | val acc | shuffled acc | minimal pairs |"
+              " epochs run | best epoch | train s |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for name, m in results["models"].items():
+        target = TARGETS.get(name)
+        mark = "" if target is None else (" ✓" if m["test_accuracy"] >= target else " ✗")
+        cells = [
+            name,
+            f"{100 * m['test_accuracy']:.2f}%{mark}",
+            "" if target is None else f"{100 * target:.1f}%",
+            f"{100 * m['val_accuracy']:.2f}%",
+            f"{100 * m['shuffled_test_accuracy']:.2f}%",
+            f"{100 * m['contrast_pair_accuracy']:.1f}%",
+            str(m["epochs_run"] or ""),
+            str(m["best_epoch"] or ""),
+            f"{m['train_seconds']:.0f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Training throughput at the tutorial configuration", "",
+              f"vocab {TUTORIAL['vocab_size']}, max_len {TUTORIAL['max_len']}, embedding "
+              f"{TUTORIAL['embedding_dim']}, {TUTORIAL['units']} units, batch {TUTORIAL['batch']}; "
+              "the same process, data and epochs for both. Reference: `model.fit` on pre-padded "
+              "numpy arrays, no masking. Project: masked right padding, length-bucketed batches "
+              "cut to their longest review.", "",
+              f"Measured float32 matmul peak: **{results['matmul_gflops_float32']} GFLOP/s**.", "",
+              "| arch | reference ex/s | project ex/s | speedup | target | reference % of peak |"
+              " project % of peak |", "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for arch, t in results["throughput"].items():
+        lines.append(
+            f"| {arch} | {t['reference_examples_per_second']:.0f} | "
+            f"{t['project_examples_per_second']:.0f} | {t['speedup']:.2f}× | 1.5× | "
+            f"{100 * t['fraction_of_matmul_peak_reference']:.1f}% | "
+            f"{100 * t['fraction_of_matmul_peak_project']:.1f}% |"
+        )
+    for served in results.get("serving", []):
+        single, batch = served["single_review"], served["batch_of_64"]
+        lines += [
+            "",
+            f"## Serving: `{served['model_uri']}`",
+            "",
+            f"{single['requests']} single-review requests at {single['concurrency']} concurrent: "
+            f"p50 {single['p50_ms']} ms, p95 {single['p95_ms']} ms, p99 {single['p99_ms']} ms, "
+            f"{single['requests_per_second']} requests/s, {single['errors']} errors. "
+            f"{batch['requests']} requests of 64 reviews: {batch['reviews_per_second']} reviews/s "
+            f"(p50 {batch['p50_ms']} ms), {batch['errors']} errors.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
