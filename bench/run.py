@@ -158,7 +158,7 @@ def throughput(x: np.ndarray, y: np.ndarray, epochs: int) -> dict:
     from imdb_sentiment.training import bucketed_batches, make_dataset, seed_everything
 
     train = TrainParams(TUTORIAL["batch"], epochs, 1e-3, TUTORIAL["embedding_dim"], 2)
-    spec = ArchParams(TUTORIAL["units"], 0.3)
+    spec = ArchParams(TUTORIAL["units"], 0.3, "last")
     x_pre = pre_pad(x)
     lengths = np.maximum((x != 0).sum(axis=1), 1)
     plan = bucketed_batches(lengths, TUTORIAL["batch"], seed=0)

@@ -82,7 +82,5 @@ def test_params_flatten_with_dots_for_mlflow():
     params = load_params(REPO / "params.yaml")
     flat = flatten_params(params.train, "train")
     assert flat["train.batch_size"] == DEFAULTS["train"]["batch_size"]
-    assert flatten_params(params.models["lstm"], "model") == {
-        "model.units": 64,
-        "model.dropout": 0.3,
-    }
+    expected = {f"model.{key}": value for key, value in DEFAULTS["models"]["lstm"].items()}
+    assert flatten_params(params.models["lstm"], "model") == expected

@@ -27,19 +27,20 @@ def test_same_seed_same_data_gives_identical_weights(arch):
     weights = []
     for _ in range(2):
         seed_everything(3)
-        model = build_model(arch, 50, TRAIN, ArchParams(units=4, dropout=0.2))
+        model = build_model(arch, 50, TRAIN, ArchParams(units=4, dropout=0.2, pooling="last"))
         model.fit(make_dataset(x, y, 8, seed=3), epochs=2, verbose=0, shuffle=False)
         weights.append(model.get_weights())
     for first, second in zip(*weights, strict=True):
         np.testing.assert_array_equal(first, second)
 
 
-def test_padding_does_not_change_a_recurrent_prediction():
+@pytest.mark.parametrize(("arch", "pooling"), [("gru", "last"), ("bilstm", "mean")])
+def test_padding_does_not_change_a_recurrent_prediction(arch, pooling):
     # Right padding is masked: a review scores the same whatever max_len it was padded to.
     from imdb_sentiment.models import build_model
 
     seed_everything(0)
-    model = build_model("gru", 50, TRAIN, ArchParams(units=4, dropout=0.0))
+    model = build_model(arch, 50, TRAIN, ArchParams(units=4, dropout=0.0, pooling=pooling))
     short = np.array([[5, 9, 13, 0, 0]], dtype=np.int32)
     longer = np.array([[5, 9, 13] + [0] * 40], dtype=np.int32)
     assert model.predict(short, verbose=0) == pytest.approx(model.predict(longer, verbose=0))

@@ -61,6 +61,10 @@ class TrainParams:
 class ArchParams:
     units: int = _bounds(1)
     dropout: float = _bounds(0.0, 1.0, exclusive_max=True)
+    # How the per-step outputs become one vector: the last step's, or the mean over the
+    # review's steps (padding excluded). Max pooling is left out on purpose: Keras zeroes a
+    # bidirectional layer's padded steps, so a max would depend on the padding in the batch.
+    pooling: str = field(metadata={"choices": ("last", "mean")})
 
 
 @dataclass(frozen=True)
