@@ -87,13 +87,13 @@ def plot_comparison(table: pd.DataFrame, dest: Path) -> Path:
     for offset, (column, label) in enumerate(bars):
         xs = [p + (offset - 1) * width for p in positions]
         drawn = ax.bar(xs, table[column], width, label=label)
-        ax.bar_label(drawn, labels=[f"{v:.2f}" for v in table[column]], fontsize=7, padding=2)
+        ax.bar_label(drawn, labels=[f"{v:.3f}" for v in table[column]], fontsize=6, padding=2)
     ax.set_xticks(list(positions), table.index)
-    ax.set_ylim(0, 1.08)
+    ax.set_ylim(0, 1.18)
     ax.set_ylabel("fraction correct")
     ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     ax.set_title("What word order buys: accuracy with and without order")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper center", ncols=3, fontsize=8, frameon=False)
     return _save(fig, dest)
 
 
