@@ -1,7 +1,7 @@
 """The benchmark, on the full dataset, in one run on one machine.
 
     python bench/run.py                  # everything: ~40 minutes on a 2-core CPU
-    python bench/run.py --skip-cold      # reuse the last cold run's clone (BENCH_DIR)
+    python bench/run.py --skip-cold      # reuse the last cold run's clone
 
 1. cold pipeline: a fresh clone of HEAD, an empty DVC cache and MLflow store; each stage of
    `dvc repro` timed with its peak RSS, then the fully cached `dvc repro`;
@@ -24,7 +24,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -66,10 +65,11 @@ def cold_pipeline(clone: Path) -> dict:
         shutil.rmtree(clone)
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
     params = yaml.safe_load((clone / "params.yaml").read_text())
-    for source in params["data"]["sources"]:  # the clone lives elsewhere: pin local paths
-        if not source["url"].startswith(("http://", "https://")):
+    local = [s for s in params["data"]["sources"] if not s["url"].startswith(("http:", "https:"))]
+    if any(not (clone / s["url"]).exists() for s in local):
+        for source in local:  # a clone elsewhere: pin the local sources to this checkout's
             source["url"] = str((ROOT / source["url"]).resolve())
-    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     stages = ["download", "prepare", *(f"train@{a}" for a in params["models"])]
     stages += [*(f"baseline@{b}" for b in params["baselines"]), "evaluate"]
     env = bench_env()
@@ -216,13 +216,15 @@ def serving(clone: Path) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workdir", type=Path, default=Path(os.environ.get(
-        "BENCH_DIR", Path(tempfile.gettempdir()) / "imdb-sentiment-bench")))  # fmt: skip
-    parser.add_argument("--skip-cold", action="store_true", help="reuse the clone in --workdir")
+    parser.add_argument(
+        "--clone", type=Path, default=ROOT.parent / f"{ROOT.name}-bench",
+        help="where the cold run clones HEAD (beside this checkout, so ../shared resolves)",
+    )  # fmt: skip
+    parser.add_argument("--skip-cold", action="store_true", help="reuse the existing --clone")
     parser.add_argument("--skip-serving", action="store_true")
     parser.add_argument("--epochs", type=int, default=1, help="timed epochs per throughput run")
     args = parser.parse_args()
-    clone = args.workdir / "repo"
+    clone = args.clone.resolve()
 
     results: dict = {
         "date": time.strftime("%Y-%m-%d"),
