@@ -77,9 +77,15 @@ def main() -> int:
                 monitor="val_loss", patience=train.patience, restore_best_weights=True
             )
             started = time.perf_counter()
+            train_data, steps = make_dataset(
+                data["x_train"], data["y_train"], train.batch_size, params.seed, epochs=train.epochs
+            )
             history = model.fit(
-                make_dataset(data["x_train"], data["y_train"], train.batch_size, params.seed),
-                validation_data=make_dataset(data["x_val"], data["y_val"], train.batch_size, None),
+                train_data,
+                steps_per_epoch=steps,
+                validation_data=make_dataset(data["x_val"], data["y_val"], train.batch_size, None)[
+                    0
+                ],
                 epochs=train.epochs,
                 callbacks=[stopper],
                 verbose=2,

@@ -28,7 +28,8 @@ def test_same_seed_same_data_gives_identical_weights(arch):
     for _ in range(2):
         seed_everything(3)
         model = build_model(arch, 50, TRAIN, ArchParams(units=4, dropout=0.2, pooling="last"))
-        model.fit(make_dataset(x, y, 8, seed=3), epochs=2, verbose=0, shuffle=False)
+        data, steps = make_dataset(x, y, 8, seed=3, epochs=2)
+        model.fit(data, steps_per_epoch=steps, epochs=2, verbose=0, shuffle=False)
         weights.append(model.get_weights())
     for first, second in zip(*weights, strict=True):
         np.testing.assert_array_equal(first, second)
@@ -63,7 +64,9 @@ def test_bucketed_batches_cover_every_review_once_and_only_cut_padding():
     lengths = (x != 0).sum(axis=1)
     plan = bucketed_batches(lengths, batch_size=5, seed=1)
     assert sorted(np.concatenate(plan).tolist()) == list(range(len(x)))
-    for (bx, by), rows in zip(make_dataset(x, y, 5, seed=1).as_numpy_iterator(), plan, strict=True):
+    data, steps = make_dataset(x, y, 5, seed=1)
+    assert steps == len(plan)
+    for (bx, by), rows in zip(data.as_numpy_iterator(), plan, strict=True):
         assert (x[rows, bx.shape[1] :] == 0).all()  # only padding was cut
         np.testing.assert_array_equal(bx, x[rows, : bx.shape[1]])
         np.testing.assert_array_equal(by, y[rows])
@@ -71,8 +74,9 @@ def test_bucketed_batches_cover_every_review_once_and_only_cut_padding():
 
 def test_each_epoch_reshuffles_and_a_resumed_epoch_matches_an_uninterrupted_run():
     x, y = tiny_arrays()
-    running = make_dataset(x, y, 5, seed=1)
-    epochs = [[b[1].tolist() for b in running.as_numpy_iterator()] for _ in range(3)]
+    running, steps = make_dataset(x, y, 5, seed=1, epochs=3)
+    batches = [b[1].tolist() for b in running.as_numpy_iterator()]
+    epochs = [batches[i * steps : (i + 1) * steps] for i in range(3)]
     assert epochs[0] != epochs[1]
-    resumed = make_dataset(x, y, 5, seed=1, first_epoch=2)
+    resumed, _ = make_dataset(x, y, 5, seed=1, first_epoch=2)
     assert [b[1].tolist() for b in resumed.as_numpy_iterator()] == epochs[2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -29,8 +30,11 @@ def scoring_server(
 ) -> Iterator[str]:
     """`mlflow models serve` on a free 127.0.0.1 port; yields its URL, always stops it.
 
-    The server runs in its own process group so its uvicorn workers stop with it.
+    The server runs in its own process group so its uvicorn workers stop with it, and with
+    this interpreter's bin/ first on PATH: `--env-manager local` starts `uvicorn` from PATH.
     """
+    env = dict(os.environ if env is None else env)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     port = free_port()
     log_path = Path(cwd) / f".scoring-server-{port}.log"
     with log_path.open("w") as log:
@@ -44,13 +48,19 @@ def scoring_server(
             _wait_until_ready(server, url, log_path)
             yield url
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=30)
+            _stop(server)
     log_path.unlink(missing_ok=True)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):  # already gone, e.g. it failed to start
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
 
 
 def _wait_until_ready(server: subprocess.Popen, url: str, log_path: Path) -> None:

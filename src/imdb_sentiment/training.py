@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import logging
 import shutil
@@ -62,27 +61,38 @@ def bucketed_batches(
 
 
 def make_dataset(
-    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None, first_epoch: int = 0
-) -> tf.data.Dataset:
-    """(ids, label) batches of similar-length reviews, each cut to its longest review.
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    seed: int | None,
+    first_epoch: int = 0,
+    epochs: int = 1,
+) -> tuple[tf.data.Dataset, int]:
+    """(dataset, batches per epoch): ``epochs`` epochs of similar-length batches, back to back.
 
-    Padding is on the right and masked, so cutting trailing all-padding columns changes no
-    number, only the recurrent steps spent on nothing (a CPU walks every step, mask or not).
-    Keras iterates the dataset once per epoch; each pass plans the next epoch's batches.
+    Each batch is cut to its longest review. Padding is on the right and masked, so cutting
+    trailing all-padding columns changes no number, only the recurrent steps spent on nothing
+    (a CPU walks every step, mask or not). The whole plan is made up front and run as graph
+    ops (gather + slice), so no Python runs per batch to contend with the training loop; give
+    `fit` the batches per epoch as ``steps_per_epoch`` so it reads on across epochs.
     """
     lengths = np.maximum((x != 0).sum(axis=1), 1)
-    labels = y.astype(np.float32)
-    epochs = itertools.count(first_epoch)
+    plans = [
+        bucketed_batches(lengths, batch_size, seed, e)
+        for e in range(first_epoch, first_epoch + max(epochs, 1))
+    ]
+    batches = [rows for plan in plans for rows in plan]
+    rows = tf.RaggedTensor.from_row_lengths(
+        np.concatenate(batches).astype(np.int64), [len(b) for b in batches]
+    )
+    widths = np.array([lengths[b].max() for b in batches], dtype=np.int32)
+    ids, labels = tf.constant(x), tf.constant(y.astype(np.float32))
 
-    def epoch_batches():
-        for rows in bucketed_batches(lengths, batch_size, seed, next(epochs)):
-            yield x[rows, : lengths[rows].max()], labels[rows]
+    def gather(batch_rows: tf.Tensor, width: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return tf.gather(ids, batch_rows)[:, :width], tf.gather(labels, batch_rows)
 
-    signature = (tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.float32))
-    dataset = tf.data.Dataset.from_generator(epoch_batches, output_signature=signature)
-    # Every epoch has the same number of batches; saying so lets Keras size its epochs.
-    batches = len(bucketed_batches(lengths, batch_size, seed, first_epoch))
-    return dataset.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(2)
+    dataset = tf.data.Dataset.from_tensor_slices((rows, widths)).map(gather)
+    return dataset.prefetch(tf.data.AUTOTUNE), len(plans[0])
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
