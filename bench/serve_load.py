@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -70,7 +71,8 @@ def load_test(
         json.dumps({"inputs": [reviews[(i * batch + j) % len(reviews)] for j in range(batch)]})
         for i in range(args.batch_requests)
     ]
-    with scoring_server(model_uri, cwd, workers=args.workers) as url:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri()}
+    with scoring_server(model_uri, cwd, env, workers=args.workers) as url:
         fire(url, singles[: args.concurrency * 4], args.concurrency)  # warm-up, not counted
         latencies, single_errors, single_wall = fire(url, singles, args.concurrency)
         batch_latencies, batch_errors, batch_wall = fire(url, batches, args.concurrency)
