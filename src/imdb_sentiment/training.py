@@ -218,9 +218,18 @@ def train_recurrent(
         n_train = len(data["x_train"])
         log.info("training %s on %d reviews (%d params)", arch, n_train, model.count_params())
         batch_size = params.train.batch_size
+        train_data, steps = make_dataset(
+            data["x_train"],
+            data["y_train"],
+            batch_size,
+            params.seed,
+            first_epoch=initial_epoch,
+            epochs=params.train.epochs - initial_epoch,
+        )
         model.fit(
-            make_dataset(data["x_train"], data["y_train"], batch_size, params.seed, initial_epoch),
-            validation_data=make_dataset(data["x_val"], data["y_val"], batch_size, None),
+            train_data,
+            steps_per_epoch=steps,
+            validation_data=make_dataset(data["x_val"], data["y_val"], batch_size, None)[0],
             epochs=params.train.epochs,
             initial_epoch=initial_epoch,
             callbacks=[
