@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -45,6 +46,12 @@ def champion(pipeline):
         yield url, version.tags["model_name"]
 
 
+def trained_predictor(model_uri: str):
+    """The trained Keras / scikit-learn model inside the MLflow model, loaded in process."""
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+    return load_predictor(local / "artifacts" / "predictor")
+
+
 def predictions(response: requests.Response) -> list[dict]:
     assert response.status_code == 200, response.text
     return response.json()["predictions"]
@@ -64,11 +71,10 @@ def test_all_three_request_formats_give_the_same_answers_in_order(champion):
         assert answer["label"] == ("positive" if answer["probability"] >= 0.5 else "negative")
 
 
-def test_served_predictions_equal_the_trained_model_in_process(champion, pipeline):
-    url, name = champion
-    repo, _, _ = pipeline
+def test_served_predictions_equal_the_trained_model_in_process(champion):
+    url, _ = champion
     served = [p["probability"] for p in predictions(invoke(url, {"inputs": REVIEWS + EDGE_CASES}))]
-    local = load_predictor(repo / "models" / name / "predictor").predict_proba(REVIEWS + EDGE_CASES)
+    local = trained_predictor("models:/imdb-sentiment@champion").predict_proba(REVIEWS + EDGE_CASES)
     assert served == pytest.approx(local.tolist(), abs=1e-6)
 
 
@@ -107,7 +113,7 @@ def test_a_run_uri_serves_the_other_family_too(pipeline, champion):
     run_id = json.loads((repo / "models" / other / "mlflow.json").read_text())["run_id"]
     with scoring_server(f"runs:/{run_id}/model", repo, env) as url:
         served = [p["probability"] for p in predictions(invoke(url, {"inputs": EDGE_CASES}))]
-    local = load_predictor(repo / "models" / other / "predictor").predict_proba(EDGE_CASES)
+    local = trained_predictor(f"runs:/{run_id}/model").predict_proba(EDGE_CASES)
     assert served == pytest.approx(local.tolist(), abs=1e-6)
 
 
