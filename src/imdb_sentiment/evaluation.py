@@ -11,7 +11,6 @@ The two order probes:
 from __future__ import annotations
 
 import csv
-import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,8 +23,6 @@ from sklearn import metrics as skm
 from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.serving import Predictor, load_predictor
 from imdb_sentiment.text import tokenize
-
-log = logging.getLogger(__name__)
 
 CONTRAST_PAIRS = Path("data/contrast/pairs.tsv")
 ROC_POINTS = 200

@@ -86,11 +86,6 @@ class Params:
     models: dict[str, ArchParams] = None  # type: ignore[assignment]
     baselines: dict[str, BaselineParams] = None  # type: ignore[assignment]
 
-    @property
-    def model_names(self) -> list[str]:
-        """Every model the pipeline trains: the recurrent ones, then the baselines."""
-        return [*self.models, *self.baselines]
-
 
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate the whole params file; raise ParamsError naming the first bad key."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,8 +23,6 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
 
 from imdb_sentiment.text import Vocabulary, encode_texts
-
-log = logging.getLogger(__name__)
 
 TEXT_COLUMN = "text"
 POSITIVE, NEGATIVE = "positive", "negative"
