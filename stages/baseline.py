@@ -6,6 +6,7 @@ from pathlib import Path
 from imdb_sentiment.baseline import train_baseline
 from imdb_sentiment.cli import run_stage
 from imdb_sentiment.params import ParamsError, load_params
+from imdb_sentiment.tracking import configure_tracking
 
 
 def main() -> None:
@@ -15,6 +16,7 @@ def main() -> None:
     params = load_params()
     if name not in params.baselines:
         raise ParamsError(f"params.yaml: baselines.{name} is missing; add its TF-IDF params")
+    configure_tracking()  # an unreachable tracking server fails here, before any work
     train_baseline(name, params, Path("data/prepared"), Path("models") / name)
 
 

@@ -7,10 +7,12 @@ from imdb_sentiment.cli import run_stage
 from imdb_sentiment.comparison import evaluate_and_compare
 from imdb_sentiment.evaluation import CONTRAST_PAIRS
 from imdb_sentiment.params import load_params
+from imdb_sentiment.tracking import configure_tracking
 
 
 def main() -> None:
     params = load_params()
+    configure_tracking()  # an unreachable tracking server fails here, before any work
     families = {name: "recurrent" for name in params.models}
     families |= {name: "bag_of_words" for name in params.baselines}
     evaluate_and_compare(

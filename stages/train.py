@@ -5,6 +5,7 @@ from pathlib import Path
 
 from imdb_sentiment.cli import run_stage
 from imdb_sentiment.params import ARCHITECTURES, ParamsError, load_params
+from imdb_sentiment.tracking import configure_tracking
 
 
 def main() -> None:
@@ -14,6 +15,7 @@ def main() -> None:
     params = load_params()
     if arch not in params.models:
         raise ParamsError(f"params.yaml: models.{arch} is missing; add its units and dropout")
+    configure_tracking()  # an unreachable tracking server fails here, before any work
     from imdb_sentiment.training import train_recurrent  # TensorFlow loads only after params pass
 
     train_recurrent(

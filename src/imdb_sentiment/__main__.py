@@ -1,4 +1,5 @@
 """`imdb-sentiment predict`: score reviews typed, piped or passed as arguments.
+(`imdb-sentiment tracking-server` runs a team's MLflow server: see team_server.py.)
 
     imdb-sentiment predict "A wonderful film." "Dull."
     cat reviews.txt | imdb-sentiment predict          # one review per line
@@ -15,6 +16,7 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 
+from imdb_sentiment import team_server
 from imdb_sentiment.tracking import CHAMPION_ALIAS, REGISTERED_MODEL, tracking_uri
 
 DEFAULT_MODEL = f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
@@ -32,7 +34,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"MLflow model URI (default {DEFAULT_MODEL})",
     )
     predict.add_argument("--json", action="store_true", help="one JSON object per review")
+    server = commands.add_parser(
+        "tracking-server", help="run a team MLflow tracking server on PostgreSQL"
+    )
+    team_server.build_parser(server)
     args = parser.parse_args(argv)
+    if args.command == "tracking-server":
+        return team_server.run(args)
 
     model = _load(args.model_uri)
     if args.reviews:

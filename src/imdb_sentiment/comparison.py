@@ -18,7 +18,12 @@ from imdb_sentiment.evaluation import (
 )
 from imdb_sentiment.files import atomic_path, read_json, write_json
 from imdb_sentiment.plots import plot_comparison, plot_confusion, plot_roc
-from imdb_sentiment.tracking import RUN_FILE, open_recorded_run, register_versions
+from imdb_sentiment.tracking import (
+    RUN_FILE,
+    open_recorded_run,
+    project_run_id,
+    register_versions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +118,11 @@ def evaluate_and_compare(
             mlflow.log_artifact(str(comparison_png), artifact_path="comparison")
     versions = register_versions(table, families, champion)
     log.info("champion (best val_accuracy): %s, registry version %s", champion, versions[champion])
+    if project_run_id():  # under `mlflow run`, the run the user started shows the outcome too
+        client = mlflow.MlflowClient()
+        for artifact in (outputs.report, comparison_png):
+            client.log_artifact(project_run_id(), str(artifact), artifact_path="comparison")
+        client.set_tag(project_run_id(), "champion", champion)
     return table
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import requests
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
@@ -21,6 +23,13 @@ REGISTERED_MODEL = "imdb-sentiment"
 CHAMPION_ALIAS = "champion"
 FAMILIES = {"recurrent", "bag_of_words"}
 RUN_FILE = "mlflow.json"  # in each models/<name>/ folder: the DVC -> MLflow link
+SERVER_CHECK_TIMEOUT = 5  # seconds; MLflow's own client retries for minutes before giving up
+SERVER_HINT = (
+    "start it with `imdb-sentiment tracking-server` (README: Working as a team), "
+    "or unset MLFLOW_TRACKING_URI to use the project's own mlflow.db"
+)
+
+_project_run: list[str] = []  # the run `mlflow run` handed this process, once taken from env
 
 
 class TrackingError(RuntimeError):
@@ -42,24 +51,49 @@ def tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI`` when set, else an absolute SQLite store at the project root.
 
     Absolute because ``dvc exp run --temp/--queue`` runs stages in a temporary copy that is
-    deleted afterwards; a cwd-relative store would be deleted with it.
+    deleted afterwards; a cwd-relative store would be deleted with it. For the same reason a
+    relative ``sqlite:///`` URI (``mlflow run`` hands its default, ``sqlite:///mlflow.db``, to
+    the command) is read relative to the project root.
     """
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return f"sqlite:///{project_root() / 'mlflow.db'}"
+    path = _sqlite_path(uri)
+    if path is not None and not path.is_absolute():
+        return f"sqlite:///{project_root() / path}"
+    return uri
+
+
+def project_run_id() -> str | None:
+    """The run `mlflow run` started for this command (``MLFLOW_RUN_ID``), if any.
+
+    It is taken out of the environment on first use: MLflow's ``start_run()`` resumes the run
+    named there, so a model run would otherwise take over the project's run instead of
+    nesting under it.
+    """
+    if not _project_run and os.environ.get("MLFLOW_RUN_ID"):
+        _project_run.append(os.environ.pop("MLFLOW_RUN_ID"))
+    return _project_run[0] if _project_run else None
 
 
 def configure_tracking() -> str:
-    """Point MLflow at the project's store and experiment; return the experiment id."""
+    """Point MLflow at the project's store and experiment; return the experiment id.
+
+    Fails within seconds when a tracking server does not answer, so a stage stops before it
+    trains rather than after. Under `mlflow run`, model runs join the project run's experiment,
+    where the MLflow UI nests them under it.
+    """
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
+    check_server_reachable(uri)
     try:
-        experiment = mlflow.get_experiment_by_name(EXPERIMENT)
-        if experiment is None:
-            # With the embedded store, artifacts would otherwise go to ./mlruns of whatever
-            # folder the first stage ran in; pin them next to the database instead.
-            location = None
-            if uri.startswith("sqlite:") and "MLFLOW_TRACKING_URI" not in os.environ:
-                location = (project_root() / "mlruns").as_uri()
-            return mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+        with _store_creation_lock(uri):
+            parent = project_run_id()
+            if parent:
+                return mlflow.get_run(parent).info.experiment_id
+            experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+            if experiment is None:
+                return _create_experiment(uri)
     except MlflowException as exc:
         raise TrackingError(
             f"MLflow tracking store {uri} is not usable ({exc.message.splitlines()[0]}); "
@@ -67,6 +101,61 @@ def configure_tracking() -> str:
         ) from None
     mlflow.set_experiment(experiment_id=experiment.experiment_id)
     return experiment.experiment_id
+
+
+def check_server_reachable(uri: str) -> None:
+    """Raise TrackingError naming ``uri`` when it is a tracking server that does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        requests.get(f"{uri.rstrip('/')}/health", timeout=SERVER_CHECK_TIMEOUT)
+    except requests.RequestException as exc:
+        reason = type(exc).__name__
+        raise TrackingError(
+            f"MLflow tracking server {uri} is not reachable ({reason}); {SERVER_HINT}"
+        ) from None
+
+
+def _create_experiment(uri: str) -> str:
+    # Artifacts of a SQLite store live beside the database (the project's mlruns/), not in
+    # ./mlruns of whatever folder the first stage ran in: under `dvc exp run --queue` that is
+    # a temporary copy.
+    db = _sqlite_path(uri)
+    location = (db.parent / "mlruns").as_uri() if db is not None else None
+    try:
+        experiment_id = mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":  # another worker created it first
+            raise
+        experiment_id = mlflow.get_experiment_by_name(EXPERIMENT).experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///") or uri == "sqlite:///:memory:":
+        return None
+    return Path(uri.removeprefix("sqlite:///"))
+
+
+def _store_creation_lock(uri: str):  # noqa: ANN202 - a context manager
+    """Serialize first use of a SQLite store: workers that create its schema at the same time
+    fail with "duplicate column name" (``dvc queue start -j 2`` on a fresh project)."""
+    db = _sqlite_path(uri)
+    if db is None:
+        return nullcontext()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    return _directory_lock(db.parent)
+
+
+@contextmanager
+def _directory_lock(folder: Path) -> Iterator[None]:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 @contextmanager
@@ -85,6 +174,7 @@ def model_run(model_name: str, family: str, resume_run_id: str | None = None) ->
         experiment_id=None if run_id else experiment_id,
         run_name=None if run_id else model_name,
         tags=None if run_id else run_tags(model_name, family),
+        parent_run_id=None if run_id else project_run_id(),
     ) as run:
         if run_id:
             log.info("resuming MLflow run %s (%s)", run_id, model_name)

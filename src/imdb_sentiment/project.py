@@ -1,0 +1,81 @@
+"""The MLflow Project's `train` entry point (see MLproject): one model as a DVC experiment.
+
+    python -m imdb_sentiment.project train --arch gru --epochs 3 --units params.yaml
+
+becomes ``dvc exp run train@gru -S train.epochs=3``: DVC runs what the model needs and
+records the experiment; the training stage's MLflow run nests under the `mlflow run` run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import yaml
+
+from imdb_sentiment.params import ARCHITECTURES, ParamsError, parse_params
+
+KEEP = "params.yaml"  # an MLproject default: leave params.yaml's value as it is
+TRAIN_OVERRIDES = {  # entry-point parameter -> params.yaml key
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "learning_rate": "train.learning_rate",
+    "embedding_dim": "train.embedding_dim",
+    "units": "models.{arch}.units",
+    "dropout": "models.{arch}.dropout",
+}
+
+
+def train_command(
+    arch: str, values: Mapping[str, str], params_path: Path = Path("params.yaml")
+) -> list[str]:
+    """The `dvc exp run` command line for ``arch`` with ``values`` (parameter -> string).
+
+    The overrides are validated against params.yaml first, so a bad ``-P`` fails in a second
+    with the params loader's message instead of after DVC has started the pipeline.
+    """
+    if arch not in ARCHITECTURES:
+        raise ParamsError(
+            f"mlflow run -P arch must be one of {', '.join(ARCHITECTURES)}, got {arch!r}"
+        )
+    overrides = {
+        TRAIN_OVERRIDES[name].format(arch=arch): value
+        for name, value in values.items()
+        if value != KEEP
+    }
+    raw = copy.deepcopy(yaml.safe_load(params_path.read_text()))
+    if arch not in (raw.get("models") or {}):
+        raise ParamsError(f"params.yaml: models.{arch} is missing; add its units and dropout")
+    for key, value in overrides.items():
+        *parents, leaf = key.split(".")
+        section = raw
+        for part in parents:
+            section = section[part]
+        section[leaf] = yaml.safe_load(value)  # "3" -> 3, "1e-3" -> 0.001, as -S reads it
+    parse_params(raw, source="mlflow run -P")
+    return ["dvc", "exp", "run", f"train@{arch}", *(f"-S{k}={v}" for k, v in overrides.items())]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m imdb_sentiment.project")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="train one recurrent model as a DVC experiment")
+    train.add_argument("--arch", required=True)
+    for name in TRAIN_OVERRIDES:
+        train.add_argument(f"--{name.replace('_', '-')}", default=KEEP, dest=name)
+    args = parser.parse_args(argv)
+    try:
+        command = train_command(args.arch, {name: getattr(args, name) for name in TRAIN_OVERRIDES})
+    except ParamsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("+ " + " ".join(command), flush=True)
+    return subprocess.run(command, check=False).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
