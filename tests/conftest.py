@@ -102,9 +102,19 @@ def dvc(repo: Path, env: dict, *args: str, check: bool = True) -> subprocess.Com
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory, tiny_archive):
     """A repo copy whose pipeline has run once on the tiny archive; its env and repro output."""
-    repo = copy_repo(tmp_path_factory.mktemp("repo"))
+    repo = tiny_repo(tmp_path_factory.mktemp("repo"), tiny_archive)
     store = tmp_path_factory.mktemp("mlflow")
     env = project_env(f"sqlite:///{store / 'mlflow.db'}")
+    first = dvc(repo, env, "repro")
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    return repo, env, first
+
+
+def tiny_repo(dest: Path, tiny_archive: Path) -> Path:
+    """A committed copy of this repo whose params read the tiny archive and train tiny models.
+
+    The first source is a path that does not exist, so the download stage falls through."""
+    repo = copy_repo(dest)
     edit_params(
         repo,
         data={
@@ -115,10 +125,13 @@ def pipeline(tmp_path_factory, tiny_archive):
         },
         **TINY_PARAMS,
     )
-    subprocess.run(["git", "commit", "-qam", "tiny params"], cwd=repo, check=True, env=env)
-    first = dvc(repo, env, "repro")
-    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-    return repo, env, first
+    git(repo, "commit", "-qam", "tiny params")
+    return repo
+
+
+def git(repo: Path, *args: str) -> str:
+    command = ["git", "-c", "user.name=test", "-c", "user.email=test@localhost", *args]
+    return subprocess.run(command, cwd=repo, check=True, capture_output=True, text=True).stdout
 
 
 @pytest.fixture(scope="session")
@@ -139,8 +152,7 @@ def copy_repo(dest: Path) -> Path:
         if (REPO / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, dest / name)
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@localhost"]
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
-    subprocess.run([*git, "commit", "-qm", "copy"], cwd=dest, check=True)
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-qm", "copy")
     return dest

@@ -1,0 +1,223 @@
+"""Team scale, for real: a PostgreSQL-backed `mlflow server`, `mlflow run` entry points, DVC's
+experiment queue with two workers, a DVC remote, and an unreachable tracking server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import requests
+from conftest import MODELS, dvc, git, project_env, tiny_repo
+
+from imdb_sentiment.scoring_server import scoring_server
+from imdb_sentiment.services import free_port
+from imdb_sentiment.team_server import ServerSetupError, postgres_bin, tracking_server
+
+pytestmark = pytest.mark.slow
+QUEUE_TIMEOUT = 900  # seconds for two tiny experiments on two workers
+
+
+def runs_in(uri: str, **filters: str) -> pd.DataFrame:
+    mlflow.set_tracking_uri(uri)
+    runs = mlflow.search_runs(search_all_experiments=True)
+    for column, value in filters.items():
+        runs = runs[runs[column] == value]
+    return runs
+
+
+def local_store(repo: Path) -> str:
+    """The store a stage uses when MLFLOW_TRACKING_URI is unset: mlflow.db at the repo root."""
+    return f"sqlite:///{repo / 'mlflow.db'}"
+
+
+def default_store_env() -> dict[str, str]:
+    env = project_env("unused")
+    del env["MLFLOW_TRACKING_URI"]
+    return env
+
+
+@pytest.fixture(scope="module")
+def team_server() -> Iterator[str]:
+    """A real PostgreSQL cluster and `mlflow server` on free 127.0.0.1 ports, in a temp dir."""
+    try:
+        postgres_bin("initdb")
+    except ServerSetupError as exc:
+        if os.environ.get("IMDB_SENTIMENT_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(str(exc))
+    # Not pytest's tmp_path: its parents are private to this user, and PostgreSQL, when the
+    # tests run as root, runs as `postgres` and must reach its folder.
+    folder = Path(tempfile.mkdtemp(prefix="imdb-team-server-"))
+    folder.chmod(0o755)
+    try:
+        with tracking_server(
+            folder, port=free_port(), postgres_port=free_port(), workers=2
+        ) as url:
+            yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server_pipeline(tmp_path_factory, tiny_archive, team_server):
+    """The tiny pipeline, end to end, against the PostgreSQL-backed tracking server."""
+    repo = tiny_repo(tmp_path_factory.mktemp("server-repo"), tiny_archive)
+    env = project_env(team_server)
+    started = time.monotonic()
+    dvc(repo, env, "repro")
+    print(f"tiny pipeline against the PostgreSQL-backed server: {time.monotonic() - started:.1f}s")
+    return repo, env
+
+
+def test_pipeline_logs_everything_to_the_postgres_backed_server(server_pipeline, team_server):
+    repo, _ = server_pipeline
+    runs = runs_in(team_server).set_index("tags.mlflow.runName")
+    assert sorted(runs.index) == sorted(MODELS)
+    assert (runs.status == "FINISHED").all()
+    assert runs["metrics.test_accuracy"].between(0, 1).all()
+    assert runs.loc["gru", "params.train.batch_size"] == "32"
+    client = mlflow.MlflowClient()
+    lstm = runs.loc["lstm"]
+    assert lstm.artifact_uri.startswith("mlflow-artifacts:/")  # proxied by the server
+    artifacts = {a.path for a in client.list_artifacts(lstm.run_id)}
+    assert {"learning_curves.png", "model_summary.txt", "evaluation", "comparison"} <= artifacts
+    assert len(client.get_metric_history(lstm.run_id, "val_accuracy")) >= 1
+    champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
+    assert champion.run_id in set(runs.run_id)
+    record = json.loads((repo / "models" / "tfidf" / "mlflow.json").read_text())
+    assert record["tracking_uri"] == team_server
+
+
+def test_champion_is_served_through_the_tracking_server(server_pipeline, tmp_path):
+    _, env = server_pipeline
+    with scoring_server("models:/imdb-sentiment@champion", tmp_path, env) as url:
+        answer = requests.post(
+            f"{url}/invocations",
+            json={"dataframe_split": {"columns": ["text"], "data": [["A wonderful film."]]}},
+            timeout=60,
+        )
+    assert answer.status_code == 200, answer.text
+    (prediction,) = answer.json()["predictions"]
+    assert 0 <= prediction["probability"] <= 1
+    assert prediction["label"] in {"positive", "negative"}
+
+
+def test_mlflow_run_train_nests_the_model_run_under_the_project_run(tmp_path, tiny_archive):
+    repo = tiny_repo(tmp_path / "repo", tiny_archive)
+    result = subprocess.run(
+        [sys.executable, "-m", "mlflow", "run", ".", "-e", "train", "--env-manager", "local",
+         "-P", "arch=gru", "-P", "units=12"],
+        cwd=repo, env=default_store_env(), capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = runs_in(local_store(repo))
+    parents = runs[runs["tags.mlflow.project.entryPoint"] == "train"]
+    assert len(parents) == 1
+    parent = parents.iloc[0]
+    assert parent.status == "FINISHED"
+    assert parent["params.arch"] == "gru"
+    assert parent["params.units"] == "12"
+    children = runs[runs["tags.mlflow.parentRunId"] == parent.run_id]
+    assert list(children["tags.mlflow.runName"]) == ["gru"]
+    child = children.iloc[0]
+    assert child.status == "FINISHED"
+    assert child["params.model.units"] == "12"
+    assert child.experiment_id == parent.experiment_id  # where the UI can nest it
+    assert len(runs) == 2  # no model run floats free
+    assert child["tags.dvc_exp_name"]  # ran as a DVC experiment: `dvc exp show` lists it
+
+
+def test_mlflow_run_rejects_a_bad_parameter_before_dvc_starts(tmp_path, tiny_archive):
+    repo = tiny_repo(tmp_path / "repo", tiny_archive)
+    result = subprocess.run(
+        [sys.executable, "-m", "mlflow", "run", ".", "-e", "train", "--env-manager", "local",
+         "-P", "arch=gru", "-P", "epochs=0"],
+        cwd=repo, env=default_store_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "train.epochs must be >= 1, got 0" in result.stderr
+    assert not (repo / "data" / "raw").exists()  # DVC never ran
+    (parent,) = runs_in(local_store(repo)).itertuples()
+    assert parent.status == "FAILED"
+
+
+def test_queued_experiments_on_two_workers_land_in_the_repo_store(tmp_path, tiny_archive):
+    repo = tiny_repo(tmp_path / "repo", tiny_archive)
+    env = default_store_env()  # the repo's own mlflow.db, created by the racing workers
+    dvc(repo, env, "repro", "prepare")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "prepared")
+    for units in (8, 16):
+        dvc(repo, env, "exp", "run", "--queue", "train@gru", "-S", f"models.gru.units={units}")
+    dvc(repo, env, "queue", "start", "-j", "2")
+    try:
+        wait_for_queue(repo, env)
+    finally:
+        dvc(repo, env, "queue", "stop", check=False)
+    shown = json.loads(dvc(repo, env, "exp", "show", "--json").stdout)
+    names = {exp["name"] for rev in shown for exp in rev.get("experiments") or []}
+    assert len(names) == 2, dvc(repo, env, "queue", "status").stdout
+    runs = runs_in(local_store(repo), **{"tags.mlflow.runName": "gru"})
+    assert set(runs["tags.dvc_exp_name"]) == names
+    assert set(runs["params.model.units"]) == {"8", "16"}
+    assert (runs.status == "FINISHED").all()
+    for run in runs.itertuples():  # artifacts outlive the temporary copies DVC ran in
+        assert mlflow.MlflowClient().list_artifacts(run.run_id, "model")
+
+
+def wait_for_queue(repo: Path, env: dict[str, str]) -> None:
+    deadline = time.monotonic() + QUEUE_TIMEOUT
+    while time.monotonic() < deadline:
+        status = dvc(repo, env, "queue", "status").stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            assert "Failed" not in status, status + dvc(repo, env, "queue", "logs", "-h").stdout
+            return
+        time.sleep(3)
+    raise TimeoutError(f"queue still busy after {QUEUE_TIMEOUT}s:\n{status}")
+
+
+def test_dvc_push_then_pull_in_a_fresh_clone_needs_no_retraining(pipeline, tmp_path):
+    repo = shutil.copytree(pipeline[0], tmp_path / "team", symlinks=True)
+    env = pipeline[1]
+    remote = tmp_path / "remote"
+    dvc(repo, env, "remote", "add", "-d", "team", str(remote))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "results and the team remote")
+    dvc(repo, env, "push")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    dvc(clone, env, "pull")
+    for name in MODELS:
+        assert (clone / "models" / name / "mlflow.json").exists()
+    assert (clone / "data" / "prepared").is_dir()
+    status = dvc(clone, env, "status")
+    assert "up to date" in status.stdout, status.stdout
+    dry = dvc(clone, env, "repro", "--dry")
+    assert "Running stage" not in dry.stdout, dry.stdout
+
+
+def test_an_unreachable_tracking_server_fails_the_stage_in_seconds(pipeline, tmp_path):
+    repo = shutil.copytree(pipeline[0], tmp_path / "offline", symlinks=True)
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    env = project_env(uri)
+    started = time.monotonic()
+    result = dvc(repo, env, "repro", "--force", "--single-item", "train@lstm", check=False)
+    elapsed = time.monotonic() - started
+    assert result.returncode != 0
+    assert f"MLflow tracking server {uri} is not reachable" in result.stderr
+    assert "imdb-sentiment tracking-server" in result.stderr
+    assert elapsed < 60, f"took {elapsed:.0f}s to fail"
+    assert not (repo / "models" / "lstm").exists()
+    leftovers = {p.name for p in (repo / "models").iterdir()} - {".gitignore", *MODELS}
+    assert not leftovers  # no half-written temp folder either
+    assert not (repo / "checkpoints" / "lstm").exists()
