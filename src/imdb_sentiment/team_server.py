@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,8 @@ from imdb_sentiment.services import http_service
 SERVER_START_TIMEOUT = 120  # seconds: MLflow creates its schema on a fresh database
 DATABASE = "mlflow"
 DB_USER = "mlflow"
+ADMIN_PASSWORD_MIN = 12  # MLflow's basic-auth app refuses shorter passwords
+POSTGRES_PORT = 55432  # the server's own cluster; away from a system PostgreSQL's 5432
 
 
 class ServerSetupError(RuntimeError):
@@ -192,8 +195,9 @@ def basic_auth_env(data_dir: Path) -> dict[str, str]:
     env: dict[str, str] = {}
     config = data_dir / "basic_auth.ini"
     if not config.exists():
-        import mlflow.server.auth as auth_app
-
+        with warnings.catch_warnings():  # a Starlette deprecation notice on import, not ours
+            warnings.simplefilter("ignore")
+            import mlflow.server.auth as auth_app
         text = (Path(auth_app.__file__).parent / "basic_auth.ini").read_text()
         text = text.replace(
             "database_uri = sqlite:///basic_auth.db",
@@ -207,12 +211,12 @@ def basic_auth_env(data_dir: Path) -> dict[str, str]:
             key_file.write_text(secrets.token_hex(32))
             key_file.chmod(0o600)
         env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = key_file.read_text().strip()
-    if not (data_dir / "basic_auth.db").exists() and not os.environ.get(
-        "MLFLOW_AUTH_ADMIN_PASSWORD"
-    ):
+    password = os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD", "")
+    if not (data_dir / "basic_auth.db").exists() and len(password) < ADMIN_PASSWORD_MIN:
         raise ServerSetupError(
-            "--basic-auth: set MLFLOW_AUTH_ADMIN_PASSWORD for the first start; it becomes the "
-            "password of the `admin` user (MLflow has no default password)"
+            f"--basic-auth: set MLFLOW_AUTH_ADMIN_PASSWORD (at least {ADMIN_PASSWORD_MIN} "
+            "characters) for the first start; it becomes the password of the `admin` user "
+            "(MLflow has no default password)"
         )
     return env
 
@@ -234,7 +238,7 @@ def tracking_server(
     env = dict(os.environ)
     if basic_auth:
         env |= basic_auth_env(data_dir)
-    with _backend(data_dir, backend_store_uri, postgres_port or port + 1) as uri:
+    with _backend(data_dir, backend_store_uri, postgres_port or POSTGRES_PORT) as uri:
         command = tracking_server_command(
             uri, str(data_dir / "artifacts"), host, port, basic_auth, workers
         )
@@ -268,6 +272,8 @@ def run(args: argparse.Namespace) -> int:
         ) as url:  # fmt: skip
             print(f"MLflow tracking server: {url} (UI and API; logs in {args.data_dir})")
             print(f"point the pipeline at it:  MLFLOW_TRACKING_URI={url} dvc repro", flush=True)
+            if args.basic_auth:
+                print("clients pass MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD")
             while True:
                 time.sleep(3600)
     except KeyboardInterrupt:
@@ -289,7 +295,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5000, help="HTTP port (default 5000)")
     parser.add_argument(
-        "--postgres-port", type=int, help="port of the server's own PostgreSQL (default port+1)"
+        "--postgres-port",
+        type=int,
+        default=POSTGRES_PORT,
+        help=f"port of the server's own PostgreSQL (default {POSTGRES_PORT})",
     )
     parser.add_argument(
         "--backend-store-uri",
