@@ -148,8 +148,14 @@ class PostgresCluster:
         if result.returncode != 0:
             log = self.folder / "server.log"
             tail = log.read_text()[-2000:] if log.exists() else ""
+            hint = (
+                f"\n(running as root, PostgreSQL runs as `{owner.pw_name}`, which must be able "
+                f"to reach {self.folder}: pick a --data-dir outside private folders like /root)"
+                if owner is not None and "Permission denied" in result.stderr
+                else ""
+            )
             raise ServerSetupError(
-                f"{program} failed in {self.folder}: "
+                f"{program} failed in {self.folder}: {hint}"
                 f"{(result.stderr or result.stdout).strip()}\n{tail}".strip()
             )
 
