@@ -110,13 +110,19 @@ def test_champion_is_served_through_the_tracking_server(server_pipeline, tmp_pat
     assert prediction["label"] in {"positive", "negative"}
 
 
+def mlflow_run_train(repo: Path, *params: str) -> subprocess.CompletedProcess:
+    """`mlflow run . -e train -P ...` as a user types it, against the repo's own mlflow.db."""
+    command = [sys.executable, "-m", "mlflow", "run", ".", "-e", "train", "--env-manager", "local"]
+    for param in params:
+        command += ["-P", param]
+    return subprocess.run(
+        command, cwd=repo, env=default_store_env(), capture_output=True, text=True, timeout=900
+    )
+
+
 def test_mlflow_run_train_nests_the_model_run_under_the_project_run(tmp_path, tiny_archive):
     repo = tiny_repo(tmp_path / "repo", tiny_archive)
-    result = subprocess.run(
-        [sys.executable, "-m", "mlflow", "run", ".", "-e", "train", "--env-manager", "local",
-         "-P", "arch=gru", "-P", "units=12"],
-        cwd=repo, env=default_store_env(), capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+    result = mlflow_run_train(repo, "arch=gru", "units=12")
     assert result.returncode == 0, result.stdout + result.stderr
     runs = runs_in(local_store(repo))
     parents = runs[runs["tags.mlflow.project.entryPoint"] == "train"]
@@ -137,11 +143,7 @@ def test_mlflow_run_train_nests_the_model_run_under_the_project_run(tmp_path, ti
 
 def test_mlflow_run_rejects_a_bad_parameter_before_dvc_starts(tmp_path, tiny_archive):
     repo = tiny_repo(tmp_path / "repo", tiny_archive)
-    result = subprocess.run(
-        [sys.executable, "-m", "mlflow", "run", ".", "-e", "train", "--env-manager", "local",
-         "-P", "arch=gru", "-P", "epochs=0"],
-        cwd=repo, env=default_store_env(), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    result = mlflow_run_train(repo, "arch=gru", "epochs=0")
     assert result.returncode != 0
     assert "train.epochs must be >= 1, got 0" in result.stderr
     assert not (repo / "data" / "raw").exists()  # DVC never ran
