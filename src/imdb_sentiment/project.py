@@ -55,9 +55,21 @@ def train_command(
         section = raw
         for part in parents:
             section = section[part]
-        section[leaf] = yaml.safe_load(value)  # "3" -> 3, "1e-3" -> 0.001, as -S reads it
+        section[leaf] = _scalar(value)
     parse_params(raw, source="mlflow run -P")
     return ["dvc", "exp", "run", f"train@{arch}", *(f"-S{k}={v}" for k, v in overrides.items())]
+
+
+def _scalar(text: str) -> object:
+    """A -P value as DVC's -S reads it: "3" -> 3, "3e-3" -> 0.003 (PyYAML alone keeps that a
+    string), "true" -> True, anything else as text."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(text)
+        except ValueError:
+            return value
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
