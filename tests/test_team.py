@@ -110,9 +110,9 @@ def test_champion_is_served_through_the_tracking_server(server_pipeline, tmp_pat
     assert prediction["label"] in {"positive", "negative"}
 
 
-def mlflow_run_train(repo: Path, *params: str) -> subprocess.CompletedProcess:
-    """`mlflow run . -e train -P ...` as a user types it, against the repo's own mlflow.db."""
-    command = [sys.executable, "-m", "mlflow", "run", ".", "-e", "train", "--env-manager", "local"]
+def mlflow_run(repo: Path, *args: str, params: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`mlflow run . ARGS -P ...` as a user types it, against the repo's own mlflow.db."""
+    command = [sys.executable, "-m", "mlflow", "run", ".", "--env-manager", "local", *args]
     for param in params:
         command += ["-P", param]
     return subprocess.run(
@@ -122,7 +122,7 @@ def mlflow_run_train(repo: Path, *params: str) -> subprocess.CompletedProcess:
 
 def test_mlflow_run_train_nests_the_model_run_under_the_project_run(tmp_path, tiny_archive):
     repo = tiny_repo(tmp_path / "repo", tiny_archive)
-    result = mlflow_run_train(repo, "arch=gru", "units=12")
+    result = mlflow_run(repo, "-e", "train", params=("arch=gru", "units=12"))
     assert result.returncode == 0, result.stdout + result.stderr
     runs = runs_in(local_store(repo))
     parents = runs[runs["tags.mlflow.project.entryPoint"] == "train"]
@@ -141,9 +141,29 @@ def test_mlflow_run_train_nests_the_model_run_under_the_project_run(tmp_path, ti
     assert child["tags.dvc_exp_name"]  # ran as a DVC experiment: `dvc exp show` lists it
 
 
+def test_mlflow_run_of_the_whole_pipeline_is_the_parent_of_every_model_run(tmp_path, tiny_archive):
+    repo = tiny_repo(tmp_path / "repo", tiny_archive)
+    result = mlflow_run(repo, "--experiment-name", "imdb-sentiment")
+    assert result.returncode == 0, result.stdout + result.stderr
+    runs = runs_in(local_store(repo))
+    (parent,) = runs[runs["tags.mlflow.project.entryPoint"] == "main"].itertuples()
+    assert parent.status == "FINISHED"
+    children = runs[runs["tags.mlflow.parentRunId"] == parent.run_id]
+    assert sorted(children["tags.mlflow.runName"]) == sorted(MODELS)
+    assert (children.status == "FINISHED").all()
+    assert len(runs) == len(MODELS) + 1  # none floats free, none took the parent over
+    assert runs_in(local_store(repo)).experiment_id.nunique() == 1
+    client = mlflow.MlflowClient()
+    assert {a.path for a in client.list_artifacts(parent.run_id, "comparison")} == {
+        "comparison/comparison.md",
+        "comparison/comparison.png",
+    }
+    assert client.get_run(parent.run_id).data.tags["champion"] in MODELS
+
+
 def test_mlflow_run_rejects_a_bad_parameter_before_dvc_starts(tmp_path, tiny_archive):
     repo = tiny_repo(tmp_path / "repo", tiny_archive)
-    result = mlflow_run_train(repo, "arch=gru", "epochs=0")
+    result = mlflow_run(repo, "-e", "train", params=("arch=gru", "epochs=0"))
     assert result.returncode != 0
     assert "train.epochs must be >= 1, got 0" in result.stderr
     assert not (repo / "data" / "raw").exists()  # DVC never ran
