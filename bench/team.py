@@ -66,9 +66,9 @@ def main() -> int:
         results["tiny_pipeline_sqlite_s"] = round(timed_repro(sqlite_repo, local_env), 1)
         print("tiny pipeline, SQLite:", results["tiny_pipeline_sqlite_s"], flush=True)
 
-        with tracking_server(work / "server", free_port(), postgres_port=free_port()) as url:
+        with tracking_server(work / "server", free_port(), postgres_port=free_port()) as server:
             server_repo = tiny_repo(work / "server-repo", archive)
-            seconds = timed_repro(server_repo, project_env(url))
+            seconds = timed_repro(server_repo, project_env(server.url))
         results["tiny_pipeline_postgres_server_s"] = round(seconds, 1)
         print("tiny pipeline, PostgreSQL server:", results["tiny_pipeline_postgres_server_s"])
 

@@ -60,8 +60,10 @@ def team_server() -> Iterator[str]:
     folder = Path(tempfile.mkdtemp(prefix="imdb-team-server-"))
     folder.chmod(0o755)
     try:
-        with tracking_server(folder, port=free_port(), postgres_port=free_port(), workers=2) as url:
-            yield url
+        with tracking_server(
+            folder, port=free_port(), postgres_port=free_port(), workers=2
+        ) as server:
+            yield server.url
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from imdb_sentiment.services import http_service
 
@@ -33,6 +34,11 @@ DATABASE = "mlflow"
 DB_USER = "mlflow"
 ADMIN_PASSWORD_MIN = 12  # MLflow's basic-auth app refuses shorter passwords
 POSTGRES_PORT = 55432  # the server's own cluster; away from a system PostgreSQL's 5432
+
+
+class RunningServer(NamedTuple):
+    url: str
+    process: subprocess.Popen
 
 
 class ServerSetupError(RuntimeError):
@@ -236,9 +242,9 @@ def tracking_server(
     postgres_port: int | None = None,
     basic_auth: bool = False,
     workers: int | None = None,
-) -> Iterator[str]:
-    """The team tracking server (and its own PostgreSQL unless ``backend_store_uri``); yields
-    its URL once it answers, and stops everything when the block ends."""
+) -> Iterator[RunningServer]:
+    """The team tracking server (and its own PostgreSQL unless ``backend_store_uri``), once it
+    answers; everything is stopped when the block ends."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -250,8 +256,10 @@ def tracking_server(
         )
         url = f"http://{host}:{port}"
         log_path = data_dir / "tracking-server.log"
-        with http_service(command, url, "/health", log_path, SERVER_START_TIMEOUT, env=env):
-            yield url
+        with http_service(
+            command, url, "/health", log_path, SERVER_START_TIMEOUT, env=env
+        ) as process:
+            yield RunningServer(url, process)
 
 
 @contextmanager
@@ -275,13 +283,18 @@ def run(args: argparse.Namespace) -> int:
         with tracking_server(
             Path(args.data_dir), args.port, args.host, args.backend_store_uri,
             args.postgres_port, args.basic_auth, args.workers,
-        ) as url:  # fmt: skip
+        ) as server:  # fmt: skip
+            url = server.url
             print(f"MLflow tracking server: {url} (UI and API; logs in {args.data_dir})")
             print(f"point the pipeline at it:  MLFLOW_TRACKING_URI={url} dvc repro", flush=True)
             if args.basic_auth:
                 print("clients pass MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD")
-            while True:
-                time.sleep(3600)
+            while server.process.poll() is None:
+                time.sleep(1)
+            raise RuntimeError(  # PostgreSQL is stopped on the way out
+                f"mlflow server exited with code {server.process.returncode}; see "
+                f"{Path(args.data_dir) / 'tracking-server.log'}"
+            )
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     except (ServerSetupError, RuntimeError, TimeoutError) as exc:
