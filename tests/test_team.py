@@ -248,3 +248,32 @@ def test_an_unreachable_tracking_server_fails_the_stage_in_seconds(pipeline, tmp
     leftovers = {p.name for p in (repo / "models").iterdir()} - {".gitignore", *MODELS}
     assert not leftovers  # no half-written temp folder either
     assert not (repo / "checkpoints" / "lstm").exists()
+
+
+def test_a_queued_experiments_evaluate_leaves_the_champion_alias_alone(pipeline, tmp_path):
+    """A sweep's workers finish in any order; none of them may move `champion` on its own."""
+    repo, env, _ = pipeline
+    copy = shutil.copytree(repo, tmp_path / "exp-copy", symlinks=True)
+    git(copy, "checkout", "--", "params.yaml")  # the state dvc.lock records (see push/pull)
+    dvc(copy, env, "checkout", "--force")
+    client = mlflow.MlflowClient()
+    champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
+    other = next(
+        v for v in client.search_model_versions("name='imdb-sentiment'")
+        if v.version != champion.version
+    )  # fmt: skip
+    client.set_registered_model_alias("imdb-sentiment", "champion", other.version)
+    try:
+        # What a queued experiment's stage sees: cwd a temporary copy, DVC_ROOT the project.
+        result = subprocess.run(
+            [sys.executable, "stages/evaluate.py"], cwd=copy,
+            env={**env, "DVC_ROOT": str(repo), "DVC_EXP_NAME": "sweep-1"},
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "`champion` left as it was" in result.stderr
+        after = client.get_model_version_by_alias("imdb-sentiment", "champion")
+        assert after.version == other.version
+        assert after.tags["dvc_exp_name"] == "sweep-1"  # its versions say where they came from
+    finally:
+        client.set_registered_model_alias("imdb-sentiment", "champion", champion.version)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from imdb_sentiment.files import atomic_path, read_json, write_json
 from imdb_sentiment.plots import plot_comparison, plot_confusion, plot_roc
 from imdb_sentiment.tracking import (
     RUN_FILE,
+    in_temporary_copy,
     open_recorded_run,
     project_run_id,
     register_versions,
@@ -116,8 +118,21 @@ def evaluate_and_compare(
                 mlflow.log_artifact(str(figure), artifact_path="evaluation")
             mlflow.log_artifact(str(outputs.report), artifact_path="comparison")
             mlflow.log_artifact(str(comparison_png), artifact_path="comparison")
-    versions = register_versions(table, families, champion)
-    log.info("champion (best val_accuracy): %s, registry version %s", champion, versions[champion])
+    # A queued experiment is a candidate, not a release: the workers of a sweep would otherwise
+    # move `champion` in whatever order they finish. Its versions are registered (tagged with
+    # the experiment's name) for a person to promote.
+    move_alias = not in_temporary_copy()
+    versions = register_versions(table, families, champion, move_alias=move_alias)
+    if move_alias:
+        log.info(
+            "champion (best val_accuracy): %s, registry version %s", champion, versions[champion]
+        )
+    else:
+        log.info(
+            "experiment %s: best is %s (registry version %s); `champion` left as it was. "
+            "Promote it in the MLflow UI, or `dvc exp apply` it and rerun evaluate",
+            os.environ.get("DVC_EXP_NAME", "?"), champion, versions[champion],
+        )  # fmt: skip
     if project_run_id():  # under `mlflow run`, the run the user started shows the outcome too
         client = mlflow.MlflowClient()
         for artifact in (outputs.report, comparison_png):

@@ -220,11 +220,19 @@ def run_record(run: Run, model_info: Any) -> dict[str, str]:
     }
 
 
-def register_versions(table: Any, families: dict[str, str], champion: str) -> dict[str, str]:
+def in_temporary_copy() -> bool:
+    """True in a stage DVC runs in a throw-away copy (`dvc exp run --queue` or `--temp`)."""
+    return Path.cwd().resolve() != project_root()
+
+
+def register_versions(
+    table: Any, families: dict[str, str], champion: str, move_alias: bool = True
+) -> dict[str, str]:
     """Make each model a version of the registered model and point ``champion`` at one.
 
     ``table`` is indexed by model name with ``run_id``, ``model_uri`` and metric columns. A run
-    registered before (evaluate re-runs when any model changes) keeps its version.
+    registered before (evaluate re-runs when any model changes) keeps its version. With
+    ``move_alias`` false the versions are registered and the alias stays where it is.
     """
     client = mlflow.MlflowClient()
     try:
@@ -250,6 +258,8 @@ def register_versions(table: Any, families: dict[str, str], champion: str) -> di
             "val_accuracy": f"{row.val_accuracy:.4f}",
             "test_accuracy": f"{row.test_accuracy:.4f}",
         }
+        if os.environ.get("DVC_EXP_NAME"):
+            tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
         for key, value in tags.items():
             client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
         client.update_model_version(
@@ -261,7 +271,8 @@ def register_versions(table: Any, families: dict[str, str], champion: str) -> di
             f"test accuracy {row.test_accuracy:.4f}.",
         )
         versions[name] = str(version)
-    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, versions[champion])
+    if move_alias:
+        client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, versions[champion])
     return versions
 
 
