@@ -256,6 +256,7 @@ def test_a_queued_experiments_evaluate_leaves_the_champion_alias_alone(pipeline,
     copy = shutil.copytree(repo, tmp_path / "exp-copy", symlinks=True)
     git(copy, "checkout", "--", "params.yaml")  # the state dvc.lock records (see push/pull)
     dvc(copy, env, "checkout", "--force")
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])  # other tests here point elsewhere
     client = mlflow.MlflowClient()
     champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
     other = next(
