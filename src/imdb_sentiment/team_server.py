@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+from imdb_sentiment.files import write_secret
 from imdb_sentiment.services import http_service
 
 SERVER_START_TIMEOUT = 120  # seconds: MLflow creates its schema on a fresh database
@@ -99,8 +100,7 @@ class PostgresCluster:
             self._run(postgres_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def _init(self) -> None:
-        self.password_file.write_text(secrets.token_urlsafe(24) + "\n")
-        self.password_file.chmod(0o600)
+        write_secret(self.password_file, secrets.token_urlsafe(24) + "\n")
         self.data.mkdir(mode=0o700, exist_ok=True)
         owner = self._server_user()
         if owner is not None:
@@ -108,7 +108,7 @@ class PostgresCluster:
             os.chown(self.data, owner.pw_uid, owner.pw_gid)
         # initdb reads the password from a file the server user can read; it is removed at once.
         pwfile = self.folder / ".initdb-password"
-        pwfile.write_text(self.password_file.read_text())
+        write_secret(pwfile, self.password_file.read_text())
         if owner is not None:
             os.chown(pwfile, owner.pw_uid, owner.pw_gid)
         try:
@@ -155,14 +155,14 @@ class PostgresCluster:
             log = self.folder / "server.log"
             tail = log.read_text()[-2000:] if log.exists() else ""
             hint = (
-                f"\n(running as root, PostgreSQL runs as `{owner.pw_name}`, which must be able "
-                f"to reach {self.folder}: pick a --data-dir outside private folders like /root)"
+                f"\nrunning as root, PostgreSQL runs as `{owner.pw_name}`, which must be able "
+                f"to reach {self.folder}: pick a --data-dir outside private folders like /root"
                 if owner is not None and "Permission denied" in result.stderr
                 else ""
             )
             raise ServerSetupError(
-                f"{program} failed in {self.folder}: {hint}"
-                f"{(result.stderr or result.stdout).strip()}\n{tail}".strip()
+                f"{program} failed in {self.folder}: "
+                f"{(result.stderr or result.stdout).strip()}{hint}\n{tail}".strip()
             )
 
 
@@ -220,8 +220,7 @@ def basic_auth_env(data_dir: Path) -> dict[str, str]:
     if not os.environ.get("MLFLOW_FLASK_SERVER_SECRET_KEY"):
         key_file = data_dir / "flask-secret-key"
         if not key_file.exists():
-            key_file.write_text(secrets.token_hex(32))
-            key_file.chmod(0o600)
+            write_secret(key_file, secrets.token_hex(32))
         env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = key_file.read_text().strip()
     password = os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD", "")
     if not (data_dir / "basic_auth.db").exists() and len(password) < ADMIN_PASSWORD_MIN:
