@@ -133,11 +133,12 @@ def evaluate_and_compare(
             "Promote it in the MLflow UI, or `dvc exp apply` it and rerun evaluate",
             os.environ.get("DVC_EXP_NAME", "?"), champion, versions[champion],
         )  # fmt: skip
-    if project_run_id():  # under `mlflow run`, the run the user started shows the outcome too
+    parent = project_run_id()
+    if parent:  # under `mlflow run`, the run the user started shows the outcome too
         client = mlflow.MlflowClient()
         for artifact in (outputs.report, comparison_png):
-            client.log_artifact(project_run_id(), str(artifact), artifact_path="comparison")
-        client.set_tag(project_run_id(), "champion", champion)
+            client.log_artifact(parent, str(artifact), artifact_path="comparison")
+        client.set_tag(parent, "champion", champion)
     return table
 
 

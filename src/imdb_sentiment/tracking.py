@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 import os
 import subprocess
@@ -28,8 +29,6 @@ SERVER_HINT = (
     "start it with `imdb-sentiment tracking-server` (README: Working as a team), "
     "or unset MLFLOW_TRACKING_URI to use the project's own mlflow.db"
 )
-
-_project_run: list[str] = []  # the run `mlflow run` handed this process, once taken from env
 
 
 class TrackingError(RuntimeError):
@@ -64,6 +63,7 @@ def tracking_uri() -> str:
     return uri
 
 
+@functools.cache
 def project_run_id() -> str | None:
     """The run `mlflow run` started for this command (``MLFLOW_RUN_ID``), if any.
 
@@ -71,9 +71,7 @@ def project_run_id() -> str | None:
     named there, so a model run would otherwise take over the project's run instead of
     nesting under it.
     """
-    if not _project_run and os.environ.get("MLFLOW_RUN_ID"):
-        _project_run.append(os.environ.pop("MLFLOW_RUN_ID"))
-    return _project_run[0] if _project_run else None
+    return os.environ.pop("MLFLOW_RUN_ID", None) or None
 
 
 def configure_tracking() -> str:
