@@ -1,25 +1,28 @@
-"""DVC stage train@ARCH: one recurrent architecture -> models/ARCH/ and an MLflow run."""
+"""DVC stage train@NAME: one recurrent model of params.yaml `models:` -> models/NAME/ and an
+MLflow run."""
 
 import argparse
 from pathlib import Path
 
 from imdb_sentiment.cli import run_stage
-from imdb_sentiment.params import ARCHITECTURES, ParamsError, load_params
+from imdb_sentiment.params import ParamsError, load_params
 from imdb_sentiment.tracking import configure_tracking
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("arch", choices=ARCHITECTURES)
-    arch = parser.parse_args().arch
+    parser.add_argument("name", help="a key of `models:` in params.yaml, e.g. lstm")
+    name = parser.parse_args().name
     params = load_params()
-    if arch not in params.models:
-        raise ParamsError(f"params.yaml: models.{arch} is missing; add its units and dropout")
+    if name not in params.models:
+        raise ParamsError(
+            f"params.yaml: models.{name} is missing; add it with its arch and settings"
+        )
     configure_tracking()  # an unreachable tracking server fails here, before any work
     from imdb_sentiment.training import train_recurrent  # TensorFlow loads only after params pass
 
     train_recurrent(
-        arch, params, Path("data/prepared"), Path("models") / arch, Path("checkpoints") / arch
+        name, params, Path("data/prepared"), Path("models") / name, Path("checkpoints") / name
     )
 
 

@@ -20,14 +20,16 @@ def test_train_command_passes_only_the_overridden_params_to_dvc():
     values = {"epochs": "3", "learning_rate": "3e-3", "units": "128", "dropout": KEEP}
     assert train_command("gru", values, PARAMS) == [
         "dvc", "exp", "run", "train@gru",
-        "-Strain.epochs=3", "-Strain.learning_rate=3e-3", "-Smodels.gru.units=128",
+        "-Strain.epochs=3", "-Smodels.gru.learning_rate=3e-3", "-Smodels.gru.units=128",
     ]  # fmt: skip
 
 
 def test_train_command_validates_with_the_params_loader():
     with pytest.raises(ParamsError, match="mlflow run -P: train.epochs must be >= 1, got 0"):
         train_command("lstm", {"epochs": "0"}, PARAMS)
-    with pytest.raises(ParamsError, match="arch must be one of simple_rnn, lstm, gru, bilstm"):
+    with pytest.raises(
+        ParamsError, match=r"-P model must be one of params.yaml's models \(simple_rnn, lstm, gru"
+    ):
         train_command("transformer", {}, PARAMS)
 
 

@@ -85,7 +85,7 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(server_pipeline,
     assert sorted(runs.index) == sorted(MODELS)
     assert (runs.status == "FINISHED").all()
     assert runs["metrics.test_accuracy"].between(0, 1).all()
-    assert runs.loc["gru", "params.train.batch_size"] == "32"
+    assert runs.loc["gru", "params.model.batch_size"] == "32"
     client = mlflow.MlflowClient()
     lstm = runs.loc["lstm"]
     assert lstm.artifact_uri.startswith("mlflow-artifacts:/")  # proxied by the server
@@ -124,14 +124,14 @@ def mlflow_run(repo: Path, *args: str, params: tuple[str, ...] = ()) -> subproce
 
 def test_mlflow_run_train_nests_the_model_run_under_the_project_run(tmp_path, tiny_archive):
     repo = tiny_repo(tmp_path / "repo", tiny_archive)
-    result = mlflow_run(repo, "-e", "train", params=("arch=gru", "units=12"))
+    result = mlflow_run(repo, "-e", "train", params=("model=gru", "units=12"))
     assert result.returncode == 0, result.stdout + result.stderr
     runs = runs_in(local_store(repo))
     parents = runs[runs["tags.mlflow.project.entryPoint"] == "train"]
     assert len(parents) == 1
     parent = parents.iloc[0]
     assert parent.status == "FINISHED"
-    assert parent["params.arch"] == "gru"
+    assert parent["params.model"] == "gru"
     assert parent["params.units"] == "12"
     children = runs[runs["tags.mlflow.parentRunId"] == parent.run_id]
     assert list(children["tags.mlflow.runName"]) == ["gru"]
@@ -165,7 +165,7 @@ def test_mlflow_run_of_the_whole_pipeline_is_the_parent_of_every_model_run(tmp_p
 
 def test_mlflow_run_rejects_a_bad_parameter_before_dvc_starts(tmp_path, tiny_archive):
     repo = tiny_repo(tmp_path / "repo", tiny_archive)
-    result = mlflow_run(repo, "-e", "train", params=("arch=gru", "epochs=0"))
+    result = mlflow_run(repo, "-e", "train", params=("model=gru", "epochs=0"))
     assert result.returncode != 0
     assert "train.epochs must be >= 1, got 0" in result.stderr
     assert not (repo / "data" / "raw").exists()  # DVC never ran

@@ -1,15 +1,33 @@
+import dataclasses
+
+import keras
 import numpy as np
 import pytest
 
-from imdb_sentiment.params import ArchParams, TrainParams
+from imdb_sentiment.models import build_model
+from imdb_sentiment.params import ModelParams
 from imdb_sentiment.training import (
     ResumableEarlyStopping,
+    SplitArrays,
     bucketed_batches,
+    fit_recurrent,
     make_dataset,
     seed_everything,
 )
 
-TRAIN = TrainParams(batch_size=8, epochs=1, learning_rate=0.01, embedding_dim=4, patience=1)
+SPEC = ModelParams(
+    arch="gru",
+    vocab_size=50,
+    embedding_dim=4,
+    embedding_dropout=0.2,
+    units=4,
+    layers=1,
+    dropout=0.2,
+    pooling="last",
+    batch_size=8,
+    learning_rate=0.01,
+    lr_schedule="constant",
+)
 
 
 def tiny_arrays():
@@ -19,15 +37,18 @@ def tiny_arrays():
     return x, (x[:, 0] > 25).astype(np.int32)
 
 
+def tiny_split() -> SplitArrays:
+    x, y = tiny_arrays()
+    return SplitArrays(x[:24], y[:24], x[24:], y[24:])
+
+
 @pytest.mark.parametrize("arch", ["simple_rnn", "lstm", "gru", "bilstm"])
 def test_same_seed_same_data_gives_identical_weights(arch):
-    from imdb_sentiment.models import build_model
-
     x, y = tiny_arrays()
     weights = []
     for _ in range(2):
         seed_everything(3)
-        model = build_model(arch, 50, TRAIN, ArchParams(units=4, dropout=0.2, pooling="last"))
+        model = build_model(arch, dataclasses.replace(SPEC, arch=arch), 4, 2, seed=3)
         data, steps = make_dataset(x, y, 8, seed=3, epochs=2)
         model.fit(data, steps_per_epoch=steps, epochs=2, verbose=0, shuffle=False)
         weights.append(model.get_weights())
@@ -35,16 +56,73 @@ def test_same_seed_same_data_gives_identical_weights(arch):
         np.testing.assert_array_equal(first, second)
 
 
-@pytest.mark.parametrize(("arch", "pooling"), [("gru", "last"), ("bilstm", "mean")])
-def test_padding_does_not_change_a_recurrent_prediction(arch, pooling):
-    # Right padding is masked: a review scores the same whatever max_len it was padded to.
-    from imdb_sentiment.models import build_model
-
+@pytest.mark.parametrize(
+    ("arch", "pooling", "layers"),
+    [
+        ("gru", "last", 1),
+        ("lstm", "max", 2),
+        ("bilstm", "max", 1),
+        ("bilstm", "mean", 2),
+        ("simple_rnn", "mean", 1),
+    ],
+)
+def test_a_review_scores_the_same_alone_and_inside_a_padded_batch(arch, pooling, layers):
+    # Right padding is masked and pooling skips it exactly: a review scores the same whatever
+    # batch it is in and however much padding that batch adds (max over raw outputs would not:
+    # a bidirectional layer outputs zeros on padded steps).
+    spec = dataclasses.replace(SPEC, arch=arch, pooling=pooling, layers=layers)
     seed_everything(0)
-    model = build_model(arch, 50, TRAIN, ArchParams(units=4, dropout=0.0, pooling=pooling))
-    short = np.array([[5, 9, 13, 0, 0]], dtype=np.int32)
-    longer = np.array([[5, 9, 13] + [0] * 40], dtype=np.int32)
-    assert model.predict(short, verbose=0) == pytest.approx(model.predict(longer, verbose=0))
+    model = build_model(arch, spec, 4, 1, seed=0)
+    alone = np.array([[5, 9, 13]], dtype=np.int32)
+    batch = np.zeros((3, 40), dtype=np.int32)
+    batch[0, :3] = [5, 9, 13]
+    batch[1, :40] = np.arange(1, 41)  # a long neighbour forces 37 padded steps on the first
+    batch[2, :7] = 7
+    scores_alone = keras.ops.convert_to_numpy(model(alone, training=False))
+    scores_batch = keras.ops.convert_to_numpy(model(batch, training=False))
+    np.testing.assert_allclose(scores_batch[0], scores_alone[0], atol=1e-5)
+
+
+def test_masked_max_pooling_ignores_padding_and_survives_saving(tmp_path):
+    spec = dataclasses.replace(SPEC, arch="bilstm", pooling="max")
+    seed_everything(0)
+    model = build_model("bilstm", spec, 4, 1, seed=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    ids = np.array([[5, 9, 13, 0, 0, 0]], dtype=np.int32)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(ids)), keras.ops.convert_to_numpy(model(ids)), atol=1e-7
+    )
+
+
+def test_a_resumed_training_is_bit_identical_to_an_uninterrupted_one(tmp_path):
+    # Dropout on (embedding and pooled vector) and Adam state: everything a resume must restore.
+    arrays = tiny_split()
+    seed_everything(5)
+    straight = build_model("gru", SPEC, 3, 3, seed=5)
+    fit_recurrent(straight, SPEC, arrays, 5, 3, [])
+
+    seed_everything(5)
+    first = build_model("gru", SPEC, 3, 3, seed=5)
+    fit_recurrent(first, SPEC, arrays, 5, 2, [])
+    first.save(tmp_path / "last.keras")
+    keras.backend.clear_session()
+    resumed = keras.models.load_model(tmp_path / "last.keras")
+    fit_recurrent(resumed, SPEC, arrays, 5, 3, [], initial_epoch=2)
+    for a, b in zip(straight.get_weights(), resumed.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_cosine_schedule_decays_to_zero_over_the_epoch_budget():
+    spec = dataclasses.replace(SPEC, lr_schedule="cosine", learning_rate=0.01)
+    model = build_model("gru", spec, steps_per_epoch=10, epochs=3, seed=0)
+    schedule = (
+        model.optimizer.learning_rate_schedule
+        if hasattr(model.optimizer, "learning_rate_schedule")
+        else model.optimizer._learning_rate
+    )
+    assert float(schedule(0)) == pytest.approx(0.01)
+    assert float(schedule(30)) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_early_stopping_state_survives_a_restart():

@@ -1,5 +1,6 @@
 """`imdb-sentiment predict`: score reviews typed, piped or passed as arguments.
-(`imdb-sentiment tracking-server` runs a team's MLflow server: see team_server.py.)
+(`imdb-sentiment tune` runs the tuning search: see tuning.py; `imdb-sentiment
+tracking-server` runs a team's MLflow server: see team_server.py.)
 
     imdb-sentiment predict "A wonderful film." "Dull."
     cat reviews.txt | imdb-sentiment predict          # one review per line
@@ -34,6 +35,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"MLflow model URI (default {DEFAULT_MODEL})",
     )
     predict.add_argument("--json", action="store_true", help="one JSON object per review")
+    tune = commands.add_parser(
+        "tune",
+        help="search a recurrent model's settings on the validation split (resumable)",
+        description="Run each named model's Optuna study (every trial a nested MLflow run) up "
+        "to --trials finished trials, then rewrite reports/tuning.md. Needs `dvc repro prepare`.",
+    )
+    tune.add_argument("names", nargs="*", help="keys of params.yaml `models:` (default: all)")
+    tune.add_argument("--trials", type=int, default=20, help="finished trials per study")
+    tune.add_argument("--storage", help="Optuna storage URL (default sqlite:///tuning.db)")
+    tune.add_argument(
+        "--write-params", action="store_true", help="put each winner into params.yaml"
+    )
+    tune.add_argument("--report", action="store_true", help="only rewrite reports/tuning.md")
     server = commands.add_parser(
         "tracking-server", help="run a team MLflow tracking server on PostgreSQL"
     )
@@ -41,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "tracking-server":
         return team_server.run(args)
+    if args.command == "tune":
+        return _tune(args)
 
     model = _load(args.model_uri)
     if args.reviews:
@@ -68,6 +84,18 @@ def _load(uri: str):  # noqa: ANN202 - an mlflow.pyfunc.PyFuncModel
             f"error: cannot load {uri} from {mlflow.get_tracking_uri()}: "
             f"{exc.message.splitlines()[0]}.{hint}"
         )
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from imdb_sentiment.cli import run_stage
+    from imdb_sentiment.tuning import run_command
+
+    if args.trials < 1:
+        sys.exit(f"error: --trials must be >= 1, got {args.trials}")
+    run_stage(
+        lambda: run_command(args.names, args.trials, args.storage, args.write_params, args.report)
+    )
+    return 0
 
 
 def _stdin_reviews() -> Iterator[str]:

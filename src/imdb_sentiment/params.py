@@ -18,7 +18,10 @@ from typing import Any
 import yaml
 
 ARCHITECTURES = ("simple_rnn", "lstm", "gru", "bilstm")
-_BASELINE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+POOLINGS = ("last", "mean", "max")
+LR_SCHEDULES = ("constant", "cosine")
+# A model's name names its folder, DVC stage, MLflow run and metrics file.
+_MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class ParamsError(ValueError):
@@ -50,21 +53,32 @@ class PrepareParams:
 
 @dataclass(frozen=True)
 class TrainParams:
-    batch_size: int = _bounds(1)
+    """What every recurrent model shares: how long it may train and when it stops."""
+
     epochs: int = _bounds(1)
-    learning_rate: float = _bounds(0.0, exclusive_min=True)
-    embedding_dim: int = _bounds(1)
     patience: int = _bounds(0)
 
 
 @dataclass(frozen=True)
-class ArchParams:
+class ModelParams:
+    """One recurrent model: its architecture and every choice the tuning search makes."""
+
+    arch: str = field(metadata={"choices": ARCHITECTURES})
+    # The most frequent ``vocab_size`` ids of the prepared vocabulary (a prefix of it, so
+    # every model shares one prepared dataset); rarer words become out-of-vocabulary.
+    vocab_size: int = _bounds(3)
+    embedding_dim: int = _bounds(1)
+    embedding_dropout: float = _bounds(0.0, 1.0, exclusive_max=True)  # whole embedding channels
     units: int = _bounds(1)
-    dropout: float = _bounds(0.0, 1.0, exclusive_max=True)
-    # How the per-step outputs become one vector: the last step's, or the mean over the
-    # review's steps (padding excluded). Max pooling is left out on purpose: Keras zeroes a
-    # bidirectional layer's padded steps, so a max would depend on the padding in the batch.
-    pooling: str = field(metadata={"choices": ("last", "mean")})
+    layers: int = _bounds(1, 2)
+    dropout: float = _bounds(0.0, 1.0, exclusive_max=True)  # on the pooled vector
+    # How the per-step outputs become one vector: the last step's, or the mean or max over
+    # the review's real steps (padding never counts, so a review scores the same in any batch).
+    pooling: str = field(metadata={"choices": POOLINGS})
+    batch_size: int = _bounds(1)
+    learning_rate: float = _bounds(0.0, exclusive_min=True)
+    # constant, or cosine decay to 0 over train.epochs (Keras' CosineDecay).
+    lr_schedule: str = field(metadata={"choices": LR_SCHEDULES})
 
 
 @dataclass(frozen=True)
@@ -83,8 +97,23 @@ class Params:
     data: DataParams = None  # type: ignore[assignment]
     prepare: PrepareParams = None  # type: ignore[assignment]
     train: TrainParams = None  # type: ignore[assignment]
-    models: dict[str, ArchParams] = None  # type: ignore[assignment]
+    models: dict[str, ModelParams] = None  # type: ignore[assignment]
     baselines: dict[str, BaselineParams] = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        for name, spec in (self.models or {}).items():
+            if self.prepare is not None and spec.vocab_size > self.prepare.vocab_size:
+                raise ParamsError(
+                    f"params.yaml: models.{name}.vocab_size must be <= prepare.vocab_size "
+                    f"({self.prepare.vocab_size}), got {spec.vocab_size}; raise "
+                    "prepare.vocab_size to give every model more words"
+                )
+        clash = sorted(set(self.models or {}) & set(self.baselines or {}))
+        if clash:
+            raise ParamsError(
+                f"params.yaml: {clash[0]} is both a model and a baseline; names must differ "
+                "(each names a folder under models/ and an MLflow run)"
+            )
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -171,9 +200,7 @@ def _convert(hint: Any, value: Any, key: str, rules: dict[str, Any], source: str
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, f"{key}.", source)
     if origin is dict:
-        if args[1] is BaselineParams:
-            return _convert_baselines(value, key, source)
-        return _convert_models(value, key, source)
+        return _convert_named(args[1], value, key, source)
     if origin is tuple:
         if not isinstance(value, list):
             raise ParamsError(f"{source}: {key} must be a list, got {_show(value)}")
@@ -185,35 +212,18 @@ def _convert(hint: Any, value: Any, key: str, rules: dict[str, Any], source: str
     return _check_scalar(hint, value, key, rules, source)
 
 
-def _convert_models(value: Any, key: str, source: str) -> dict[str, ArchParams]:
+def _convert_named(cls: type, value: Any, key: str, source: str) -> dict[str, Any]:
+    """``models:`` / ``baselines:``: a mapping of usable names to their validated params."""
+    example = "lstm: {arch: lstm, units: 64, ...}" if cls is ModelParams else "tfidf: {...}"
     if not isinstance(value, dict) or not value:
-        raise ParamsError(
-            f"{source}: {key} must map architecture names to their params "
-            f"(any of {', '.join(ARCHITECTURES)})"
-        )
-    for arch in value:
-        if arch not in ARCHITECTURES:
-            raise ParamsError(
-                f"{source}: {key}.{arch} is not a known architecture; "
-                f"use one of {', '.join(ARCHITECTURES)}"
-            )
-    return {
-        arch: _build(ArchParams, spec, f"{key}.{arch}.", source) for arch, spec in value.items()
-    }
-
-
-def _convert_baselines(value: Any, key: str, source: str) -> dict[str, BaselineParams]:
-    if not isinstance(value, dict) or not value:
-        raise ParamsError(f"{source}: {key} must map baseline names (e.g. tfidf) to their params")
+        raise ParamsError(f"{source}: {key} must map names to their params, e.g. {example}")
     for name in value:
-        if not isinstance(name, str) or not _BASELINE_NAME.match(name) or name in ARCHITECTURES:
+        if not isinstance(name, str) or not _MODEL_NAME.match(name):
             raise ParamsError(
-                f"{source}: {key}.{name} is not a usable baseline name; use lower-case letters, "
-                "digits and _ (it names the model's folder and MLflow run), not an architecture"
+                f"{source}: {key}.{name} is not a usable name; use lower-case letters, digits "
+                "and _ (it names the model's folder, DVC stage and MLflow run)"
             )
-    return {
-        name: _build(BaselineParams, spec, f"{key}.{name}.", source) for name, spec in value.items()
-    }
+    return {name: _build(cls, spec, f"{key}.{name}.", source) for name, spec in value.items()}
 
 
 def _check_scalar(hint: Any, value: Any, key: str, rules: dict[str, Any], source: str) -> Any:

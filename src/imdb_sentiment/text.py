@@ -84,6 +84,18 @@ def encode_tokens(
     return encoded
 
 
+def limit_vocabulary(ids: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Ids of a vocabulary cut to its ``vocab_size`` most frequent entries: rarer ids become
+    out-of-vocabulary. Exact because a Vocabulary is ranked by frequency, so a smaller one
+    built from the same reviews is a prefix of a larger one."""
+    return np.where(ids >= vocab_size, OOV_ID, ids).astype(ids.dtype)
+
+
+def token_lengths(ids: np.ndarray) -> np.ndarray:
+    """Real (non-padding) tokens per row of a right-padded id matrix."""
+    return (ids != PAD_ID).sum(axis=1)
+
+
 def encode_texts(
     texts: Sequence[str], vocab: Vocabulary, max_len: int, truncating: str
 ) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Train one recurrent architecture: resumable, early-stopped, every epoch tracked in MLflow."""
+"""Train one recurrent model: resumable, early-stopped, every epoch tracked in MLflow."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ import tensorflow as tf
 from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.files import atomic_path, read_json, write_json
 from imdb_sentiment.models import build_model
-from imdb_sentiment.params import Params, PrepareParams, as_dict, flatten_params
+from imdb_sentiment.params import ModelParams, Params, PrepareParams, as_dict, flatten_params
 from imdb_sentiment.plots import plot_learning_curves
 from imdb_sentiment.serving import KERAS_FILE, TEXT_CONFIG_FILE, VOCAB_FILE, log_sentiment_model
+from imdb_sentiment.text import Vocabulary, limit_vocabulary
 from imdb_sentiment.tracking import RUN_FILE, model_run, run_record
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,81 @@ def make_dataset(
 
     dataset = tf.data.Dataset.from_tensor_slices((rows, widths)).map(gather)
     return dataset.prefetch(tf.data.AUTOTUNE), len(plans[0])
+
+
+@dataclass(frozen=True)
+class SplitArrays:
+    """One model's view of the prepared ids: its own vocabulary prefix, train and val."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+    @classmethod
+    def load(cls, prepared: PreparedPaths, vocab_size: int) -> SplitArrays:
+        with np.load(prepared.sequences) as data:
+            return cls(
+                limit_vocabulary(data["x_train"], vocab_size),
+                data["y_train"],
+                limit_vocabulary(data["x_val"], vocab_size),
+                data["y_val"],
+            )
+
+
+class EpochSeeds(keras.callbacks.Callback):
+    """Dropout masks keyed on (layer seed, epoch), so a run resumed at epoch k draws exactly
+    the masks an uninterrupted run draws there.
+
+    A saved model keeps its layers' seeds but not how far each seed generator has advanced,
+    so without this a resumed run trains on other dropout masks (issue: resume != fresh).
+    """
+
+    EPOCH_STRIDE = 1 << 24  # draws per epoch a generator may make before two epochs overlap
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._generators = [
+            (v, int(v.numpy()[0])) for v in self.model.variables if "seed_generator" in v.path
+        ]
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        for state, seed in self._generators:
+            state.assign(np.array([seed, epoch * self.EPOCH_STRIDE], dtype=state.dtype))
+
+
+def fit_recurrent(
+    model: keras.Model,
+    spec: ModelParams,
+    arrays: SplitArrays,
+    seed: int,
+    epochs: int,
+    callbacks: list[keras.callbacks.Callback],
+    initial_epoch: int = 0,
+) -> None:
+    """``model.fit`` on length-bucketed batches from ``initial_epoch`` up to ``epochs``: the
+    one training loop that the pipeline, the tuning search and the benchmark share."""
+    train_data, steps = make_dataset(
+        arrays.x_train,
+        arrays.y_train,
+        spec.batch_size,
+        seed,
+        first_epoch=initial_epoch,
+        epochs=epochs - initial_epoch,
+    )
+    model.fit(
+        train_data,
+        steps_per_epoch=steps,
+        validation_data=make_dataset(arrays.x_val, arrays.y_val, spec.batch_size, None)[0],
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        callbacks=[EpochSeeds(), *callbacks],
+        shuffle=False,  # the batches shuffle themselves, seeded
+        verbose=0,  # one line per epoch comes from the callbacks instead of redrawn bars
+    )
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    return -(-n_train // batch_size)
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -170,9 +247,10 @@ class EpochRecorder(keras.callbacks.Callback):
 
 
 def train_recurrent(
-    arch: str, params: Params, prepared_dir: Path, out_dir: Path, checkpoint_dir: Path
+    name: str, params: Params, prepared_dir: Path, out_dir: Path, checkpoint_dir: Path
 ) -> dict[str, Any]:
-    """Train ``arch`` on the prepared data, log the run, write ``out_dir``; return its summary.
+    """Train model ``name`` on the prepared data, log its run, write ``out_dir``; return its
+    summary.
 
     ``checkpoint_dir`` outlives a killed run (DVC deletes a stage's outputs before it reruns);
     it is only trusted when its fingerprint matches these params and this data, and is removed
@@ -180,13 +258,14 @@ def train_recurrent(
     """
     seed_everything(params.seed)
     prepared = PreparedPaths(prepared_dir)
-    data = np.load(prepared.sequences)
     prepare_config = read_json(prepared.config)
-    spec = params.models[arch]
-    fingerprint = _fingerprint(arch, params, prepared.sequences)
+    spec = params.models[name]
+    arrays = SplitArrays.load(prepared, spec.vocab_size)
+    fingerprint = _fingerprint(name, params, prepared.sequences)
     state, resume = _load_checkpoint(checkpoint_dir, fingerprint)
+    epochs = params.train.epochs
 
-    with model_run(arch, "recurrent", resume_run_id=state.get("run_id")) as run:
+    with model_run(name, "recurrent", resume_run_id=state.get("run_id")) as run:
         if not resume:
             state = {"fingerprint": fingerprint, "run_id": run.info.run_id, "history": []}
             mlflow.log_params(
@@ -195,14 +274,16 @@ def train_recurrent(
                     **flatten_params(PrepareParams(**prepare_config["prepare"]), "prepare"),
                     "prepare.vocab_size_actual": prepare_config["vocab"],
                     **flatten_params(params.train, "train"),
-                    "model.arch": arch,
                     **flatten_params(spec, "model"),
                 }
             )
+        n_train = len(arrays.x_train)
         model = (
             keras.models.load_model(checkpoint_dir / "last.keras")
             if resume
-            else build_model(arch, prepare_config["vocab"], params.train, spec)
+            else build_model(
+                name, spec, steps_per_epoch(n_train, spec.batch_size), epochs, params.seed
+            )
         )
         early_stopping = ResumableEarlyStopping(
             resume=resume,
@@ -210,39 +291,25 @@ def train_recurrent(
             patience=params.train.patience,
             restore_best_weights=True,
         )
-        initial_epoch = params.train.epochs if state.get("stopped") else state.get("epochs_done", 0)
+        initial_epoch = epochs if state.get("stopped") else state.get("epochs_done", 0)
         if initial_epoch:
-            log.info("resuming %s from its checkpoint after epoch %d", arch, initial_epoch)
+            log.info("resuming %s from its checkpoint after epoch %d", name, initial_epoch)
         if not resume:
             mlflow.log_text(_summary_text(model), "model_summary.txt")
-        n_train = len(data["x_train"])
-        log.info("training %s on %d reviews (%d params)", arch, n_train, model.count_params())
-        batch_size = params.train.batch_size
-        train_data, steps = make_dataset(
-            data["x_train"],
-            data["y_train"],
-            batch_size,
+        log.info("training %s on %d reviews (%d params)", name, n_train, model.count_params())
+        fit_recurrent(
+            model,
+            spec,
+            arrays,
             params.seed,
-            first_epoch=initial_epoch,
-            epochs=params.train.epochs - initial_epoch,
-        )
-        model.fit(
-            train_data,
-            steps_per_epoch=steps,
-            validation_data=make_dataset(data["x_val"], data["y_val"], batch_size, None)[0],
-            epochs=params.train.epochs,
+            epochs,
+            [early_stopping, EpochRecorder(checkpoint_dir, early_stopping, state)],
             initial_epoch=initial_epoch,
-            callbacks=[
-                early_stopping,
-                EpochRecorder(checkpoint_dir, early_stopping, state),
-            ],
-            shuffle=False,  # the batches shuffle themselves, seeded
-            verbose=0,  # one line per epoch comes from EpochCheckpoint instead of redrawn bars
         )
         summary = _summarize(state, n_train, model.count_params())
         log.info(
             "%s: best epoch %d of %d, val_accuracy %.4f, %.0f examples/s",
-            arch,
+            name,
             summary["best_epoch"],
             summary["epochs_run"],
             summary["best_val_accuracy"],
@@ -261,13 +328,16 @@ def train_recurrent(
             predictor = tmp / "predictor"
             predictor.mkdir()
             model.save(predictor / KERAS_FILE)
-            shutil.copyfile(prepared.vocab, predictor / VOCAB_FILE)
+            # The model's own vocabulary: the prefix it was trained on, so the served text
+            # path maps every rarer word to out-of-vocabulary exactly as training did.
+            vocab = Vocabulary.load(prepared.vocab)
+            Vocabulary(vocab.tokens[: spec.vocab_size]).save(predictor / VOCAB_FILE)
             write_json(predictor / TEXT_CONFIG_FILE, _text_config(prepare_config))
             history = pd.DataFrame(state["history"])
             history.to_csv(tmp / "history.csv", index=False)
             curves = plot_learning_curves(
                 history,
-                f"{arch}: learning curves (weights kept from epoch {summary['best_epoch']})",
+                f"{name}: learning curves (weights kept from epoch {summary['best_epoch']})",
                 tmp / "learning_curves.png",
                 best_epoch=summary["best_epoch"],
             )
@@ -308,13 +378,13 @@ def _summarize(state: dict[str, Any], n_train: int, parameters: int) -> dict[str
     }
 
 
-def _fingerprint(arch: str, params: Params, sequences: Path) -> str:
+def _fingerprint(name: str, params: Params, sequences: Path) -> str:
     digest = hashlib.sha256()
     config = {
-        "arch": arch,
+        "name": name,
         "seed": params.seed,
         "train": as_dict(params.train),
-        "model": as_dict(params.models[arch]),
+        "model": as_dict(params.models[name]),
     }
     digest.update(json.dumps(config, sort_keys=True).encode())
     with sequences.open("rb") as handle:

@@ -1,0 +1,439 @@
+"""The tuning search: a resumable Optuna study per model, every trial a nested MLflow run.
+
+    imdb-sentiment tune lstm --trials 20       # run lstm's study up to 20 finished trials
+    imdb-sentiment tune --report               # rewrite reports/tuning.md from the studies
+
+Trials train on the training split and are scored on the validation split only; the test set
+never sees the search. Each trial trains exactly as `train@NAME` would (the same loop, early
+stopping and epoch budget), reports its per-epoch validation accuracy to Optuna's median
+pruner, which stops hopeless trials early, and logs its params and curves to MLflow under one
+parent run per study. The study lives in an Optuna RDB store (``tuning.db`` beside
+``mlflow.db``, or ``--storage`` a team database): a re-run continues it, and a trial killed
+mid-way is retried once (Optuna's heartbeat + RetryFailedTrialCallback).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import optuna
+from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.trial import TrialState
+from optuna_integration.mlflow import MLflowCallback
+
+from imdb_sentiment.data import PreparedPaths
+from imdb_sentiment.files import atomic_path, read_json
+from imdb_sentiment.params import (
+    LR_SCHEDULES,
+    POOLINGS,
+    ModelParams,
+    Params,
+    ParamsError,
+    as_dict,
+    flatten_params,
+)
+from imdb_sentiment.tracking import configure_tracking, project_root, run_tags
+
+log = logging.getLogger(__name__)
+
+OBJECTIVE = "best_val_accuracy"  # validation accuracy at the epoch early stopping keeps
+STUDY_TAG = "tuning_study"
+REPORT = Path("reports/tuning.md")
+HEARTBEAT_SECONDS = 60
+
+# The space every architecture is searched over (choices fixed, so a study keeps one space).
+VOCAB_SIZES = (10000, 20000, 30000, 50000)
+EMBEDDING_DIMS = (64, 128, 256)
+UNITS = (32, 64, 128)
+BATCH_SIZES = (32, 64, 128)
+LEARNING_RATES = (3e-4, 3e-3)  # log-uniform
+DROPOUTS = (0.0, 0.6, 0.1)  # low, high, step
+
+
+def default_storage() -> str:
+    """The study store beside the project's MLflow store: ``sqlite:///<root>/tuning.db``."""
+    return f"sqlite:///{project_root() / 'tuning.db'}"
+
+
+def suggest_model(trial: optuna.Trial, arch: str, max_vocab: int) -> ModelParams:
+    """One point of the search space for ``arch`` (vocabularies up to ``max_vocab``)."""
+    return ModelParams(
+        arch=arch,
+        vocab_size=trial.suggest_categorical(
+            "vocab_size", [v for v in VOCAB_SIZES if v <= max_vocab] or [max_vocab]
+        ),
+        embedding_dim=trial.suggest_categorical("embedding_dim", EMBEDDING_DIMS),
+        embedding_dropout=trial.suggest_float("embedding_dropout", *DROPOUTS[:2], step=DROPOUTS[2]),
+        units=trial.suggest_categorical("units", UNITS),
+        layers=trial.suggest_int("layers", 1, 2),
+        dropout=trial.suggest_float("dropout", *DROPOUTS[:2], step=DROPOUTS[2]),
+        pooling=trial.suggest_categorical("pooling", POOLINGS),
+        batch_size=trial.suggest_categorical("batch_size", BATCH_SIZES),
+        learning_rate=trial.suggest_float("learning_rate", *LEARNING_RATES, log=True),
+        lr_schedule=trial.suggest_categorical("lr_schedule", LR_SCHEDULES),
+    )
+
+
+def study_name(name: str, params: Params, prepare_config: dict[str, Any]) -> str:
+    """``NAME-<hash>``: a study is only continued on the data and budget it was started on."""
+    basis = {
+        "arch": params.models[name].arch,
+        "prepare": prepare_config["prepare"],
+        "seed": params.seed,
+        "train": as_dict(params.train),
+    }
+    digest = hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{name}-{digest}"
+
+
+def open_study(name: str, storage_url: str, seed: int) -> optuna.Study:
+    storage = RDBStorage(
+        storage_url,
+        heartbeat_interval=HEARTBEAT_SECONDS,
+        grace_period=3 * HEARTBEAT_SECONDS,
+        failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
+    )
+    return optuna.create_study(
+        study_name=name,
+        storage=storage,
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=8),
+        # Prune a trial whose val_accuracy after an epoch is below the median of earlier
+        # trials at that epoch; never before 4 trials have finished, never at epoch 1.
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
+        load_if_exists=True,
+    )
+
+
+class TrialReporter:
+    """Keras callback factory: per-epoch metrics to the trial's MLflow run and to Optuna."""
+
+    @staticmethod
+    def make(trial: optuna.Trial):  # noqa: ANN205 - a keras Callback (keras loads lazily)
+        import keras
+
+        from imdb_sentiment.training import HISTORY_KEYS
+
+        class _Reporter(keras.callbacks.Callback):
+            pruned_at: int | None = None
+
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                mlflow.log_metrics({k: float(logs[k]) for k in HISTORY_KEYS}, step=epoch)
+                trial.report(float(logs["val_accuracy"]), epoch)
+                if trial.should_prune():
+                    self.pruned_at = epoch + 1
+                    self.model.stop_training = True
+
+        return _Reporter()
+
+
+def tune(
+    name: str,
+    params: Params,
+    prepared_dir: Path,
+    trials: int,
+    storage_url: str | None = None,
+) -> optuna.Study:
+    """Run ``name``'s study until it has ``trials`` finished (complete or pruned) trials."""
+    from imdb_sentiment.models import build_model
+    from imdb_sentiment.training import (
+        ResumableEarlyStopping,
+        SplitArrays,
+        fit_recurrent,
+        seed_everything,
+        steps_per_epoch,
+    )
+
+    if name not in params.models:
+        raise ParamsError(f"params.yaml: models.{name} is missing; tune a model it lists")
+    prepared = PreparedPaths(prepared_dir)
+    if not prepared.config.exists():
+        raise ParamsError(f"{prepared_dir} has no prepared data; run `dvc repro prepare` first")
+    prepare_config = read_json(prepared.config)
+    spec = params.models[name]
+    experiment_id = configure_tracking()
+    study = open_study(
+        study_name(name, params, prepare_config), storage_url or default_storage(), params.seed
+    )
+    if not study.trials:  # the search starts from what params.yaml has now
+        study.enqueue_trial(_as_trial_params(spec, params.prepare.vocab_size))
+    study.set_user_attr("model_name", name)
+    study.set_user_attr("arch", spec.arch)
+    study.set_user_attr("prepare", prepare_config["prepare"])
+    study.set_user_attr("train", as_dict(params.train))
+    done = _finished(study)
+    remaining = max(0, trials - len(done))
+    log.info(
+        "study %s: %d trials finished, %d to run (validation split only)",
+        study.study_name, len(done), remaining,
+    )  # fmt: skip
+    if not remaining:
+        return study
+
+    tracker = MLflowCallback(
+        metric_name=OBJECTIVE,
+        create_experiment=False,
+        mlflow_kwargs={"nested": True, "experiment_id": experiment_id},
+        tag_trial_user_attrs=True,
+    )
+    arrays_by_vocab: dict[int, Any] = {}
+
+    @tracker.track_in_mlflow()
+    def objective(trial: optuna.Trial) -> float:
+        trial_spec = suggest_model(trial, spec.arch, params.prepare.vocab_size)
+        if trial_spec.vocab_size not in arrays_by_vocab:
+            arrays_by_vocab.clear()  # one copy in memory at a time
+            arrays_by_vocab[trial_spec.vocab_size] = SplitArrays.load(
+                prepared, trial_spec.vocab_size
+            )
+        arrays = arrays_by_vocab[trial_spec.vocab_size]
+        mlflow.set_tags(run_tags(name, "recurrent") | {"tuning_trial": str(trial.number)})
+        mlflow.log_params({"seed": params.seed, **flatten_params(params.train, "train"),
+                           **flatten_params(trial_spec, "model")})  # fmt: skip
+        seed_everything(params.seed)
+        model = build_model(
+            name,
+            trial_spec,
+            steps_per_epoch(len(arrays.x_train), trial_spec.batch_size),
+            params.train.epochs,
+            params.seed,
+        )
+        stopper = ResumableEarlyStopping(
+            monitor="val_loss", patience=params.train.patience, restore_best_weights=True
+        )
+        reporter = TrialReporter.make(trial)
+        started = time.perf_counter()
+        fit_recurrent(
+            model, trial_spec, arrays, params.seed, params.train.epochs, [stopper, reporter]
+        )
+        history = model.history.history
+        best = stopper.best_epoch if stopper.best is not None else 0
+        trial.set_user_attr("epochs_run", len(history["val_loss"]))
+        trial.set_user_attr("best_epoch", best + 1)
+        trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
+        trial.set_user_attr("parameters", int(model.count_params()))
+        import keras
+
+        keras.backend.clear_session()
+        if reporter.pruned_at is not None:
+            raise optuna.TrialPruned(f"pruned after epoch {reporter.pruned_at}")
+        return float(history["val_accuracy"][best])
+
+    with _parent_run(study, name, experiment_id):
+        while len(_finished(study)) < trials:
+            study.optimize(objective, n_trials=1, callbacks=[tracker], gc_after_trial=True)
+            last = study.trials[-1]
+            log.info(
+                "trial %d: %s %s %s",
+                last.number, last.state.name,
+                "" if last.value is None else f"val_accuracy {last.value:.4f}",
+                json.dumps(last.params),
+            )  # fmt: skip
+        best = study.best_trial
+        mlflow.set_tags({"best_trial": str(best.number), OBJECTIVE: f"{best.value:.4f}"})
+    return study
+
+
+def _parent_run(study: optuna.Study, name: str, experiment_id: str):  # noqa: ANN202
+    """The study's one parent run: resumed when the study is continued, else created."""
+    found = mlflow.search_runs(
+        experiment_ids=[experiment_id],
+        filter_string=f"tags.{STUDY_TAG} = '{study.study_name}'",
+        output_format="list",
+    )
+    if found:
+        return mlflow.start_run(run_id=found[0].info.run_id)
+    return mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=f"tune {name}",
+        tags=run_tags(name, "recurrent") | {STUDY_TAG: study.study_name},
+    )
+
+
+def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+def _as_trial_params(spec: ModelParams, max_vocab: int) -> dict[str, Any]:
+    """The entry's values that lie in the search space (the rest are sampled)."""
+    choices = {
+        "vocab_size": [v for v in VOCAB_SIZES if v <= max_vocab] or [max_vocab],
+        "embedding_dim": EMBEDDING_DIMS,
+        "units": UNITS,
+        "layers": (1, 2),
+        "pooling": POOLINGS,
+        "batch_size": BATCH_SIZES,
+        "lr_schedule": LR_SCHEDULES,
+    }
+    low, high, step = DROPOUTS
+    steps = {round(low + i * step, 10) for i in range(round((high - low) / step) + 1)}
+    values = {}
+    for key, value in dataclasses.asdict(spec).items():
+        if key in choices:
+            fits = value in choices[key]
+        elif key in ("embedding_dropout", "dropout"):
+            fits = round(value, 10) in steps
+        elif key == "learning_rate":
+            fits = LEARNING_RATES[0] <= value <= LEARNING_RATES[1]
+        else:
+            fits = False
+        if fits:
+            values[key] = value
+    return values
+
+
+def winner(study: optuna.Study) -> dict[str, Any]:
+    """The best complete trial as a params.yaml ``models:`` entry."""
+    return {"arch": study.user_attrs["arch"], **study.best_trial.params}
+
+
+def write_winner(name: str, study: optuna.Study, params_path: Path) -> dict[str, Any]:
+    """Put the study's winner into params.yaml ``models.NAME``, keeping the file's comments."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round-trip: comments and key order survive
+    yaml.preserve_quotes = True
+    document = yaml.load(params_path.read_text())
+    entry = winner(study)
+    for key, value in entry.items():
+        document["models"][name][key] = value
+    with atomic_path(params_path) as tmp, tmp.open("w") as handle:
+        yaml.dump(document, handle)
+    return entry
+
+
+def current_studies(
+    params: Params, prepared_dir: Path, storage_url: str
+) -> dict[str, optuna.Study]:
+    """The study of each params.yaml model on the current data and budget, where one exists."""
+    prepare_config = read_json(PreparedPaths(prepared_dir).config)
+    existing = {s.study_name for s in optuna.get_all_study_summaries(storage_url)}
+    studies = {}
+    for name in params.models:
+        study = study_name(name, params, prepare_config)
+        if study in existing:
+            studies[name] = optuna.load_study(study_name=study, storage=storage_url)
+    return studies
+
+
+def tuning_report(studies: dict[str, optuna.Study], params: Params, top: int = 10) -> str:
+    """Markdown: the space searched, and per model what was tried and what won."""
+    lines = [
+        "# Tuning search",
+        "",
+        "Generated by `imdb-sentiment tune --report` from the Optuna studies in `tuning.db`.",
+        "Every trial trains on the training split and is scored on the **validation split only**",
+        "(val accuracy at the epoch early stopping keeps); the test set picked nothing here.",
+        "Optuna's TPE sampler (seeded) proposes trials, the first one being the params.yaml entry",
+        "the study started from; the median pruner stops a trial whose val accuracy after an",
+        "epoch falls below the median of earlier trials. Each trial is a nested MLflow run under",
+        "the study's parent run `tune NAME` (experiment `imdb-sentiment`).",
+        "",
+        "Reproduce or continue: `dvc repro prepare`, then `imdb-sentiment tune NAME --trials N`",
+        "(a study is continued while the prepared data, seed and `train:` budget are the same);",
+        "`--write-params` puts the winner into `params.yaml`.",
+        "",
+        "| searched | values |",
+        "|---|---|",
+        f"| vocab_size | {', '.join(map(str, VOCAB_SIZES))} |",
+        f"| embedding_dim | {', '.join(map(str, EMBEDDING_DIMS))} |",
+        f"| embedding_dropout, dropout | {DROPOUTS[0]} to {DROPOUTS[1]}, step {DROPOUTS[2]} |",
+        f"| units | {', '.join(map(str, UNITS))} |",
+        "| layers | 1, 2 |",
+        f"| pooling | {', '.join(POOLINGS)} |",
+        f"| batch_size | {', '.join(map(str, BATCH_SIZES))} |",
+        f"| learning_rate | {LEARNING_RATES[0]} to {LEARNING_RATES[1]}, log-uniform |",
+        f"| lr_schedule | {', '.join(LR_SCHEDULES)} |",
+        "",
+        f"Budget per trial: `train.epochs` {params.train.epochs}, `train.patience` "
+        f"{params.train.patience}, as in the pipeline.",
+        "",
+    ]
+    if not studies:
+        lines += ["No study has run on the current data yet.", ""]
+    columns = ["vocab_size", "embedding_dim", "embedding_dropout", "units", "layers", "dropout",
+               "pooling", "batch_size", "learning_rate", "lr_schedule"]  # fmt: skip
+    for name, study in studies.items():
+        trials = study.get_trials(deepcopy=False)
+        counts = {state: sum(t.state == state for t in trials) for state in TrialState}
+        complete = sorted(
+            (t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: -t.value
+        )
+        minutes = sum(t.user_attrs.get("seconds", 0) for t in trials) / 60
+        lines += [
+            f"## {name} ({study.user_attrs.get('arch')}), study `{study.study_name}`",
+            "",
+            f"{len(trials)} trials: {counts[TrialState.COMPLETE]} complete, "
+            f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed, "
+            f"{counts[TrialState.RUNNING]} running; {minutes:.0f} minutes of training.",
+            "",
+        ]
+        if not complete:
+            lines += ["No complete trial yet.", ""]
+            continue
+        best = complete[0]
+        in_params = winner(study) == {
+            k: v for k, v in as_dict(params.models[name]).items() if k in winner(study)
+        }
+        lines += [
+            f"Winner: trial {best.number}, val accuracy **{100 * best.value:.2f}%** "
+            f"(best epoch {best.user_attrs.get('best_epoch')} of "
+            f"{best.user_attrs.get('epochs_run')}). "
+            + ("params.yaml has it." if in_params else "params.yaml does **not** have it yet."),
+            "",
+            "| trial | val acc | " + " | ".join(columns) + " | epochs | s |",
+            "|" + "---|" * (len(columns) + 4),
+        ]
+        for trial in complete[:top]:
+            cells = [str(trial.number), f"{100 * trial.value:.2f}%"]
+            cells += [_cell(trial.params.get(c)) for c in columns]
+            cells += [str(trial.user_attrs.get("epochs_run", "")),
+                      f"{trial.user_attrs.get('seconds', 0):.0f}"]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_report(text: str, path: Path = REPORT) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return "" if value is None else str(value)
+
+
+def run_command(names: Sequence[str], trials: int, storage_url: str | None,
+                write_params: bool, report_only: bool) -> int:  # fmt: skip
+    """`imdb-sentiment tune`: search each named model, then rewrite the report."""
+    from imdb_sentiment.params import load_params
+
+    params_path = project_root() / "params.yaml"
+    params = load_params(params_path)
+    prepared_dir = project_root() / "data" / "prepared"
+    storage_url = storage_url or default_storage()
+    if not report_only:
+        for name in names or list(params.models):
+            study = tune(name, params, prepared_dir, trials, storage_url)
+            if write_params and any(t.state == TrialState.COMPLETE for t in study.trials):
+                entry = write_winner(name, study, params_path)
+                log.info("params.yaml models.%s <- %s", name, entry)
+            params = load_params(params_path)
+    configure_tracking()
+    report = write_report(
+        tuning_report(current_studies(params, prepared_dir, storage_url), params),
+        project_root() / REPORT,
+    )
+    log.info("wrote %s", report)
+    return 0

@@ -1,0 +1,91 @@
+"""The tuning search on the tiny archive: nested MLflow trials, resumable, winner written."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+
+import mlflow
+import pytest
+import yaml
+from conftest import REPO, TINY_MODEL
+
+from imdb_sentiment.data import prepare_dataset
+from imdb_sentiment.params import PrepareParams, load_params, parse_params
+from imdb_sentiment.tuning import STUDY_TAG, tune, tuning_report, write_winner
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def tuning_setup(tmp_path, tiny_archive, monkeypatch):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["prepare"].update(vocab_size=2000, max_len=60)
+    raw["train"].update(epochs=2, patience=1)
+    for entry in raw["models"].values():
+        entry.update(TINY_MODEL)
+    params = parse_params(raw)
+    prepared = tmp_path / "prepared"
+    prepare_dataset(tiny_archive, prepared, PrepareParams(**raw["prepare"]), params.seed)
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")  # marks tmp_path as the project root
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return params, prepared, f"sqlite:///{tmp_path / 'tuning.db'}", tmp_path
+
+
+def trial_runs(parent_id: str):
+    return mlflow.search_runs(
+        search_all_experiments=True, filter_string=f"tags.mlflow.parentRunId = '{parent_id}'"
+    )
+
+
+def test_a_tiny_search_nests_its_trials_resumes_and_writes_the_winner(tuning_setup):
+    params, prepared, storage, root = tuning_setup
+    study = tune("gru", params, prepared, trials=2, storage_url=storage)
+    assert len(study.trials) == 2
+    # The search starts from what params.yaml has, so it can only improve on it.
+    first = study.trials[0].params
+    assert first["units"] == params.models["gru"].units
+    assert first["pooling"] == params.models["gru"].pooling
+
+    parents = mlflow.search_runs(
+        search_all_experiments=True, filter_string=f"tags.{STUDY_TAG} = '{study.study_name}'"
+    )
+    assert len(parents) == 1
+    parent_id = parents.run_id[0]
+    trials = trial_runs(parent_id)
+    assert len(trials) == 2
+    assert (trials["params.model.arch"] == "gru").all()
+    client = mlflow.MlflowClient()
+    for run_id in trials.run_id:
+        curve = client.get_metric_history(run_id, "val_accuracy")
+        assert [m.step for m in curve] == list(range(len(curve))) and curve
+    complete = trials[trials["tags.state"] == "COMPLETE"]
+    assert complete["metrics.best_val_accuracy"].between(0, 1).all()
+
+    # A re-run continues the same study under the same parent run.
+    study = tune("gru", params, prepared, trials=3, storage_url=storage)
+    assert len(study.trials) == 3
+    assert len(trial_runs(parent_id)) == 3
+
+    params_copy = root / "params.yaml"
+    shutil.copyfile(REPO / "params.yaml", params_copy)
+    entry = write_winner("gru", study, params_copy)
+    assert entry == {"arch": "gru", **study.best_trial.params}
+    text = params_copy.read_text()
+    assert "# One train@NAME stage per entry" in text  # comments survive
+    written = load_params(params_copy).models["gru"]
+    assert written.units == study.best_trial.params["units"]
+
+    report = tuning_report({"gru": study}, params)
+    assert "## gru (gru)" in report
+    assert f"Winner: trial {study.best_trial.number}" in report
+    assert "3 trials:" in report
+
+
+def test_the_search_refuses_a_model_that_params_yaml_does_not_list(tuning_setup):
+    params, prepared, storage, _ = tuning_setup
+    broken = copy.deepcopy(params)
+    with pytest.raises(Exception, match="models.transformer is missing"):
+        tune("transformer", broken, prepared, trials=1, storage_url=storage)
