@@ -17,6 +17,9 @@ from imdb_sentiment.evaluation import (
     contrast_reviews,
     evaluate_predictor,
     load_contrast_pairs,
+    metric_intervals,
+    metric_statistic,
+    paired_difference,
     shuffle_words,
 )
 from imdb_sentiment.params import BaselineParams
@@ -138,8 +141,61 @@ def test_findings_are_computed_from_the_numbers():
     )
 
 
-def test_report_has_every_model_and_marks_the_champion():
-    report = comparison_report(comparison_table(), champion="gru")
+DIFFERENCES = {
+    "gru - tfidf": {"difference": -0.01, "ci_low": -0.015, "ci_high": -0.005},
+    "gru - tfidf_bigram": {"difference": 0.002, "ci_low": -0.003, "ci_high": 0.007},
+    "lstm - tfidf": {"difference": -0.02, "ci_low": -0.025, "ci_high": -0.015},
+}
+
+
+def test_report_has_every_model_intervals_and_the_paired_differences():
+    table = comparison_table()
+    table["test_accuracy_ci_low"], table["test_accuracy_ci_high"] = 0.865, 0.875
+    coverage = {"max_len": 1000, "test_truncated_fraction": 0.0016}
+    report = comparison_report(table, "gru", DIFFERENCES, coverage)
     assert "| **gru** (champion) | recurrent |" in report
     assert all(f"| {m} |" in report for m in ("lstm", "tfidf", "tfidf_bigram"))
+    assert "| 88.0% [86.5, 87.5] |" in report  # gru's test accuracy with its interval
+    assert "`prepare.max_len` = 1000, which cuts 0.16% of test reviews" in report
+    assert "| gru - tfidf | -1.00 | [-1.50, -0.50] | yes: lower |" in report
+    assert "| gru - tfidf_bigram | +0.20 | [-0.30, +0.70] | no |" in report
     assert "](figures/comparison.png)" in report
+
+
+def test_findings_call_a_difference_real_only_when_its_interval_excludes_zero():
+    text = findings(comparison_table(), "tfidf_bigram", DIFFERENCES)
+    assert "by validation (gru) is lower than tfidf on test: -1.00 points" in text
+    assert "(gru) is not distinguishable from tfidf_bigram on test: +0.20 points" in text
+
+
+@pytest.mark.parametrize("name", ["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"])
+def test_bootstrap_statistics_equal_scikit_learn_on_the_whole_sample(name):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 500)
+    probabilities = np.clip(labels * 0.3 + rng.random(500) * 0.7, 0, 1)
+    expected = classification_metrics(labels, probabilities)[name]
+    assert metric_statistic(name)(labels, probabilities) == pytest.approx(expected, rel=1e-9)
+    rows = np.stack([labels, labels[::-1]])  # two "resamples" at once, as bootstrap passes them
+    both = metric_statistic(name)(rows, np.stack([probabilities, probabilities[::-1]]), axis=-1)
+    assert both == pytest.approx([expected, expected], rel=1e-9)
+
+
+def test_intervals_hold_the_estimate_and_a_paired_difference_is_exact_for_a_copy():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 2000)
+    probabilities = np.clip(labels * 0.4 + rng.random(2000) * 0.6, 0, 1)
+    intervals = metric_intervals(labels, probabilities, seed=0)
+    point = classification_metrics(labels, probabilities)
+    for name, value in point.items():
+        assert intervals[f"test_{name}_ci_low"] <= value <= intervals[f"test_{name}_ci_high"]
+    width = intervals["test_accuracy_ci_high"] - intervals["test_accuracy_ci_low"]
+    assert 0.02 < width < 0.06  # about 4 binomial standard errors at n=2000
+    assert metric_intervals(labels, probabilities, seed=0) == intervals  # seeded
+    right = (probabilities >= 0.5) == labels
+    assert paired_difference(right, right, seed=0) == {
+        "difference": 0.0, "ci_low": 0.0, "ci_high": 0.0
+    }  # fmt: skip
+    flipped = right.copy()
+    flipped[:100] = ~flipped[:100]
+    diff = paired_difference(right, flipped, seed=0)
+    assert diff["ci_low"] <= diff["difference"] <= diff["ci_high"]

@@ -28,14 +28,21 @@ def test_shipped_params_are_valid():
     ("section", "key", "value", "message"),
     [
         ("train", "epochs", 0, "params.yaml: train.epochs must be >= 1, got 0"),
-        ("train", "batch_size", -8, "params.yaml: train.batch_size must be >= 1, got -8"),
-        ("train", "learning_rate", "fast", "train.learning_rate must be a number, got 'fast'"),
+        ("train", "patience", -1, "params.yaml: train.patience must be >= 0, got -1"),
+        ("models.gru", "learning_rate", "fast", "gru.learning_rate must be a number, got 'fast'"),
         ("prepare", "truncating", "middle", "prepare.truncating must be one of pre, post"),
         ("prepare", "val_fraction", 0, "prepare.val_fraction must be > 0.0, got 0"),
         ("prepare", "vocab_size", 2.5, "prepare.vocab_size must be an integer, got 2.5"),
         ("baselines.tfidf", "C", [], "baselines.tfidf.C must list at least one entry"),
         ("baselines.tfidf", "sublinear_tf", "yes", "tfidf.sublinear_tf must be true or false"),
-        ("train", "epoch", 3, "unknown key train.epoch; expected one of: batch_size, epochs"),
+        ("train", "epoch", 3, "unknown key train.epoch; expected one of: epochs, patience"),
+        ("models.gru", "pooling", "attention", "models.gru.pooling must be one of last, mean, max"),
+        ("models.gru", "layers", 3, "params.yaml: models.gru.layers must be <= 2, got 3"),
+        ("models.lstm", "embedding_dropout", 1.0, "models.lstm.embedding_dropout must be < 1.0"),
+        ("models.lstm", "lr_schedule", "step", "lr_schedule must be one of constant, cosine"),
+        ("models.bilstm", "batch_size", 0, "models.bilstm.batch_size must be >= 1, got 0"),
+        ("models.bilstm", "learning_rate", 0, "models.bilstm.learning_rate must be > 0.0, got 0"),
+        ("models.gru", "vocab_size", 60000, "models.gru.vocab_size must be <= prepare.vocab_size"),
     ],
 )
 def test_bad_values_name_the_key_and_what_is_expected(section, key, value, message):
@@ -45,23 +52,36 @@ def test_bad_values_name_the_key_and_what_is_expected(section, key, value, messa
 
 def test_unknown_architecture_lists_the_known_ones():
     raw = copy.deepcopy(DEFAULTS)
-    raw["models"]["transformer"] = {"units": 8, "dropout": 0.1}
+    raw["models"]["transformer"] = {**raw["models"]["lstm"], "arch": "transformer"}
     with pytest.raises(
-        ParamsError, match="models.transformer is not a known architecture; use one"
+        ParamsError,
+        match="models.transformer.arch must be one of simple_rnn, lstm, gru, bilstm, got 'trans",
     ):
         parse_params(raw)
 
 
-def test_baseline_names_must_be_usable_folder_and_run_names():
+def test_two_variants_of_one_architecture_live_side_by_side():
+    raw = copy.deepcopy(DEFAULTS)
+    raw["models"]["lstm_wide"] = {**raw["models"]["lstm"], "units": 256}
+    params = parse_params(raw)
+    assert params.models["lstm_wide"].arch == params.models["lstm"].arch == "lstm"
+    assert params.models["lstm_wide"].units == 256
+
+
+def test_model_and_baseline_names_must_be_usable_and_distinct():
     raw = copy.deepcopy(DEFAULTS)
     raw["baselines"]["Bad Name"] = raw["baselines"]["tfidf"]
-    with pytest.raises(ParamsError, match="baselines.Bad Name is not a usable baseline name"):
+    with pytest.raises(ParamsError, match="baselines.Bad Name is not a usable name"):
+        parse_params(raw)
+    raw = copy.deepcopy(DEFAULTS)
+    raw["models"]["tfidf"] = raw["models"]["lstm"]
+    with pytest.raises(ParamsError, match="tfidf is both a model and a baseline"):
         parse_params(raw)
 
 
 def test_missing_key_is_named():
     raw = copy.deepcopy(DEFAULTS)
-    del raw["models"]["lstm"]["dropout"]
+    del raw["models"]["lstm"]["dropout"]  # every model key is required: no hidden defaults
     with pytest.raises(ParamsError, match="missing key models.lstm.dropout"):
         parse_params(raw)
 
@@ -81,6 +101,6 @@ def test_bad_checksum_and_missing_file_and_bad_yaml(tmp_path):
 def test_params_flatten_with_dots_for_mlflow():
     params = load_params(REPO / "params.yaml")
     flat = flatten_params(params.train, "train")
-    assert flat["train.batch_size"] == DEFAULTS["train"]["batch_size"]
+    assert flat["train.epochs"] == DEFAULTS["train"]["epochs"]
     expected = {f"model.{key}": value for key, value in DEFAULTS["models"]["lstm"].items()}
     assert flatten_params(params.models["lstm"], "model") == expected

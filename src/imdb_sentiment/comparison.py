@@ -8,13 +8,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 
+from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.evaluation import (
+    CONFIDENCE,
+    RESAMPLES,
     EvaluationData,
     confusion_rows,
     evaluate_folder,
     load_evaluation_data,
+    paired_difference,
     roc_points,
 )
 from imdb_sentiment.files import atomic_path, read_json, write_json
@@ -48,6 +53,10 @@ class Outputs:
     def figures(self) -> Path:
         return self.reports / "figures"
 
+    @property
+    def differences(self) -> Path:
+        return self.metrics / "differences.json"
+
 
 def evaluate_and_compare(
     families: dict[str, str],
@@ -71,9 +80,12 @@ def evaluate_and_compare(
     )
     rows = []
     figures: dict[str, list[Path]] = {}
+    test_right: dict[str, np.ndarray] = {}
+    labels = data.test.label.to_numpy()
     for name, family in families.items():
         folder = models_root / name
-        result = evaluate_folder(folder, data)
+        result = evaluate_folder(folder, data, seed)
+        test_right[name] = (result.test_probabilities >= 0.5) == labels
         training = read_json(folder / "training.json")
         log.info(
             "%s: test_accuracy %.4f, shuffled %.4f, contrast pairs %.3f",
@@ -98,12 +110,15 @@ def evaluate_and_compare(
         )
     table = pd.DataFrame(rows).set_index("model")
     champion = str(table.val_accuracy.idxmax())  # never by test accuracy
+    differences = accuracy_differences(table, test_right, seed)
+    write_json(outputs.differences, differences)
+    coverage = length_coverage(prepared_dir)
 
     comparison_png = plot_comparison(table, outputs.figures / "comparison.png")
     with atomic_path(outputs.plots / "comparison.csv") as tmp:
         table[["test_accuracy", "shuffled_test_accuracy", "contrast_pair_accuracy"]].to_csv(tmp)
     with atomic_path(outputs.report) as tmp:
-        tmp.write_text(comparison_report(table, champion))
+        tmp.write_text(comparison_report(table, champion, differences, coverage))
 
     for name in table.index:
         record = read_json(models_root / name / RUN_FILE)
@@ -142,6 +157,36 @@ def evaluate_and_compare(
     return table
 
 
+def accuracy_differences(
+    table: pd.DataFrame, test_right: dict[str, np.ndarray], seed: int
+) -> dict[str, dict[str, float]]:
+    """Paired-bootstrap test-accuracy differences that answer the question: every recurrent
+    model minus every bag-of-words baseline, keyed ``"lstm - tfidf"``. The models are paired
+    on the same test reviews, which makes the interval far narrower than two separate ones."""
+    recurrent = table.index[table.family == "recurrent"]
+    baselines = table.index[table.family == "bag_of_words"]
+    return {
+        f"{model} - {baseline}": {
+            key: round(value, 6)
+            for key, value in paired_difference(
+                test_right[model], test_right[baseline], seed
+            ).items()
+        }
+        for model in recurrent
+        for baseline in baselines
+    }
+
+
+def length_coverage(prepared_dir: Path) -> dict[str, float]:
+    """How much text the recurrent models read: their length cap and the share of test
+    reviews it cuts (the TF-IDF baselines read every token)."""
+    paths = PreparedPaths(prepared_dir)
+    max_len = read_json(paths.config)["prepare"]["max_len"]
+    reviews = pd.read_parquet(paths.reviews, columns=["split", "n_tokens"])
+    test = reviews[reviews.split == "test"]
+    return {"max_len": max_len, "test_truncated_fraction": float((test.n_tokens > max_len).mean())}
+
+
 def _write_model_plots(
     name: str, data: EvaluationData, probabilities, outputs: Outputs
 ) -> list[Path]:
@@ -156,17 +201,25 @@ def _write_model_plots(
     ]
 
 
-def comparison_report(table: pd.DataFrame, champion: str) -> str:
-    """Markdown: the table, a paragraph of findings computed from it, links to the plots."""
+def comparison_report(
+    table: pd.DataFrame,
+    champion: str,
+    differences: dict[str, dict[str, float]],
+    coverage: dict[str, float],
+) -> str:
+    """Markdown: the table with intervals, the paired differences, findings computed from
+    them, links to the plots."""
     shown = pd.DataFrame(
         {
             "family": table.family,
             "val acc": table.val_accuracy.map(_pct),
-            "test acc": table.test_accuracy.map(_pct),
+            "test acc [95% CI]": [_with_interval(table, m, "test_accuracy") for m in table.index],
             "test F1": table.test_f1.map("{:.3f}".format),
-            "test AUC": table.test_roc_auc.map("{:.3f}".format),
+            "test AUC [95% CI]": [
+                _with_interval(table, m, "test_roc_auc", percent=False) for m in table.index
+            ],
             "shuffled acc": table.shuffled_test_accuracy.map(_pct),
-            "drop (points)": (100 * table.shuffled_accuracy_drop).map("{:+.2f}".format),
+            "drop, points [95% CI]": [_drop(table, m) for m in table.index],
             "contrast acc": table.contrast_accuracy.map(_pct),
             "contrast pairs": table.contrast_pair_accuracy.map(_pct),
             "train s": table.train_seconds.map("{:.0f}".format),
@@ -175,6 +228,19 @@ def comparison_report(table: pd.DataFrame, champion: str) -> str:
         index=table.index,
     )
     shown.index = [f"**{m}** (champion)" if m == champion else m for m in shown.index]
+    difference_rows = pd.DataFrame(
+        {
+            "test accuracy difference, points": [
+                f"{100 * d['difference']:+.2f}" for d in differences.values()
+            ],
+            f"{CONFIDENCE:.0%} paired bootstrap CI": [
+                f"[{100 * d['ci_low']:+.2f}, {100 * d['ci_high']:+.2f}]"
+                for d in differences.values()
+            ],
+            "interval excludes 0": [_verdict(d) for d in differences.values()],
+        },
+        index=list(differences),
+    )
     lines = [
         "# What does word order buy?",
         "",
@@ -182,17 +248,30 @@ def comparison_report(table: pd.DataFrame, champion: str) -> str:
         "none is typed in. Test set: 25,000 IMDB reviews never used for any choice; the champion",
         "is picked on the validation split.",
         "",
+        f"Text read: the recurrent models read each review's tokens up to "
+        f"`prepare.max_len` = {coverage['max_len']}, which cuts "
+        f"{_pct(coverage['test_truncated_fraction'], 2)} of test reviews; the TF-IDF baselines "
+        "read every token of every review.",
+        "",
         _markdown_table(shown),
         "",
+        f"- Intervals: {CONFIDENCE:.0%} percentile bootstrap over the test reviews "
+        f"({RESAMPLES:,} resamples, seeded). They show how much the number would move on "
+        "another test set of this size, not how much it moves between training seeds (see "
+        "`bench/RESULTS.md` for the seed spread).",
         "- *shuffled acc*: accuracy on the test reviews with each review's words in a seeded",
         "  random order; *drop*: test accuracy minus that, in percentage points.",
         "- *contrast*: minimal pairs (`data/contrast/pairs.tsv`) whose two reviews have exactly",
         "  the same words in a different order and opposite sentiment; *pairs*: both of a pair",
         "  right.",
         "",
+        "## Recurrent minus bag of words, paired on the same test reviews",
+        "",
+        _markdown_table(difference_rows),
+        "",
         "## Findings",
         "",
-        findings(table, champion),
+        findings(table, champion, differences),
         "",
         "## Plots",
         "",
@@ -208,7 +287,36 @@ def comparison_report(table: pd.DataFrame, champion: str) -> str:
     return "\n".join(lines)
 
 
-def findings(table: pd.DataFrame, champion: str) -> str:
+def _with_interval(table: pd.DataFrame, model: str, metric: str, percent: bool = True) -> str:
+    row = table.loc[model]
+    low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+    if percent:
+        text = _pct(row[metric])
+        return text if pd.isna(low) else f"{text} [{100 * low:.1f}, {100 * high:.1f}]"
+    text = f"{row[metric]:.3f}"
+    return text if pd.isna(low) else f"{text} [{low:.3f}, {high:.3f}]"
+
+
+def _drop(table: pd.DataFrame, model: str) -> str:
+    row = table.loc[model]
+    text = f"{100 * row.shuffled_accuracy_drop:+.2f}"
+    low = row.get("shuffled_accuracy_drop_ci_low")
+    if pd.isna(low):
+        return text
+    return f"{text} [{100 * low:+.2f}, {100 * row.shuffled_accuracy_drop_ci_high:+.2f}]"
+
+
+def _verdict(difference: dict[str, float]) -> str:
+    if difference["ci_low"] > 0:
+        return "yes: higher"
+    if difference["ci_high"] < 0:
+        return "yes: lower"
+    return "no"
+
+
+def findings(
+    table: pd.DataFrame, champion: str, differences: dict[str, dict[str, float]] | None = None
+) -> str:
     """Plain-words statements derived from the numbers (nothing here is hard-coded)."""
     blind = table[table.shuffled_max_probability_change <= ORDER_BLIND_TOLERANCE]
     sighted = table.drop(index=blind.index)
@@ -256,11 +364,28 @@ def findings(table: pd.DataFrame, champion: str) -> str:
             f"{'above' if gap > 0 else 'below'} the best recurrent model, and its shuffled "
             f"accuracy drops by {100 * local.loc[name, 'shuffled_accuracy_drop']:.1f} points."
         )
+    if differences and not recurrent.empty:
+        best = str(recurrent.val_accuracy.idxmax())  # picked on validation, like the champion
+        for name, d in differences.items():
+            if not name.startswith(f"{best} - "):
+                continue
+            baseline = name.split(" - ", 1)[1]
+            if d["ci_low"] > 0:
+                verdict = "higher than"
+            elif d["ci_high"] < 0:
+                verdict = "lower than"
+            else:
+                verdict = "not distinguishable from"
+            sentences.append(
+                f"The best recurrent model by validation ({best}) is {verdict} {baseline} on "
+                f"test: {100 * d['difference']:+.2f} points, {CONFIDENCE:.0%} paired interval "
+                f"[{100 * d['ci_low']:+.2f}, {100 * d['ci_high']:+.2f}]."
+            )
     return " ".join(sentences)
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
+def _pct(value: float, digits: int = 1) -> str:
+    return f"{100 * value:.{digits}f}%"
 
 
 def _range_pct(values: pd.Series) -> str:

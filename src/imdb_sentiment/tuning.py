@@ -127,6 +127,10 @@ class TrialReporter:
 
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
                 mlflow.log_metrics({k: float(logs[k]) for k in HISTORY_KEYS}, step=epoch)
+                log.info(
+                    "trial %d epoch %d: loss %.4f  val_loss %.4f  val_accuracy %.4f",
+                    trial.number, epoch + 1, logs["loss"], logs["val_loss"], logs["val_accuracy"],
+                )  # fmt: skip
                 trial.report(float(logs["val_accuracy"]), epoch)
                 if trial.should_prune():
                     self.pruned_at = epoch + 1
