@@ -78,10 +78,11 @@ def test_a_tiny_search_nests_its_trials_resumes_and_writes_the_winner(tuning_set
     written = load_params(params_copy).models["gru"]
     assert written.units == study.best_trial.params["units"]
 
-    report = tuning_report({"gru": study}, params)
+    report = tuning_report({"gru": study}, params, n_val=2498)
     assert "## gru (gru)" in report
     assert f"Winner: trial {study.best_trial.number}" in report
     assert "3 trials:" in report
+    assert "carries a 95% interval of about ±1.3 points" in report
 
 
 def test_the_search_refuses_a_model_that_params_yaml_does_not_list(tuning_setup):
