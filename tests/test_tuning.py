@@ -69,6 +69,16 @@ def test_a_tiny_search_nests_its_trials_resumes_and_writes_the_winner(tuning_set
     assert len(study.trials) == 3
     assert len(trial_runs(parent_id)) == 3
 
+    # The committed history lets a new store (a fresh clone, another machine) continue it.
+    history = root / "tuning" / f"{study.study_name}.json"
+    assert history.exists()
+    before = [(t.params, t.value) for t in study.trials]
+    (root / "tuning.db").unlink()
+    study = tune("gru", params, prepared, trials=4, storage_url=storage)
+    assert len(study.trials) == 4
+    assert sum("imported_from" in t.user_attrs for t in study.trials) == 3
+    assert [(t.params, t.value) for t in study.trials[:3]] == before
+
     params_copy = root / "params.yaml"
     shutil.copyfile(REPO / "params.yaml", params_copy)
     entry = write_winner("gru", study, params_copy)
@@ -81,7 +91,7 @@ def test_a_tiny_search_nests_its_trials_resumes_and_writes_the_winner(tuning_set
     report = tuning_report({"gru": study}, params, n_val=2498)
     assert "## gru (gru)" in report
     assert f"Winner: trial {study.best_trial.number}" in report
-    assert "3 trials:" in report
+    assert "4 trials:" in report and "3 from `tuning/gru-" in report
     assert "carries a 95% interval of about ±1.3 points" in report
 
 

@@ -9,7 +9,9 @@ stopping and epoch budget), reports its per-epoch validation accuracy to Optuna'
 pruner, which stops hopeless trials early, and logs its params and curves to MLflow under one
 parent run per study. The study lives in an Optuna RDB store (``tuning.db`` beside
 ``mlflow.db``, or ``--storage`` a team database): a re-run continues it, and a trial killed
-mid-way is retried once (Optuna's heartbeat + RetryFailedTrialCallback).
+mid-way is retried once (Optuna's heartbeat + RetryFailedTrialCallback). Every finished trial
+is also written to ``tuning/<study>.json``, which git keeps: a fresh clone or another machine
+starts its store from that history and continues the same search.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from optuna.trial import TrialState
 from optuna_integration.mlflow import MLflowCallback
 
 from imdb_sentiment.data import PreparedPaths
-from imdb_sentiment.files import atomic_path, read_json
+from imdb_sentiment.files import atomic_path, read_json, write_json
 from imdb_sentiment.params import (
     LR_SCHEDULES,
     POOLINGS,
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 OBJECTIVE = "best_val_accuracy"  # validation accuracy at the epoch early stopping keeps
 STUDY_TAG = "tuning_study"
 REPORT = Path("reports/tuning.md")
+HISTORY = Path("tuning")  # one JSON file of finished trials per study, kept in git
 HEARTBEAT_SECONDS = 60
 
 # The space every architecture is searched over (choices fixed, so a study keeps one space).
@@ -167,6 +170,10 @@ def tune(
     study = open_study(
         study_name(name, params, prepare_config), storage_url or default_storage(), params.seed
     )
+    history = project_root() / HISTORY / f"{study.study_name}.json"
+    if not study.trials and history.exists():
+        imported = restore_history(study, history)
+        log.info("study %s: %d finished trials taken from %s", study.study_name, imported, history)
     if not study.trials:  # the search starts from what params.yaml has now
         study.enqueue_trial(_as_trial_params(spec, params.prepare.vocab_size))
     study.set_user_attr("model_name", name)
@@ -234,6 +241,7 @@ def tune(
     with _parent_run(study, name, experiment_id):
         while len(_finished(study)) < trials:
             study.optimize(objective, n_trials=1, callbacks=[tracker], gc_after_trial=True)
+            save_history(study, history)
             last = study.trials[-1]
             log.info(
                 "trial %d: %s %s %s",
@@ -260,6 +268,54 @@ def _parent_run(study: optuna.Study, name: str, experiment_id: str):  # noqa: AN
         run_name=f"tune {name}",
         tags=run_tags(name, "recurrent") | {STUDY_TAG: study.study_name},
     )
+
+
+def save_history(study: optuna.Study, path: Path) -> None:
+    """Every finished trial of ``study`` as JSON: what a new store needs to continue it."""
+    trials = [
+        {
+            "number": trial.number,
+            "state": trial.state.name,
+            "value": trial.value if trial.state == TrialState.COMPLETE else None,
+            "params": trial.params,
+            "distributions": {
+                key: optuna.distributions.distribution_to_json(distribution)
+                for key, distribution in trial.distributions.items()
+            },
+            "intermediate_values": trial.intermediate_values,
+            "user_attrs": trial.user_attrs,
+            "datetime_start": str(trial.datetime_start),
+            "datetime_complete": str(trial.datetime_complete),
+        }
+        for trial in _finished(study)
+    ]
+    write_json(path, {"study": study.study_name, "attrs": study.user_attrs, "trials": trials})
+
+
+def restore_history(study: optuna.Study, path: Path) -> int:
+    """Add the finished trials saved in ``path`` to an empty ``study``; return how many.
+
+    The trials keep their params, values and per-epoch curves (so the sampler and the pruner
+    learn from them); their MLflow runs stay in the store of the machine that ran them.
+    """
+    saved = read_json(path)
+    study.add_trials(
+        [
+            optuna.trial.create_trial(
+                state=TrialState[trial["state"]],
+                value=trial["value"],
+                params=trial["params"],
+                distributions={
+                    key: optuna.distributions.json_to_distribution(text)
+                    for key, text in trial["distributions"].items()
+                },
+                user_attrs={**trial["user_attrs"], "imported_from": path.name},
+                intermediate_values={int(k): v for k, v in trial["intermediate_values"].items()},
+            )
+            for trial in saved["trials"]
+        ]
+    )
+    return len(saved["trials"])
 
 
 def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -382,12 +438,14 @@ def tuning_report(
             (t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: -t.value
         )
         minutes = sum(t.user_attrs.get("seconds", 0) for t in trials) / 60
+        imported = sum("imported_from" in t.user_attrs for t in trials)
         lines += [
             f"## {name} ({study.user_attrs.get('arch')}), study `{study.study_name}`",
             "",
             f"{len(trials)} trials: {counts[TrialState.COMPLETE]} complete, "
             f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed, "
-            f"{counts[TrialState.RUNNING]} running; {minutes:.0f} minutes of training.",
+            f"{counts[TrialState.RUNNING]} running; {minutes:.0f} minutes of training"
+            + (f"; {imported} from `tuning/{study.study_name}.json`." if imported else "."),
             "",
         ]
         if not complete:
