@@ -68,6 +68,8 @@ def test_a_tiny_search_nests_its_trials_resumes_and_writes_the_winner(tuning_set
     study = tune("gru", params, prepared, trials=3, storage_url=storage)
     assert len(study.trials) == 3
     assert len(trial_runs(parent_id)) == 3
+    # A continued study proposes something new, not the first draw of the last process again.
+    assert study.trials[2].params != study.trials[1].params
 
     # The committed history lets a new store (a fresh clone, another machine) continue it.
     history = root / "tuning" / f"{study.study_name}.json"

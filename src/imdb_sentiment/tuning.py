@@ -108,7 +108,7 @@ def open_study(name: str, storage_url: str, seed: int) -> optuna.Study:
         study_name=name,
         storage=storage,
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=8),
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=8),  # reseeded in tune
         # Prune a trial whose val_accuracy after an epoch is below the median of earlier
         # trials at that epoch; never before 4 trials have finished, never at epoch 1.
         pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
@@ -169,6 +169,11 @@ def tune(
     experiment_id = configure_tracking()
     study = open_study(
         study_name(name, params, prepare_config), storage_url or default_storage(), params.seed
+    )
+    # Seeded by the study and its length, not by `seed` alone: a sampler seeded the same way in
+    # every process would propose the same configuration first each time a study is continued.
+    study.sampler = optuna.samplers.TPESampler(
+        seed=_sampler_seed(params.seed, study.study_name, len(study.trials)), n_startup_trials=8
     )
     history = project_root() / HISTORY / f"{study.study_name}.json"
     if not study.trials and history.exists():
@@ -316,6 +321,11 @@ def restore_history(study: optuna.Study, path: Path) -> int:
         ]
     )
     return len(saved["trials"])
+
+
+def _sampler_seed(seed: int, study: str, trials_so_far: int) -> int:
+    text = f"{seed}/{study}/{trials_so_far}"
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
 
 
 def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
