@@ -9,9 +9,9 @@ stopping and epoch budget), reports its per-epoch validation accuracy to Optuna'
 pruner, which stops hopeless trials early, and logs its params and curves to MLflow under one
 parent run per study. The study lives in an Optuna RDB store (``tuning.db`` beside
 ``mlflow.db``, or ``--storage`` a team database): a re-run continues it, and a trial killed
-mid-way is retried once (Optuna's heartbeat + RetryFailedTrialCallback). Every finished trial
-is also written to ``tuning/<study>.json``, which git keeps: a fresh clone or another machine
-starts its store from that history and continues the same search.
+mid-way is retried once (Optuna's heartbeat + RetryHeartbeatStaleTrialCallback). Every
+finished trial is also written to ``tuning/<study>.json``, which git keeps: a fresh clone or
+another machine starts its store from that history and continues the same search.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 import mlflow
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 from optuna_integration.mlflow import MLflowCallback
 
@@ -102,7 +102,7 @@ def open_study(name: str, storage_url: str, seed: int) -> optuna.Study:
         storage_url,
         heartbeat_interval=HEARTBEAT_SECONDS,
         grace_period=3 * HEARTBEAT_SECONDS,
-        failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
     )
     return optuna.create_study(
         study_name=name,
