@@ -415,6 +415,9 @@ def render(results: dict) -> str:
             f"{m['train_seconds']:.0f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    if "throughput" not in results:
+        lines += ["", "Training throughput (`speedup`) was not measured in this run "
+                  "(`--skip-throughput`)."]  # fmt: skip
     if "throughput" in results:
         config = (
             f"vocab {TUTORIAL['vocab_size']}, max_len {TUTORIAL['max_len']}, embedding "

@@ -371,6 +371,10 @@ def write_winner(name: str, study: optuna.Study, params_path: Path) -> dict[str,
 
     yaml = YAML()  # round-trip: comments and key order survive
     yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)  # the file's own list style
+    yaml.representer.add_representer(
+        type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
     document = yaml.load(params_path.read_text())
     entry = winner(study)
     for key, value in entry.items():
@@ -454,7 +458,8 @@ def tuning_report(
             "",
             f"{len(trials)} trials: {counts[TrialState.COMPLETE]} complete, "
             f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed, "
-            f"{counts[TrialState.RUNNING]} running; {minutes:.0f} minutes of training"
+            f"{counts[TrialState.RUNNING]} running or interrupted (retried on the next run); "
+            f"{minutes:.0f} minutes of training"
             + (f"; {imported} from `tuning/{study.study_name}.json`." if imported else "."),
             "",
         ]
