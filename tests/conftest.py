@@ -68,7 +68,13 @@ TINY_PARAMS = {
     "train": {"epochs": 1},
 }
 # Set on every `models:` entry: small enough to train in seconds on 86 reviews.
-TINY_MODEL = {"vocab_size": 2000, "embedding_dim": 8, "batch_size": 32, "learning_rate": 0.01}
+TINY_MODEL = {
+    "vocab_size": 2000,
+    "embedding_dim": 8,
+    "units": 10,
+    "batch_size": 32,
+    "learning_rate": 0.01,
+}
 
 
 def project_env(tracking_uri: str) -> dict[str, str]:

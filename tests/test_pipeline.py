@@ -49,7 +49,7 @@ def test_one_finished_run_per_model_with_params_metrics_and_tags(pipeline):
     assert runs.loc["tfidf", "tags.model_family"] == "bag_of_words"
     assert runs.loc["gru", "params.prepare.max_len"] == "60"
     assert runs.loc["gru", "params.model.batch_size"] == "32"
-    assert runs.loc["gru", "params.model.units"] == "64"
+    assert runs.loc["gru", "params.model.units"] == "10"  # TINY_MODEL
     assert runs.loc["tfidf", "params.baseline.ngram_max"] == "1"
     assert runs.loc["tfidf_bigram", "params.baseline.ngram_max"] == "2"
     for column in ["metrics.val_accuracy", "metrics.test_accuracy", "metrics.train_seconds"]:

@@ -46,7 +46,7 @@ def test_a_tiny_search_nests_its_trials_resumes_and_writes_the_winner(tuning_set
     assert len(study.trials) == 2
     # The search starts from what params.yaml has, so it can only improve on it.
     first = study.trials[0].params
-    assert first["units"] == params.models["gru"].units
+    assert first["lr_schedule"] == params.models["gru"].lr_schedule
     assert first["pooling"] == params.models["gru"].pooling
 
     parents = mlflow.search_runs(
