@@ -23,7 +23,7 @@ from imdb_sentiment.models import build_model
 from imdb_sentiment.params import ModelParams, Params, PrepareParams, as_dict, flatten_params
 from imdb_sentiment.plots import plot_learning_curves
 from imdb_sentiment.serving import KERAS_FILE, TEXT_CONFIG_FILE, VOCAB_FILE, log_sentiment_model
-from imdb_sentiment.text import Vocabulary, limit_vocabulary
+from imdb_sentiment.text import Vocabulary, limit_vocabulary, token_lengths
 from imdb_sentiment.tracking import RUN_FILE, model_run, run_record
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def make_dataset(
     ops (gather + slice), so no Python runs per batch to contend with the training loop; give
     `fit` the batches per epoch as ``steps_per_epoch`` so it reads on across epochs.
     """
-    lengths = np.maximum((x != 0).sum(axis=1), 1)
+    lengths = np.maximum(token_lengths(x), 1)
     plans = [
         bucketed_batches(lengths, batch_size, seed, e)
         for e in range(first_epoch, first_epoch + max(epochs, 1))

@@ -98,48 +98,53 @@ def study_name(name: str, params: Params, prepare_config: dict[str, Any]) -> str
 
 
 def open_study(name: str, storage_url: str, seed: int) -> optuna.Study:
+    """Create or load study ``name``, its sampler seeded by the study and its length.
+
+    Seeded by `seed` alone, a sampler would propose the same configuration first in every
+    process that continues a study.
+    """
     storage = RDBStorage(
         storage_url,
         heartbeat_interval=HEARTBEAT_SECONDS,
         grace_period=3 * HEARTBEAT_SECONDS,
         heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
     )
-    return optuna.create_study(
+    study = optuna.create_study(
         study_name=name,
         storage=storage,
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=8),  # reseeded in tune
         # Prune a trial whose val_accuracy after an epoch is below the median of earlier
         # trials at that epoch; never before 4 trials have finished, never at epoch 1.
         pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
         load_if_exists=True,
     )
+    study.sampler = optuna.samplers.TPESampler(
+        seed=_sampler_seed(seed, name, len(study.trials)), n_startup_trials=8
+    )
+    return study
 
 
-class TrialReporter:
-    """Keras callback factory: per-epoch metrics to the trial's MLflow run and to Optuna."""
+def trial_reporter(trial: optuna.Trial):  # noqa: ANN201 - a keras Callback (lazy import)
+    """Per-epoch metrics to the trial's MLflow run and to Optuna, which may prune the trial."""
+    import keras
 
-    @staticmethod
-    def make(trial: optuna.Trial):  # noqa: ANN205 - a keras Callback (keras loads lazily)
-        import keras
+    from imdb_sentiment.training import HISTORY_KEYS
 
-        from imdb_sentiment.training import HISTORY_KEYS
+    class TrialReporter(keras.callbacks.Callback):
+        pruned_at: int | None = None
 
-        class _Reporter(keras.callbacks.Callback):
-            pruned_at: int | None = None
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            mlflow.log_metrics({k: float(logs[k]) for k in HISTORY_KEYS}, step=epoch)
+            log.info(
+                "trial %d epoch %d: loss %.4f  val_loss %.4f  val_accuracy %.4f",
+                trial.number, epoch + 1, logs["loss"], logs["val_loss"], logs["val_accuracy"],
+            )  # fmt: skip
+            trial.report(float(logs["val_accuracy"]), epoch)
+            if trial.should_prune():
+                self.pruned_at = epoch + 1
+                self.model.stop_training = True
 
-            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-                mlflow.log_metrics({k: float(logs[k]) for k in HISTORY_KEYS}, step=epoch)
-                log.info(
-                    "trial %d epoch %d: loss %.4f  val_loss %.4f  val_accuracy %.4f",
-                    trial.number, epoch + 1, logs["loss"], logs["val_loss"], logs["val_accuracy"],
-                )  # fmt: skip
-                trial.report(float(logs["val_accuracy"]), epoch)
-                if trial.should_prune():
-                    self.pruned_at = epoch + 1
-                    self.model.stop_training = True
-
-        return _Reporter()
+    return TrialReporter()
 
 
 def tune(
@@ -150,6 +155,8 @@ def tune(
     storage_url: str | None = None,
 ) -> optuna.Study:
     """Run ``name``'s study until it has ``trials`` finished (complete or pruned) trials."""
+    import keras
+
     from imdb_sentiment.models import build_model
     from imdb_sentiment.training import (
         ResumableEarlyStopping,
@@ -169,11 +176,6 @@ def tune(
     experiment_id = configure_tracking()
     study = open_study(
         study_name(name, params, prepare_config), storage_url or default_storage(), params.seed
-    )
-    # Seeded by the study and its length, not by `seed` alone: a sampler seeded the same way in
-    # every process would propose the same configuration first each time a study is continued.
-    study.sampler = optuna.samplers.TPESampler(
-        seed=_sampler_seed(params.seed, study.study_name, len(study.trials)), n_startup_trials=8
     )
     history = project_root() / HISTORY / f"{study.study_name}.json"
     if not study.trials and history.exists():
@@ -225,23 +227,21 @@ def tune(
         stopper = ResumableEarlyStopping(
             monitor="val_loss", patience=params.train.patience, restore_best_weights=True
         )
-        reporter = TrialReporter.make(trial)
+        reporter = trial_reporter(trial)
         started = time.perf_counter()
         fit_recurrent(
             model, trial_spec, arrays, params.seed, params.train.epochs, [stopper, reporter]
         )
-        history = model.history.history
+        curves = model.history.history
         best = stopper.best_epoch if stopper.best is not None else 0
-        trial.set_user_attr("epochs_run", len(history["val_loss"]))
+        trial.set_user_attr("epochs_run", len(curves["val_loss"]))
         trial.set_user_attr("best_epoch", best + 1)
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 1))
         trial.set_user_attr("parameters", int(model.count_params()))
-        import keras
-
         keras.backend.clear_session()
         if reporter.pruned_at is not None:
             raise optuna.TrialPruned(f"pruned after epoch {reporter.pruned_at}")
-        return float(history["val_accuracy"][best])
+        return float(curves["val_accuracy"][best])
 
     with _parent_run(study, name, experiment_id):
         while len(_finished(study)) < trials:
@@ -467,9 +467,8 @@ def tuning_report(
             lines += ["No complete trial yet.", ""]
             continue
         best = complete[0]
-        in_params = winner(study) == {
-            k: v for k, v in as_dict(params.models[name]).items() if k in winner(study)
-        }
+        entry = winner(study)
+        in_params = entry == {k: v for k, v in as_dict(params.models[name]).items() if k in entry}
         lines += [
             f"Winner: trial {best.number}, val accuracy **{100 * best.value:.2f}%** "
             f"(best epoch {best.user_attrs.get('best_epoch')} of "
