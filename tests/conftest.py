@@ -48,8 +48,14 @@ def cut_archive(dest: Path, per_folder: int = REVIEWS_PER_FOLDER) -> Path:
                 "neg": ["awful", "boring", "dull", "worst", "hated"],
             }
             filler = ["the", "film", "plot", "actor", "scene", "story", "was", "and", "it", "a"]
-            for folder, count in wanted.items():
+            for number, (folder, count) in enumerate(wanted.items()):
                 polarity = folder.split("/")[2]
+                # Three reviews per movie, as the real urls_*.txt say which movie each is about.
+                urls = "".join(
+                    f"http://www.imdb.com/title/tt{1000 * (number + 1) + i // 3:07d}/usercomments\n"
+                    for i in range(count)
+                )
+                add_file(out, f"{folder.rstrip('/')[:-3]}urls_{polarity}.txt", urls.encode())
                 for i in range(count):
                     text = " ".join(rng.choice(filler + words[polarity]) for _ in range(40))
                     rating = 8 if polarity == "pos" else 2
