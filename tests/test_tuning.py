@@ -96,6 +96,11 @@ def test_a_tiny_search_nests_its_trials_resumes_and_writes_the_winner(tuning_set
     assert "4 trials:" in report and "3 from `tuning/gru-" in report
     assert "carries a 95% interval of about ±1.3 points" in report
 
+    # Another architecture's study tries params.yaml's entry, then gru's winner.
+    lstm = tune("lstm", params, prepared, trials=2, storage_url=storage)
+    assert lstm.trials[1].params == study.best_trial.params
+    assert lstm.trials[1].user_attrs["winner_of"] == "gru"
+
 
 def test_the_search_refuses_a_model_that_params_yaml_does_not_list(tuning_setup):
     params, prepared, storage, _ = tuning_setup

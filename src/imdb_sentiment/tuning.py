@@ -174,15 +174,18 @@ def tune(
     prepare_config = read_json(prepared.config)
     spec = params.models[name]
     experiment_id = configure_tracking()
-    study = open_study(
-        study_name(name, params, prepare_config), storage_url or default_storage(), params.seed
-    )
+    storage_url = storage_url or default_storage()
+    study = open_study(study_name(name, params, prepare_config), storage_url, params.seed)
     history = project_root() / HISTORY / f"{study.study_name}.json"
     if not study.trials and history.exists():
         imported = restore_history(study, history)
         log.info("study %s: %d finished trials taken from %s", study.study_name, imported, history)
     if not study.trials:  # the search starts from what params.yaml has now
         study.enqueue_trial(_as_trial_params(spec, params.prepare.vocab_size))
+    for sibling, config in sibling_winners(name, params, prepare_config, storage_url):
+        # The space is the same for every architecture, so each study also tries the best
+        # configuration the others found (once: skip_if_exists).
+        study.enqueue_trial(config, user_attrs={"winner_of": sibling}, skip_if_exists=True)
     study.set_user_attr("model_name", name)
     study.set_user_attr("arch", spec.arch)
     study.set_user_attr("prepare", prepare_config["prepare"])
@@ -257,6 +260,25 @@ def tune(
         best = study.best_trial
         mlflow.set_tags({"best_trial": str(best.number), OBJECTIVE: f"{best.value:.4f}"})
     return study
+
+
+def sibling_winners(
+    name: str, params: Params, prepare_config: dict[str, Any], storage_url: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """The best trial's params of every other model's study on the same data and budget."""
+    found = []
+    for other in params.models:
+        if other == name:
+            continue
+        try:
+            sibling = optuna.load_study(
+                study_name=study_name(other, params, prepare_config), storage=storage_url
+            )
+        except KeyError:  # that model has not been tuned on this data yet
+            continue
+        if any(trial.state == TrialState.COMPLETE for trial in sibling.trials):
+            found.append((other, dict(sibling.best_trial.params)))
+    return found
 
 
 def _parent_run(study: optuna.Study, name: str, experiment_id: str):  # noqa: ANN202
