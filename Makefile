@@ -18,6 +18,7 @@ $(VENV)/.installed: pyproject.toml
 
 run: install
 	dvc repro
+	imdb-sentiment promote
 	dvc metrics show
 	@echo "Runs are in MLflow: $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db"
 

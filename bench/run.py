@@ -197,7 +197,7 @@ def seed_spread(clone: Path, seeds: list[int], models: dict) -> dict:
                 model, Vocabulary(vocab.tokens[: spec.vocab_size]), config["max_len"],
                 config["truncating"],
             )  # fmt: skip
-            probabilities = predictor.predict_proba(test.text.tolist())
+            probabilities = predictor.positive_probability(test.text.tolist())
             labels = test.label.to_numpy()
             accuracy = float(np.mean((probabilities >= 0.5) == labels))
             interval = metric_intervals(labels, probabilities, seed=params.seed)

@@ -23,10 +23,13 @@ import mlflow
 import pandas as pd
 import requests
 
-from imdb_sentiment.scoring_server import scoring_server
-from imdb_sentiment.tracking import tracking_uri
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' `mlflow models serve` runner
+
+from scoring_server import scoring_server  # noqa: E402
+
+from imdb_sentiment.tracking import tracking_uri  # noqa: E402
+
 REQUEST_TIMEOUT = 60
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from imdb_sentiment.cli import run_stage
 from imdb_sentiment.download import fetch_archive
+from imdb_sentiment.files import project_root
 from imdb_sentiment.params import load_params
-from imdb_sentiment.tracking import project_root
 
 ARCHIVE = Path("data/raw/aclImdb_v1.tar.gz")
 

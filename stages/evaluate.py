@@ -1,5 +1,6 @@
 """DVC stage evaluate: every model on test, shuffled-word test and minimal pairs -> metrics/,
-plots/, reports/comparison.md and MLflow; the best-by-validation model becomes `champion`."""
+plots/, reports/comparison.md and each model's MLflow run. (The registry: `imdb-sentiment
+promote`.)"""
 
 from pathlib import Path
 
@@ -13,12 +14,10 @@ from imdb_sentiment.tracking import configure_tracking
 def main() -> None:
     params = load_params()
     configure_tracking()  # an unreachable tracking server fails here, before any work
-    families = {name: "recurrent" for name in params.models}
-    families |= {name: "bag_of_words" for name in params.baselines}
     evaluate_and_compare(
-        families, Path("models"), Path("data/prepared"), CONTRAST_PAIRS, params.seed
+        params.families(), Path("models"), Path("data/prepared"), CONTRAST_PAIRS, params.seed
     )
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(main, tensorflow=True)

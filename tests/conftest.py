@@ -123,8 +123,20 @@ def pipeline(tmp_path_factory, tiny_archive):
     store = tmp_path_factory.mktemp("mlflow")
     env = project_env(f"sqlite:///{store / 'mlflow.db'}")
     first = dvc(repo, env, "repro")
+    promote(repo, env)  # what `make run` does after `dvc repro`
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     return repo, env, first
+
+
+def promote(repo: Path, env: dict) -> subprocess.CompletedProcess:
+    """`imdb-sentiment promote` in ``repo``: the registry step after `dvc repro`."""
+    result = subprocess.run(
+        [sys.executable, "-m", "imdb_sentiment", "promote"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise AssertionError(f"imdb-sentiment promote failed:\n{result.stderr}")
+    return result
 
 
 def tiny_repo(dest: Path, tiny_archive: Path) -> Path:

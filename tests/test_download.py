@@ -26,7 +26,9 @@ def archive_bytes(tmp_path):
 
 def test_local_path_relative_to_the_project_root(tmp_path, archive_bytes):
     dest = tmp_path / "raw" / "archive.tar.gz"
-    used = fetch_archive([Source("good.tar.gz", sha(archive_bytes))], dest, root=tmp_path)
+    used = fetch_archive(
+        [Source(url="good.tar.gz", sha256=sha(archive_bytes))], dest, root=tmp_path
+    )
     assert used.url == "good.tar.gz"
     assert dest.read_bytes() == archive_bytes
 
@@ -37,9 +39,11 @@ def test_checksum_mismatch_and_unreachable_source_fall_through_to_the_next(
     (tmp_path / "truncated.tar.gz").write_bytes(archive_bytes[:100])
     dest = tmp_path / "raw" / "archive.tar.gz"
     sources = [
-        Source(f"http://127.0.0.1:{closed_port()}/aclImdb_v1.tar.gz", sha(archive_bytes)),
-        Source("truncated.tar.gz", sha(archive_bytes)),
-        Source(str(tmp_path / "good.tar.gz"), sha(archive_bytes)),
+        Source(
+            url=f"http://127.0.0.1:{closed_port()}/aclImdb_v1.tar.gz", sha256=sha(archive_bytes)
+        ),
+        Source(url="truncated.tar.gz", sha256=sha(archive_bytes)),
+        Source(url=str(tmp_path / "good.tar.gz"), sha256=sha(archive_bytes)),
     ]
     used = fetch_archive(sources, dest, root=tmp_path)
     assert used is sources[2]
@@ -53,7 +57,10 @@ def test_checksum_mismatch_and_unreachable_source_fall_through_to_the_next(
 def test_when_nothing_verifies_the_error_lists_every_source_and_nothing_is_left(tmp_path):
     (tmp_path / "other.tar.gz").write_bytes(b"not the dataset")
     dest = tmp_path / "raw" / "archive.tar.gz"
-    sources = [Source("missing.tar.gz", "0" * 64), Source("other.tar.gz", "1" * 64)]
+    sources = [
+        Source(url="missing.tar.gz", sha256="0" * 64),
+        Source(url="other.tar.gz", sha256="1" * 64),
+    ]
     with pytest.raises(DownloadError) as failure:
         fetch_archive(sources, dest, root=tmp_path)
     message = str(failure.value)
@@ -68,6 +75,6 @@ def test_a_failed_download_keeps_an_earlier_good_archive_untouched(tmp_path, arc
     dest.parent.mkdir()
     dest.write_bytes(b"previous good archive")
     with pytest.raises(DownloadError):
-        fetch_archive([Source("good.tar.gz", "2" * 64)], dest, root=tmp_path)
+        fetch_archive([Source(url="good.tar.gz", sha256="2" * 64)], dest, root=tmp_path)
     assert dest.read_bytes() == b"previous good archive"
     assert [p.name for p in dest.parent.iterdir()] == ["archive.tar.gz"]

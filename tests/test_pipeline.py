@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,8 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
-from conftest import MODELS, copy_repo, dvc, edit_params, project_env
+import yaml
+from conftest import MODELS, copy_repo, dvc, edit_params, project_env, tiny_repo
 
 from imdb_sentiment.serving import load_predictor
 
@@ -61,6 +63,17 @@ def test_one_finished_run_per_model_with_params_metrics_and_tags(pipeline):
         assert metrics["test_accuracy"] == pytest.approx(runs.loc[name, "metrics.test_accuracy"])
 
 
+def test_a_runs_duration_is_its_training_not_the_wait_for_evaluate(pipeline):
+    """Evaluation adds metrics and files without reopening a run: the run ended when its
+    training did, before evaluate logged anything to it."""
+    client = mlflow.MlflowClient()
+    for name, run in model_runs().iterrows():
+        info = client.get_run(run.run_id).info
+        (evaluated,) = client.get_metric_history(run.run_id, "test_accuracy")
+        assert info.status == "FINISHED", name
+        assert info.end_time <= evaluated.timestamp, name
+
+
 def test_recurrent_runs_have_epoch_curves_summary_and_plot(pipeline):
     client = mlflow.MlflowClient()
     run_id = model_runs().loc["bilstm", "run_id"]
@@ -79,7 +92,7 @@ def test_logged_model_takes_raw_text_and_matches_the_in_process_predictor(pipeli
         served = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"text": reviews}))
         assert list(served.columns) == ["probability", "label"]
         assert served.label.isin(["positive", "negative"]).all()
-        local = load_predictor(repo / "models" / name / "predictor").predict_proba(reviews)
+        local = load_predictor(repo / "models" / name / "predictor").positive_probability(reviews)
         assert served.probability.tolist() == pytest.approx(local.tolist(), abs=1e-6)
 
 
@@ -111,6 +124,34 @@ def test_evaluation_shows_what_order_buys_for_every_model(pipeline):
         a.path for a in client.list_artifacts(model_runs().loc["gru", "run_id"], "evaluation")
     }
     assert {"evaluation/gru_roc.png", "evaluation/gru_confusion.png"} <= artifacts
+    histories = sorted(path.stem for path in (repo / "plots" / "history").iterdir())
+    assert histories == sorted(MODELS[:4])  # per-epoch curves of every recurrent model
+
+
+def test_a_model_and_a_baseline_added_to_params_need_no_edit_to_dvc_yaml(tmp_path, tiny_archive):
+    """dvc.yaml follows params.yaml: a second lstm variant and a third baseline are trained,
+    evaluated, tracked by `dvc metrics show` and in the report."""
+    repo = tiny_repo(tmp_path / "repo", tiny_archive)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["models"] = {
+        "lstm": params["models"]["lstm"],
+        "lstm_wide": {**params["models"]["lstm"], "units": 16},
+    }
+    params["baselines"]["tfidf_small"] = {**params["baselines"]["tfidf"], "max_features": 200}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dvc_yaml = (repo / "dvc.yaml").read_text()
+    env = project_env(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    dvc(repo, env, "repro")
+    assert (repo / "dvc.yaml").read_text() == dvc_yaml
+    names = ["lstm", "lstm_wide", "tfidf", "tfidf_bigram", "tfidf_small"]
+    shown = json.loads(dvc(repo, env, "metrics", "show", "--json").stdout)
+    files = next(iter(shown.values()))["data"]
+    assert sorted(Path(f).stem for f in files) == sorted([*names, "differences"])
+    report = (repo / "reports" / "comparison.md").read_text()
+    for name in names:
+        assert f"| {name} |" in report or f"| **{name}** (champion) |" in report, name
+    assert (repo / "plots" / "history" / "lstm_wide.csv").exists()
+    assert "Data and pipelines are up to date" in dvc(repo, env, "status").stdout
 
 
 def test_every_model_is_registered_and_champion_is_best_by_validation(pipeline):
@@ -139,8 +180,11 @@ def test_metrics_show_lists_every_model_and_a_second_repro_is_up_to_date(pipelin
     assert "Data and pipelines are up to date" in dvc(repo, env, "status").stdout
 
 
-def test_a_killed_training_resumes_from_its_last_checkpoint(pipeline):
-    repo, env, _ = pipeline
+def test_a_killed_training_resumes_from_its_last_checkpoint(pipeline, tmp_path):
+    # Its own copy and store: the shared pipeline stays as the other tests expect it.
+    repo = shutil.copytree(pipeline[0], tmp_path / "resume", symlinks=True)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**pipeline[1], "MLFLOW_TRACKING_URI": store}
     # Many short epochs so the kill lands mid-training; patience high so none stop early.
     edit_params(repo, train={"epochs": 25, "patience": 25})
     command = [sys.executable, "stages/train.py", "simple_rnn"]
@@ -174,9 +218,10 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(pipeline):
     reference = pd.read_csv(repo / "models/simple_rnn/history.csv")
     curves = ["loss", "accuracy", "val_loss", "val_accuracy"]
     pd.testing.assert_frame_equal(history[curves], reference[curves], check_exact=True)
-    run = mlflow.get_run(killed_state["run_id"])  # the resumed run, finished
+    client = mlflow.MlflowClient(tracking_uri=store)
+    run = client.get_run(killed_state["run_id"])  # the resumed run, finished
     assert run.info.status == "FINISHED"
-    steps = [m.step for m in mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss")]
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss")]
     assert sorted(set(steps)) == list(range(25))
     assert not state_file.parent.exists()  # the checkpoint goes once the model is written
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from imdb_sentiment.params import ParamsError
-from imdb_sentiment.project import KEEP, train_command
+from imdb_sentiment.project import KEEP, experiment_command
 from imdb_sentiment.services import free_port
 from imdb_sentiment.tracking import TrackingError, check_server_reachable, tracking_uri
 
@@ -16,21 +16,21 @@ REPO = Path(__file__).resolve().parents[1]
 PARAMS = REPO / "params.yaml"
 
 
-def test_train_command_passes_only_the_overridden_params_to_dvc():
+def test_experiment_command_passes_only_the_overridden_params_to_dvc():
     values = {"epochs": "3", "learning_rate": "3e-3", "units": "128", "dropout": KEEP}
-    assert train_command("gru", values, PARAMS) == [
+    assert experiment_command("gru", values, PARAMS) == [
         "dvc", "exp", "run", "train@gru",
         "-Strain.epochs=3", "-Smodels.gru.learning_rate=3e-3", "-Smodels.gru.units=128",
     ]  # fmt: skip
 
 
-def test_train_command_validates_with_the_params_loader():
+def test_experiment_command_validates_with_the_params_loader():
     with pytest.raises(ParamsError, match="mlflow run -P: train.epochs must be >= 1, got 0"):
-        train_command("lstm", {"epochs": "0"}, PARAMS)
+        experiment_command("lstm", {"epochs": "0"}, PARAMS)
     with pytest.raises(
         ParamsError, match=r"-P model must be one of params.yaml's models \(simple_rnn, lstm, gru"
     ):
-        train_command("transformer", {}, PARAMS)
+        experiment_command("transformer", {}, PARAMS)
 
 
 def test_a_relative_sqlite_uri_is_read_from_the_project_root(monkeypatch, tmp_path):

@@ -12,8 +12,8 @@ import mlflow
 import pandas as pd
 import pytest
 import requests
+from scoring_server import scoring_server
 
-from imdb_sentiment.scoring_server import scoring_server
 from imdb_sentiment.serving import load_predictor
 
 pytestmark = pytest.mark.slow
@@ -74,7 +74,9 @@ def test_all_three_request_formats_give_the_same_answers_in_order(champion):
 def test_served_predictions_equal_the_trained_model_in_process(champion):
     url, _ = champion
     served = [p["probability"] for p in predictions(invoke(url, {"inputs": REVIEWS + EDGE_CASES}))]
-    local = trained_predictor("models:/imdb-sentiment@champion").predict_proba(REVIEWS + EDGE_CASES)
+    local = trained_predictor("models:/imdb-sentiment@champion").positive_probability(
+        REVIEWS + EDGE_CASES
+    )
     assert served == pytest.approx(local.tolist(), abs=1e-6)
 
 
@@ -113,7 +115,7 @@ def test_a_run_uri_serves_the_other_family_too(pipeline, champion):
     run_id = json.loads((repo / "models" / other / "mlflow.json").read_text())["run_id"]
     with scoring_server(f"runs:/{run_id}/model", repo, env) as url:
         served = [p["probability"] for p in predictions(invoke(url, {"inputs": EDGE_CASES}))]
-    local = trained_predictor(f"runs:/{run_id}/model").predict_proba(EDGE_CASES)
+    local = trained_predictor(f"runs:/{run_id}/model").positive_probability(EDGE_CASES)
     assert served == pytest.approx(local.tolist(), abs=1e-6)
 
 

@@ -1,5 +1,3 @@
-import dataclasses
-
 import keras
 import numpy as np
 import pytest
@@ -48,7 +46,7 @@ def test_same_seed_same_data_gives_identical_weights(arch):
     weights = []
     for _ in range(2):
         seed_everything(3)
-        model = build_model(arch, dataclasses.replace(SPEC, arch=arch), 4, 2, seed=3)
+        model = build_model(arch, SPEC.model_copy(update=dict(arch=arch)), 4, 2, seed=3)
         data, steps = make_dataset(x, y, 8, seed=3, epochs=2)
         model.fit(data, steps_per_epoch=steps, epochs=2, verbose=0, shuffle=False)
         weights.append(model.get_weights())
@@ -70,7 +68,7 @@ def test_a_review_scores_the_same_alone_and_inside_a_padded_batch(arch, pooling,
     # Right padding is masked and pooling skips it exactly: a review scores the same whatever
     # batch it is in and however much padding that batch adds (max over raw outputs would not:
     # a bidirectional layer outputs zeros on padded steps).
-    spec = dataclasses.replace(SPEC, arch=arch, pooling=pooling, layers=layers)
+    spec = SPEC.model_copy(update=dict(arch=arch, pooling=pooling, layers=layers))
     seed_everything(0)
     model = build_model(arch, spec, 4, 1, seed=0)
     alone = np.array([[5, 9, 13]], dtype=np.int32)
@@ -84,7 +82,7 @@ def test_a_review_scores_the_same_alone_and_inside_a_padded_batch(arch, pooling,
 
 
 def test_masked_max_pooling_ignores_padding_and_survives_saving(tmp_path):
-    spec = dataclasses.replace(SPEC, arch="bilstm", pooling="max")
+    spec = SPEC.model_copy(update=dict(arch="bilstm", pooling="max"))
     seed_everything(0)
     model = build_model("bilstm", spec, 4, 1, seed=0)
     model.save(tmp_path / "m.keras")
@@ -114,7 +112,7 @@ def test_a_resumed_training_is_bit_identical_to_an_uninterrupted_one(tmp_path):
 
 
 def test_cosine_schedule_decays_to_zero_over_the_epoch_budget():
-    spec = dataclasses.replace(SPEC, lr_schedule="cosine", learning_rate=0.01)
+    spec = SPEC.model_copy(update=dict(lr_schedule="cosine", learning_rate=0.01))
     model = build_model("gru", spec, steps_per_epoch=10, epochs=3, seed=0)
     schedule = (
         model.optimizer.learning_rate_schedule

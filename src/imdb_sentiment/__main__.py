@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 
 from imdb_sentiment import team_server
-from imdb_sentiment.tracking import CHAMPION_ALIAS, REGISTERED_MODEL, tracking_uri
+from imdb_sentiment.project import KEEP, OVERRIDES, experiment_command
+from imdb_sentiment.registry import CHAMPION_ALIAS, REGISTERED_MODEL
+from imdb_sentiment.tracking import tracking_uri
 
 DEFAULT_MODEL = f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
 
@@ -48,6 +51,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--write-params", action="store_true", help="put each winner into params.yaml"
     )
     tune.add_argument("--report", action="store_true", help="only rewrite reports/tuning.md")
+    experiment = commands.add_parser(
+        "experiment",
+        help="train one recurrent model as a DVC experiment (`dvc exp run train@MODEL -S ...`)",
+        description="The MLflow Project's `train` entry point. Each option overrides one "
+        "params.yaml value; `params.yaml` (the default) keeps the file's value.",
+    )
+    experiment.add_argument("model", help="a key of params.yaml `models:`")
+    for name in OVERRIDES:
+        experiment.add_argument(f"--{name.replace('_', '-')}", default=KEEP, dest=name)
+    commands.add_parser(
+        "promote",
+        help="register every evaluated model; point `champion` at the best by val accuracy",
+        description="After `dvc repro`: make each model a version of the registered model "
+        "imdb-sentiment and move the alias `champion` to the best by validation accuracy.",
+    )
     server = commands.add_parser(
         "tracking-server", help="run a team MLflow tracking server on PostgreSQL"
     )
@@ -57,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return team_server.run(args)
     if args.command == "tune":
         return _tune(args)
+    if args.command == "promote":
+        return _promote()
+    if args.command == "experiment":
+        return _experiment(args)
 
     model = _load(args.model_uri)
     if args.reviews:
@@ -93,8 +115,35 @@ def _tune(args: argparse.Namespace) -> int:
     if args.trials < 1:
         sys.exit(f"error: --trials must be >= 1, got {args.trials}")
     run_stage(
-        lambda: run_command(args.names, args.trials, args.storage, args.write_params, args.report)
+        lambda: run_command(args.names, args.trials, args.storage, args.write_params, args.report),
+        tensorflow=not args.report,
     )
+    return 0
+
+
+def _experiment(args: argparse.Namespace) -> int:
+    from imdb_sentiment.errors import UserError
+
+    try:
+        command = experiment_command(args.model, {name: getattr(args, name) for name in OVERRIDES})
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("+ " + " ".join(command), flush=True)
+    return subprocess.run(command, check=False).returncode
+
+
+def _promote() -> int:
+    from imdb_sentiment.cli import run_stage
+    from imdb_sentiment.files import project_root
+    from imdb_sentiment.params import load_params
+    from imdb_sentiment.registry import promote
+
+    def main() -> None:
+        root = project_root()
+        promote(load_params(root / "params.yaml").families(), root / "models", root / "metrics")
+
+    run_stage(main)
     return 0
 
 

@@ -18,9 +18,9 @@ from sklearn.pipeline import Pipeline
 from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.files import atomic_path, read_json, write_json
 from imdb_sentiment.params import BaselineParams, Params, PrepareParams, flatten_params
+from imdb_sentiment.runs import RUN_FILE, model_run, run_record
 from imdb_sentiment.serving import PIPELINE_FILE, log_sentiment_model
 from imdb_sentiment.text import tokenize
-from imdb_sentiment.tracking import RUN_FILE, model_run, run_record
 
 log = logging.getLogger(__name__)
 

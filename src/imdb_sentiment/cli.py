@@ -1,4 +1,4 @@
-"""What every stage script shares: logging set-up and one-line errors instead of tracebacks."""
+"""What every command shares: logging set-up and one-line errors instead of tracebacks."""
 
 from __future__ import annotations
 
@@ -7,17 +7,15 @@ import os
 import sys
 from collections.abc import Callable
 
-from imdb_sentiment.data import ArchiveError
-from imdb_sentiment.download import DownloadError
-from imdb_sentiment.params import ParamsError
-from imdb_sentiment.tracking import TrackingError
-
-# Failures a user can fix from the message alone; anything else keeps its traceback.
-USER_ERRORS = (ParamsError, DownloadError, ArchiveError, TrackingError)
+from imdb_sentiment.errors import UserError
+from imdb_sentiment.runtime import import_tensorflow
 
 
-def run_stage(main: Callable[[], object]) -> None:
-    """Run a stage's ``main`` with one log line per event and a clear exit on a user error."""
+def run_stage(main: Callable[[], object], tensorflow: bool = False) -> None:
+    """Run a command's ``main`` with one log line per event and a clear exit on a user error.
+
+    ``tensorflow``: the command uses it, so import it first, quietly (see runtime.py).
+    """
     if not sys.stderr.isatty():
         # MLflow redraws artifact progress bars; in DVC logs and CI that is a wall of noise.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -27,8 +25,10 @@ def run_stage(main: Callable[[], object]) -> None:
         datefmt="%H:%M:%S",
     )
     try:
+        if tensorflow:
+            import_tensorflow()
         main()
-    except USER_ERRORS as exc:
+    except UserError as exc:
         stage = os.environ.get("DVC_STAGE") or os.path.basename(sys.argv[0])
         print(f"error ({stage}): {exc}", file=sys.stderr)
         sys.exit(1)

@@ -1,9 +1,10 @@
-"""The evaluate stage: score every model, write metrics/plots/report, log them, crown a champion."""
+"""The evaluate stage: score every model, write metrics/plots/report and log them to each
+model's MLflow run. Registering versions and the champion alias is registry.py's job."""
 
 from __future__ import annotations
 
 import logging
-import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,13 +25,9 @@ from imdb_sentiment.evaluation import (
 )
 from imdb_sentiment.files import atomic_path, read_json, write_json
 from imdb_sentiment.plots import plot_comparison, plot_confusion, plot_roc
-from imdb_sentiment.tracking import (
-    RUN_FILE,
-    in_temporary_copy,
-    open_recorded_run,
-    project_run_id,
-    register_versions,
-)
+from imdb_sentiment.registry import champion_of
+from imdb_sentiment.runs import RUN_FILE, log_evaluation
+from imdb_sentiment.tracking import project_run_id
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +51,10 @@ class Outputs:
         return self.reports / "figures"
 
     @property
+    def histories(self) -> Path:
+        return self.plots / "history"
+
+    @property
     def differences(self) -> Path:
         return self.metrics / "differences.json"
 
@@ -66,9 +67,9 @@ def evaluate_and_compare(
     seed: int,
     outputs: Outputs = Outputs(),
 ) -> pd.DataFrame:
-    """Score each model (name -> family), write every output, log to MLflow, set the champion.
+    """Score each model (name -> family), write every output and log it to MLflow.
 
-    Returns the comparison table (one row per model).
+    Returns the comparison table (one row per model). Touches no registry: see registry.py.
     """
     data = load_evaluation_data(prepared_dir, contrast_path, seed)
     log.info(
@@ -95,6 +96,9 @@ def evaluate_and_compare(
             result.metrics["contrast_pair_accuracy"],
         )
         write_json(outputs.metrics / f"{name}.json", result.metrics)
+        if (folder / "history.csv").exists():  # one curve per recurrent model, for DVC plots
+            with atomic_path(outputs.histories / f"{name}.csv") as tmp:
+                shutil.copyfile(folder / "history.csv", tmp)
         figures[name] = _write_model_plots(name, data, result.test_probabilities, outputs)
         rows.append(
             {
@@ -109,7 +113,7 @@ def evaluate_and_compare(
             }
         )
     table = pd.DataFrame(rows).set_index("model")
-    champion = str(table.val_accuracy.idxmax())  # never by test accuracy
+    champion = champion_of(table)
     differences = accuracy_differences(table, test_right, seed)
     write_json(outputs.differences, differences)
     coverage = length_coverage(prepared_dir)
@@ -121,39 +125,24 @@ def evaluate_and_compare(
         tmp.write_text(comparison_report(table, champion, differences, coverage))
 
     for name in table.index:
-        record = read_json(models_root / name / RUN_FILE)
-        metrics = read_json(outputs.metrics / f"{name}.json")
-        # Logged at the run's last epoch step, so these (not a mid-training epoch) are the
-        # values MLflow shows as the run's latest val_accuracy.
         epochs_run = table.loc[name, "epochs_run"]
-        last_step = int(epochs_run) - 1 if pd.notna(epochs_run) else 0
-        with open_recorded_run(record["run_id"], name):
-            mlflow.log_metrics(metrics, step=last_step)
-            for figure in figures[name]:
-                mlflow.log_artifact(str(figure), artifact_path="evaluation")
-            mlflow.log_artifact(str(outputs.report), artifact_path="comparison")
-            mlflow.log_artifact(str(comparison_png), artifact_path="comparison")
-    # A queued experiment is a candidate, not a release: the workers of a sweep would otherwise
-    # move `champion` in whatever order they finish. Its versions are registered (tagged with
-    # the experiment's name) for a person to promote.
-    move_alias = not in_temporary_copy()
-    versions = register_versions(table, families, champion, move_alias=move_alias)
-    if move_alias:
-        log.info(
-            "champion (best val_accuracy): %s, registry version %s", champion, versions[champion]
+        # At the run's last epoch step, so these (not a mid-training epoch) are the values
+        # MLflow shows as the run's latest val_accuracy.
+        log_evaluation(
+            read_json(models_root / name / RUN_FILE)["run_id"],
+            f"baseline@{name}" if families[name] == "bag_of_words" else f"train@{name}",
+            read_json(outputs.metrics / f"{name}.json"),
+            step=int(epochs_run) - 1 if pd.notna(epochs_run) else 0,
+            artifacts={
+                "evaluation": figures[name],
+                "comparison": [outputs.report, comparison_png],
+            },
         )
-    else:
-        log.info(
-            "experiment %s: best is %s (registry version %s); `champion` left as it was. "
-            "Promote it in the MLflow UI, or `dvc exp apply` it and rerun evaluate",
-            os.environ.get("DVC_EXP_NAME", "?"), champion, versions[champion],
-        )  # fmt: skip
     parent = project_run_id()
     if parent:  # under `mlflow run`, the run the user started shows the outcome too
         client = mlflow.MlflowClient()
         for artifact in (outputs.report, comparison_png):
             client.log_artifact(parent, str(artifact), artifact_path="comparison")
-        client.set_tag(parent, "champion", champion)
     return table
 
 

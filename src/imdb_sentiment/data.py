@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from imdb_sentiment.errors import UserError
 from imdb_sentiment.files import atomic_path, write_json
 from imdb_sentiment.params import PrepareParams, as_dict
 from imdb_sentiment.text import Vocabulary, encode_tokens, tokenize
@@ -29,7 +30,7 @@ LENGTH_PERCENTILES = (50, 90, 95, 99)
 HISTOGRAM_BIN = 50
 
 
-class ArchiveError(RuntimeError):
+class ArchiveError(UserError, RuntimeError):
     """The archive is unsafe, corrupt or not in the upstream aclImdb layout."""
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
+from imdb_sentiment.errors import UserError
 from imdb_sentiment.params import Source
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ CHUNK_BYTES = 1 << 20
 HTTP_TIMEOUT = (10, 60)
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """No source produced a verified archive; the message lists every source and why."""
 
 

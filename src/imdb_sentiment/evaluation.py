@@ -22,6 +22,7 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from imdb_sentiment.data import PreparedPaths
+from imdb_sentiment.errors import UserError
 from imdb_sentiment.serving import Predictor, load_predictor
 from imdb_sentiment.text import tokenize
 
@@ -35,7 +36,7 @@ _BATCH = 100  # resamples in memory at once: 100 x 25,000 floats
 _EPS = 1e-7
 
 
-class ContrastSetError(ValueError):
+class ContrastSetError(UserError, ValueError):
     """The contrast set is malformed or a pair is not bag-of-words equal."""
 
 
@@ -217,10 +218,10 @@ def evaluate_predictor(
     predictor: Predictor, data: EvaluationData, seed: int = 0
 ) -> ModelEvaluation:
     """Every number the comparison reports, for one model."""
-    val_probs = predictor.predict_proba(data.val.text.tolist())
-    test_probs = predictor.predict_proba(data.test.text.tolist())
-    shuffled_probs = predictor.predict_proba(data.shuffled_test_texts)
-    contrast_probs = predictor.predict_proba(data.contrast.text.tolist())
+    val_probs = predictor.positive_probability(data.val.text.tolist())
+    test_probs = predictor.positive_probability(data.test.text.tolist())
+    shuffled_probs = predictor.positive_probability(data.shuffled_test_texts)
+    contrast_probs = predictor.positive_probability(data.contrast.text.tolist())
 
     test_labels = data.test.label.to_numpy()
     test = classification_metrics(test_labels, test_probs)

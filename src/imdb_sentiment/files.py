@@ -1,4 +1,5 @@
-"""Writing outputs so that a failure never leaves a half-written one behind."""
+"""Where the project is, and writing outputs so that a failure never leaves a half-written one
+behind."""
 
 from __future__ import annotations
 
@@ -54,3 +55,14 @@ def write_secret(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+
+
+def project_root() -> Path:
+    """The repository root: DVC's ``DVC_ROOT`` inside a stage, else the nearest dvc.yaml up."""
+    if os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"]).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").exists():
+            return folder
+    return here

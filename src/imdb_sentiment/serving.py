@@ -42,7 +42,7 @@ INPUT_EXAMPLE = pd.DataFrame(
 
 
 class Predictor(Protocol):
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+    def positive_probability(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 class KerasPredictor:
@@ -67,7 +67,10 @@ class KerasPredictor:
 
     @classmethod
     def load(cls, folder: Path) -> KerasPredictor:
-        import keras  # deferred: TensorFlow takes seconds to import; TF-IDF never needs it
+        from imdb_sentiment.runtime import import_tensorflow
+
+        import_tensorflow()  # deferred and quiet: seconds to import; TF-IDF never needs it
+        import keras
 
         import imdb_sentiment.models  # noqa: F401 - registers the custom pooling layer
 
@@ -79,7 +82,7 @@ class KerasPredictor:
             config["truncating"],
         )
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def positive_probability(self, texts: Sequence[str]) -> np.ndarray:
         ids = encode_texts(texts, self.vocab, self.max_len, self.truncating)
         lengths = np.maximum(token_lengths(ids), 1)
         order = np.argsort(lengths, kind="stable")
@@ -103,7 +106,7 @@ class PipelinePredictor:
 
         return cls(joblib.load(folder / PIPELINE_FILE))
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def positive_probability(self, texts: Sequence[str]) -> np.ndarray:
         if not len(texts):
             return np.zeros(0)
         return self.pipeline.predict_proba(list(texts))[:, 1].astype(np.float64)
@@ -173,7 +176,7 @@ class SentimentModel(PythonModel):
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict | None = None
     ) -> pd.DataFrame:
-        return label_probabilities(self.predictor.predict_proba(validate_texts(model_input)))
+        return label_probabilities(self.predictor.positive_probability(validate_texts(model_input)))
 
 
 def pinned_requirements(*packages: str) -> list[str]:

@@ -12,6 +12,7 @@ instead. ``--basic-auth`` turns on MLflow's basic-auth app (users in ``basic_aut
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import pwd
 import secrets
@@ -25,8 +26,9 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from imdb_sentiment.errors import UserError
 from imdb_sentiment.files import write_secret
 from imdb_sentiment.services import http_service
 
@@ -42,7 +44,7 @@ class RunningServer(NamedTuple):
     process: subprocess.Popen
 
 
-class ServerSetupError(RuntimeError):
+class ServerSetupError(UserError, RuntimeError):
     """PostgreSQL or the tracking server cannot be set up; the message says how to fix it."""
 
 
@@ -123,7 +125,7 @@ class PostgresCluster:
             pwfile.unlink(missing_ok=True)
 
     def _create_database(self) -> None:
-        import psycopg
+        psycopg = _team_extra("psycopg")
 
         password = self.password_file.read_text().strip()
         dsn = f"host=127.0.0.1 port={self.port} user={DB_USER} password={password} dbname=postgres"
@@ -194,8 +196,20 @@ def tracking_server_command(
     if workers:
         command += ["--workers", str(workers)]
     if basic_auth:
+        _team_extra("flask_wtf")  # what mlflow[auth] adds for the basic-auth app
         command += ["--app-name", "basic-auth"]
     return command
+
+
+def _team_extra(module: str) -> Any:
+    """Import a module of the `team` extra, or say how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ServerSetupError(
+            f"the tracking server needs {module}, from the project's `team` extra: "
+            "pip install -e '.[team]'"
+        ) from None
 
 
 def basic_auth_env(data_dir: Path) -> dict[str, str]:

@@ -22,9 +22,10 @@ from imdb_sentiment.files import atomic_path, read_json, write_json
 from imdb_sentiment.models import build_model
 from imdb_sentiment.params import ModelParams, Params, PrepareParams, as_dict, flatten_params
 from imdb_sentiment.plots import plot_learning_curves
+from imdb_sentiment.runs import RUN_FILE, model_run, run_record
+from imdb_sentiment.runtime import training_device
 from imdb_sentiment.serving import KERAS_FILE, TEXT_CONFIG_FILE, VOCAB_FILE, log_sentiment_model
 from imdb_sentiment.text import Vocabulary, limit_vocabulary, token_lengths
-from imdb_sentiment.tracking import RUN_FILE, model_run, run_record
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +298,7 @@ def train_recurrent(
         if not resume:
             mlflow.log_text(_summary_text(model), "model_summary.txt")
         log.info("training %s on %d reviews (%d params)", name, n_train, model.count_params())
+        log.info("device: %s", training_device())
         fit_recurrent(
             model,
             spec,

@@ -16,7 +16,6 @@ another machine starts its store from that history and continues the same search
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -32,7 +31,7 @@ from optuna.trial import TrialState
 from optuna_integration.mlflow import MLflowCallback
 
 from imdb_sentiment.data import PreparedPaths
-from imdb_sentiment.files import atomic_path, read_json, write_json
+from imdb_sentiment.files import atomic_path, project_root, read_json, write_json
 from imdb_sentiment.params import (
     LR_SCHEDULES,
     POOLINGS,
@@ -42,7 +41,8 @@ from imdb_sentiment.params import (
     as_dict,
     flatten_params,
 )
-from imdb_sentiment.tracking import configure_tracking, project_root, run_tags
+from imdb_sentiment.runs import run_tags
+from imdb_sentiment.tracking import configure_tracking
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +368,7 @@ def _as_trial_params(spec: ModelParams, max_vocab: int) -> dict[str, Any]:
     low, high, step = DROPOUTS
     steps = {round(low + i * step, 10) for i in range(round((high - low) / step) + 1)}
     values = {}
-    for key, value in dataclasses.asdict(spec).items():
+    for key, value in as_dict(spec).items():
         if key in choices:
             fits = value in choices[key]
         elif key in ("embedding_dropout", "dropout"):

@@ -1,4 +1,4 @@
-"""Run MLflow's own scoring server (`mlflow models serve`) for tests and the load benchmark."""
+"""Run MLflow's own scoring server (`mlflow models serve`) for the tests and bench/serve_load.py."""
 
 from __future__ import annotations
 

@@ -1,0 +1,143 @@
+"""The run lifecycle: open (or resume) a model's run, tag it, add evaluation results to it
+and record it in the model's folder. Where runs go is tracking.py's job."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, Run
+from mlflow.exceptions import MlflowException
+
+from imdb_sentiment.files import project_root
+from imdb_sentiment.tracking import (
+    DEFAULT_STORE,
+    TrackingError,
+    configure_tracking,
+    default_tracking_uri,
+    project_run_id,
+    tracking_uri,
+)
+
+log = logging.getLogger(__name__)
+
+FAMILIES = {"recurrent", "bag_of_words"}
+RUN_FILE = "mlflow.json"  # in each models/<name>/ folder: the DVC -> MLflow link
+
+
+@contextmanager
+def model_run(model_name: str, family: str, resume_run_id: str | None = None) -> Iterator[Run]:
+    """Open (or resume) the MLflow run of one model, tagged so it can be traced back.
+
+    A run resumed after a killed training keeps its earlier epochs' metrics. An exception
+    inside the block marks the run FAILED, so the UI never shows a crashed run as finished.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
+    experiment_id = configure_tracking()
+    run_id = resume_run_id if resume_run_id and _run_exists(resume_run_id) else None
+    with mlflow.start_run(
+        run_id=run_id,
+        experiment_id=None if run_id else experiment_id,
+        run_name=None if run_id else model_name,
+        tags=None if run_id else run_tags(model_name, family),
+        parent_run_id=None if run_id else project_run_id(),
+    ) as run:
+        if run_id:
+            log.info("resuming MLflow run %s (%s)", run_id, model_name)
+        yield run
+
+
+def run_tags(model_name: str, family: str) -> dict[str, str]:
+    """Tags that tie a run to its code, its DVC stage and, under `dvc exp run`, its experiment."""
+    tags = {"model_name": model_name, "model_family": family}
+    commit = git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+        tags["git_commit"] = commit
+    for env, tag in (
+        ("DVC_STAGE", "dvc_stage"),
+        ("DVC_EXP_NAME", "dvc_exp_name"),
+        ("DVC_EXP_BASELINE_REV", "dvc_exp_baseline_rev"),
+    ):
+        if os.environ.get(env):
+            tags[tag] = os.environ[env]
+    return tags
+
+
+def log_evaluation(
+    run_id: str,
+    stage: str,
+    metrics: dict[str, float],
+    step: int,
+    artifacts: dict[str, list[Path]],
+) -> None:
+    """Add evaluation metrics and files (folder -> paths) to the run DVC stage ``stage`` made.
+
+    Through ``MlflowClient``, which leaves the run's status and end time alone: reopening the
+    run with ``start_run`` would end it again, and the UI would show the evaluation's wait as
+    training time. Call ``configure_tracking()`` first (once per process).
+    """
+    if not _run_exists(run_id):
+        raise TrackingError(
+            f"MLflow run {run_id} of {stage} is not in {tracking_uri()}; the model was "
+            "trained against another store. Point MLFLOW_TRACKING_URI at that store, or "
+            f"re-train it here: dvc repro -f -s {stage}"
+        )
+    client = mlflow.MlflowClient()
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id, metrics=[Metric(key, float(value), now, step) for key, value in metrics.items()]
+    )
+    for folder, paths in artifacts.items():
+        for path in paths:
+            client.log_artifact(run_id, str(path), artifact_path=folder)
+
+
+def run_record(run: Run, model_info: Any) -> dict[str, str]:
+    """What a model folder records of its MLflow run, so DVC outputs point back to MLflow.
+
+    The project's own store is written as ``sqlite:///mlflow.db``, which ``tracking_uri()``
+    reads relative to the project root: after ``dvc pull`` on another machine the record still
+    names that machine's store, not a path of the machine that trained.
+    """
+    uri = tracking_uri()
+    if uri == default_tracking_uri():
+        uri = f"sqlite:///{DEFAULT_STORE}"
+    return {
+        "run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
+        "model_id": model_info.model_id,
+        "model_uri": model_info.model_uri,
+        "tracking_uri": uri,
+    }
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=project_root(),
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def _run_exists(run_id: str) -> bool:
+    try:
+        mlflow.get_run(run_id)
+    except MlflowException:
+        return False
+    return True
