@@ -11,22 +11,26 @@ from imdb_sentiment.baseline import build_vectorizer
 from imdb_sentiment.comparison import comparison_report, findings
 from imdb_sentiment.data import read_archive
 from imdb_sentiment.evaluation import (
+    WINDOWS,
     ContrastSetError,
-    EvaluationData,
     classification_metrics,
     contrast_reviews,
     evaluate_predictor,
+    evaluation_data,
     load_contrast_pairs,
     metric_intervals,
     metric_statistic,
+    natural_subsets,
     paired_difference,
     shuffle_words,
+    window_key,
 )
 from imdb_sentiment.params import BaselineParams
 from imdb_sentiment.serving import PipelinePredictor
 from imdb_sentiment.text import tokenize
 
 SHIPPED_PAIRS = REPO / "data" / "contrast" / "pairs.tsv"
+SUITES = REPO / "data" / "suites" / "suites.yaml"
 REVIEWS = ["The plot was not good, just bad.", "A wonderful <br />film; I loved every minute!"]
 
 
@@ -76,23 +80,18 @@ def test_classification_metrics_on_known_predictions():
 
 
 @pytest.fixture(scope="module")
-def evaluation_data(tiny_archive, tmp_path_factory):
+def tiny_evaluation(tiny_archive, tmp_path_factory):
     reviews = read_archive(tiny_archive, scratch=tmp_path_factory.mktemp("scratch"))
     train = reviews[reviews.split == "train"].reset_index(drop=True)
     test = reviews[reviews.split == "test"].reset_index(drop=True)
-    data = EvaluationData(
-        val=test.iloc[:10],
-        test=test,
-        shuffled_test_texts=shuffle_words(test.text.tolist(), seed=0),
-        contrast=contrast_reviews(load_contrast_pairs(SHIPPED_PAIRS)),
-    )
+    data = evaluation_data(test.iloc[:10], test, SHIPPED_PAIRS, seed=0, suites_path=SUITES)
     return train, data
 
 
 def test_a_unigram_bag_of_words_cannot_see_order_and_the_numbers_show_it_exactly(
-    evaluation_data,
+    tiny_evaluation,
 ):
-    train, data = evaluation_data
+    train, data = tiny_evaluation
     unigrams = BaselineParams(
         ngram_max=1, min_df=1, max_features=None, sublinear_tf=True, C=(1.0,), max_iter=200
     )
@@ -105,6 +104,49 @@ def test_a_unigram_bag_of_words_cannot_see_order_and_the_numbers_show_it_exactly
     assert metrics["shuffled_max_probability_change"] == 0
     assert metrics["contrast_pair_accuracy"] == 0
     assert metrics["contrast_accuracy"] == 0.5
+    # The order curve of a unigram bag of words is exactly flat...
+    curve = [metrics[f"window_{window_key(k)}_accuracy"] for k in WINDOWS]
+    assert curve == [metrics["test_accuracy"]] * len(WINDOWS)
+    # ...and it can get at most one review of a same-words pair right.
+    assert metrics["suite_contrast_group_accuracy"] == metrics["suite_order_group_accuracy"] == 0
+    for name in ("negation", "contrast", "order", "filler"):
+        low, high = (
+            metrics[f"suite_{name}_accuracy_ci_low"],
+            metrics[f"suite_{name}_accuracy_ci_high"],
+        )
+        assert low <= metrics[f"suite_{name}_accuracy"] <= high
+    for name in ("length_q1", "length_q4"):
+        assert 0 <= metrics[f"subset_{name}_accuracy"] <= 1
+
+
+def test_a_window_of_one_is_the_review_and_a_window_shuffles_only_inside_itself():
+    assert shuffle_words(REVIEWS, seed=3, window=1) == [" ".join(tokenize(r)) for r in REVIEWS]
+    long_review = " ".join(f"w{i}" for i in range(50))
+    (shuffled,) = shuffle_words([long_review], seed=3, window=4)
+    tokens, original = shuffled.split(), tokenize(long_review)
+    assert tokens != original
+    for start in range(0, 50, 4):
+        assert sorted(tokens[start : start + 4]) == sorted(original[start : start + 4])
+    assert shuffle_words(REVIEWS, seed=3, window=None) == shuffle_words(REVIEWS, seed=3)
+
+
+def test_natural_subsets_find_contrast_endings_negation_and_length_quartiles():
+    test = pd.DataFrame(
+        {
+            "text": [
+                "Great cast. But the plot was dull and the ending worse.",
+                "I did not find it good at all.",
+                "A fine film. However, I have seen better ones.",
+                "Wonderful from start to finish, a real treat for the whole family to see.",
+            ]
+        }
+    )
+    subsets = natural_subsets(test, {"good", "dull", "wonderful"})
+    assert subsets["contrast_ending"].tolist() == [True, False, True, False]
+    assert subsets["negated_sentiment"].tolist() == [False, True, False, False]
+    quartiles = np.stack([subsets[f"length_q{q}"] for q in range(1, 5)])
+    assert (quartiles.sum(axis=0) == 1).all()  # every review in exactly one quartile
+    assert subsets["length_q4"].tolist() == [False, False, False, True]
 
 
 def comparison_table() -> pd.DataFrame:

@@ -128,6 +128,37 @@ def test_evaluation_shows_what_order_buys_for_every_model(pipeline):
     assert histories == sorted(MODELS[:4])  # per-epoch curves of every recurrent model
 
 
+def test_the_report_opens_with_what_order_buys_on_every_probe(pipeline):
+    repo, env, _ = pipeline
+    windows = ["1", "2", "4", "8", "16", "64", "all"]
+    for name in MODELS:
+        metrics = json.loads((repo / "metrics" / f"{name}.json").read_text())
+        for key in [*(f"window_{k}" for k in windows), "suite_negation", "subset_length_q1"]:
+            assert metrics[f"{key}_accuracy_ci_low"] <= metrics[f"{key}_accuracy"], (name, key)
+        for key in ["suite_contrast_group_accuracy", "suite_filler_invariance"]:
+            assert 0 <= metrics[key] <= 1, (name, key)
+    unigram = json.loads((repo / "metrics" / "tfidf.json").read_text())
+    assert {unigram[f"window_{k}_accuracy"] for k in windows} == {unigram["test_accuracy"]}
+    assert unigram["suite_contrast_group_accuracy"] == unigram["suite_order_group_accuracy"] == 0
+    curve = pd.read_csv(repo / "plots" / "shuffle_windows.csv", dtype={"window": str})
+    assert len(curve) == len(MODELS) * len(windows)
+    answer = json.loads((repo / "metrics" / "order.json").read_text())
+    assert answer["reference"] == "tfidf" and answer["best_recurrent"] in MODELS[:4]
+    assert {"test", "suite_negation", "suite_filler", "pairs_handwritten"} <= set(answer["probes"])
+    report = (repo / "reports" / "comparison.md").read_text()
+    assert report.index("## The answer") < report.index("How far does order reach?")
+    assert report.index("How far does order reach?") < report.index("| family |")
+    assert "tfidf: flat: exactly" in report
+    assert (repo / "reports" / "figures" / "shuffle_windows.png").exists()
+    shown = dvc(repo, env, "plots", "show", "--json").stdout
+    assert "How far does word order reach?" in shown and "shuffle_windows.csv" in shown
+    client = mlflow.MlflowClient()
+    artifacts = {
+        a.path for a in client.list_artifacts(model_runs().loc["gru", "run_id"], "comparison")
+    }
+    assert "comparison/shuffle_windows.png" in artifacts
+
+
 def test_a_model_and_a_baseline_added_to_params_need_no_edit_to_dvc_yaml(tmp_path, tiny_archive):
     """dvc.yaml follows params.yaml: a second lstm variant and a third baseline are trained,
     evaluated, tracked by `dvc metrics show` and in the report."""

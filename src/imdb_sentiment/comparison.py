@@ -7,6 +7,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -16,17 +17,20 @@ from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.evaluation import (
     CONFIDENCE,
     RESAMPLES,
+    WINDOWS,
     EvaluationData,
     confusion_rows,
     evaluate_folder,
     load_evaluation_data,
     paired_difference,
     roc_points,
+    window_key,
 )
 from imdb_sentiment.files import atomic_path, read_json, write_json
-from imdb_sentiment.plots import plot_comparison, plot_confusion, plot_roc
+from imdb_sentiment.plots import plot_comparison, plot_confusion, plot_roc, plot_shuffle_windows
 from imdb_sentiment.registry import champion_of
 from imdb_sentiment.runs import RUN_FILE, log_evaluation
+from imdb_sentiment.suites import BAG_OF_WORDS_BOUNDS
 from imdb_sentiment.tracking import project_run_id
 
 log = logging.getLogger(__name__)
@@ -53,6 +57,10 @@ class Outputs:
     @property
     def histories(self) -> Path:
         return self.plots / "history"
+
+    @property
+    def curve(self) -> Path:
+        return self.plots / "shuffle_windows.csv"
 
     @property
     def differences(self) -> Path:
@@ -82,11 +90,13 @@ def evaluate_and_compare(
     rows = []
     figures: dict[str, list[Path]] = {}
     test_right: dict[str, np.ndarray] = {}
+    evaluations = {}
     labels = data.test.label.to_numpy()
     for name, family in families.items():
         folder = models_root / name
         result = evaluate_folder(folder, data, seed)
         test_right[name] = (result.test_probabilities >= 0.5) == labels
+        evaluations[name] = result
         training = read_json(folder / "training.json")
         log.info(
             "%s: test_accuracy %.4f, shuffled %.4f, contrast pairs %.3f",
@@ -118,11 +128,21 @@ def evaluate_and_compare(
     write_json(outputs.differences, differences)
     coverage = length_coverage(prepared_dir)
 
+    curve = shuffle_curve(table)
+    with atomic_path(outputs.curve) as tmp:
+        curve.to_csv(tmp, index=False)
+    curve_png = plot_shuffle_windows(curve, outputs.figures / "shuffle_windows.png")
+    answer = order_answer(table, evaluations, test_right, data, seed)
+    write_json(outputs.metrics / "order.json", answer)
+    examples = disagreements(table, evaluations, data, seed)
+
     comparison_png = plot_comparison(table, outputs.figures / "comparison.png")
     with atomic_path(outputs.plots / "comparison.csv") as tmp:
         table[["test_accuracy", "shuffled_test_accuracy", "contrast_pair_accuracy"]].to_csv(tmp)
     with atomic_path(outputs.report) as tmp:
-        tmp.write_text(comparison_report(table, champion, differences, coverage))
+        tmp.write_text(
+            comparison_report(table, champion, differences, coverage, answer, curve, examples)
+        )
 
     for name in table.index:
         epochs_run = table.loc[name, "epochs_run"]
@@ -135,7 +155,7 @@ def evaluate_and_compare(
             step=int(epochs_run) - 1 if pd.notna(epochs_run) else 0,
             artifacts={
                 "evaluation": figures[name],
-                "comparison": [outputs.report, comparison_png],
+                "comparison": [outputs.report, comparison_png, curve_png],
             },
         )
     parent = project_run_id()
@@ -144,6 +164,106 @@ def evaluate_and_compare(
         for artifact in (outputs.report, comparison_png):
             client.log_artifact(parent, str(artifact), artifact_path="comparison")
     return table
+
+
+def shuffle_curve(table: pd.DataFrame) -> pd.DataFrame:
+    """The order curve in long form: model, window (1 ... 64, all), accuracy and its 95%
+    interval; one line per model in the DVC plot and the figure."""
+    rows = []
+    for model in table.index:
+        for window in WINDOWS:
+            key = f"window_{window_key(window)}_accuracy"
+            row = table.loc[model]
+            rows.append(
+                {
+                    "model": model,
+                    "window": window_key(window),
+                    "accuracy": row[key],
+                    "ci_low": row[f"{key}_ci_low"],
+                    "ci_high": row[f"{key}_ci_high"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def order_baselines(table: pd.DataFrame) -> tuple[str, str]:
+    """(the best recurrent model by validation accuracy, the order-blind reference): the
+    unigram bag of words `tfidf`, else the first bag-of-words model."""
+    recurrent = table[table.family == "recurrent"]
+    blind = table.index[table.family == "bag_of_words"]
+    reference = "tfidf" if "tfidf" in blind else blind[0]
+    return champion_of(recurrent), str(reference)
+
+
+def order_answer(
+    table: pd.DataFrame,
+    evaluations: dict[str, Any],
+    test_right: dict[str, np.ndarray],
+    data: EvaluationData,
+    seed: int,
+) -> dict[str, Any]:
+    """What order is worth on each probe: every model's number there, and the best recurrent
+    model minus the order-blind reference, paired (same reviews or groups), with its 95%
+    interval. Probes: the plain test set, each suite (per review and per group), the
+    hand-written pairs, each natural subset."""
+    best, reference = order_baselines(table)
+    probes: dict[str, tuple[str, int, dict[str, np.ndarray]]] = {
+        "test": ("plain test set", len(data.test), {m: test_right[m] for m in table.index})
+    }
+    for name, suite in data.suites.items():
+        unit = "groups unchanged" if suite.group_kind == "unchanged" else "groups all right"
+        groups = {m: evaluations[m].suite_groups[name] for m in table.index}
+        probes[f"suite_{name}"] = (f"suite {name} ({unit})", len(groups[best]), groups)
+    pairs = {m: evaluations[m].suite_groups["handwritten"] for m in table.index}
+    probes["pairs_handwritten"] = ("hand-written pairs (both right)", len(pairs[best]), pairs)
+    for name, mask in data.subsets.items():
+        probes[f"subset_{name}"] = (
+            f"subset {name}",
+            int(mask.sum()),
+            {m: test_right[m][mask] for m in table.index},
+        )
+    answer: dict[str, Any] = {"best_recurrent": best, "reference": reference, "probes": {}}
+    for key, (label, n, right) in probes.items():
+        if not n:
+            continue
+        difference = paired_difference(right[best], right[reference], seed)
+        answer["probes"][key] = {
+            "label": label,
+            "n": n,
+            "accuracy": {m: round(float(np.mean(right[m])), 6) for m in table.index},
+            "order_worth": {k: round(v, 6) for k, v in difference.items()},
+        }
+    return answer
+
+
+def disagreements(
+    table: pd.DataFrame, evaluations: dict[str, Any], data: EvaluationData, seed: int,
+    per_side: int = 5, length: int = 300,
+) -> pd.DataFrame:  # fmt: skip
+    """A seeded sample of test reviews the best recurrent model gets right and the order-blind
+    reference gets wrong, and the reverse, shortened, with both models' probabilities."""
+    best, reference = order_baselines(table)
+    labels = data.test.label.to_numpy()
+    p_best = evaluations[best].test_probabilities
+    p_ref = evaluations[reference].test_probabilities
+    best_right, ref_right = (p_best >= 0.5) == labels, (p_ref >= 0.5) == labels
+    rng = np.random.default_rng(seed)
+    rows = []
+    for side, mask in ((f"{best} right, {reference} wrong", best_right & ~ref_right),
+                       (f"{reference} right, {best} wrong", ref_right & ~best_right)):  # fmt: skip
+        chosen = np.flatnonzero(mask)
+        for i in np.sort(rng.choice(chosen, size=min(per_side, len(chosen)), replace=False)):
+            text = " ".join(data.test.text.iloc[i].replace("<br />", " ").split())
+            rows.append(
+                {
+                    "which": side,
+                    "label": "positive" if labels[i] else "negative",
+                    best: round(float(p_best[i]), 3),
+                    reference: round(float(p_ref[i]), 3),
+                    "review": text if len(text) <= length else text[: length - 3] + "...",
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def accuracy_differences(
@@ -195,9 +315,13 @@ def comparison_report(
     champion: str,
     differences: dict[str, dict[str, float]],
     coverage: dict[str, float],
+    answer: dict[str, Any] | None = None,
+    curve: pd.DataFrame | None = None,
+    examples: pd.DataFrame | None = None,
 ) -> str:
-    """Markdown: the table with intervals, the paired differences, findings computed from
-    them, links to the plots."""
+    """Markdown: the answer first (what order is worth on each probe, the order curve), then
+    the table with intervals, the paired differences, findings computed from them, links to
+    the plots."""
     shown = pd.DataFrame(
         {
             "family": table.family,
@@ -237,6 +361,7 @@ def comparison_report(
         "none is typed in. Test set: 25,000 IMDB reviews never used for any choice; the champion",
         "is picked on the validation split.",
         "",
+        *(answer_section(table, answer, curve, examples) if answer is not None else []),
         f"Text read: the recurrent models read each review's tokens up to "
         f"`prepare.max_len` = {coverage['max_len']}, which cuts "
         f"{_pct(coverage['test_truncated_fraction'], 2)} of test reviews; the TF-IDF baselines "
@@ -274,6 +399,85 @@ def comparison_report(
         "",
     ]
     return "\n".join(lines)
+
+
+def answer_section(
+    table: pd.DataFrame,
+    answer: dict[str, Any],
+    curve: pd.DataFrame | None,
+    examples: pd.DataFrame | None,
+) -> list[str]:
+    """The report's opening: what order is worth, probe by probe, and how far it reaches."""
+    best, reference = answer["best_recurrent"], answer["reference"]
+    rows = {}
+    for probe in answer["probes"].values():
+        worth = probe["order_worth"]
+        rows[probe["label"]] = {
+            "n": f"{probe['n']:,}",
+            **{m: _pct(v) for m, v in probe["accuracy"].items()},
+            "order's worth, points [95% CI]": f"{100 * worth['difference']:+.2f} "
+            f"[{100 * worth['ci_low']:+.2f}, {100 * worth['ci_high']:+.2f}]",
+            "interval excludes 0": _verdict(worth),
+        }
+    lines = [
+        "## The answer",
+        "",
+        f"*Order's worth* is **{best}** (the best recurrent model by validation accuracy) minus "
+        f"**{reference}** (a unigram bag of words, blind to order), paired on the same reviews "
+        f"(or groups), with a {CONFIDENCE:.0%} bootstrap interval. A difference whose interval "
+        "holds 0 is not a difference.",
+        "",
+        _markdown_table(pd.DataFrame.from_dict(rows, orient="index"), index_name="probe"),
+        "",
+        "- Suites are generated from `data/suites/suites.yaml`, labelled by construction; a "
+        "group counts when all its reviews are right (filler: when adding a neutral sentence "
+        "changes no label). What a bag of words can reach on each:",
+        *[f"  - {name}: {bound}" for name, bound in BAG_OF_WORDS_BOUNDS.items()],
+        "- Subsets of the test set: `contrast_ending`, the last sentence opens with but, however "
+        "or although; `negated_sentiment`, a negation up to three words before a sentiment word "
+        "of the suites' lexicon; `length_q1`..`q4`, quartiles of review length.",
+        "",
+    ]
+    if curve is not None:
+        wide = curve.pivot(index="model", columns="window", values="accuracy")
+        wide = wide[list(dict.fromkeys(curve.window))].reindex(table.index)
+        lines += [
+            "### How far does order reach?",
+            "",
+            "![accuracy as words are shuffled within windows of k](figures/shuffle_windows.png)",
+            "",
+            "Test accuracy with each review's words shuffled within consecutive windows of k "
+            "words (k=1: as written; all: the whole review), seeded:",
+            "",
+            _markdown_table(wide.map(_pct)),
+            "",
+            *curve_findings(wide),
+            "",
+        ]
+    if examples is not None and len(examples):
+        lines += [
+            f"### Where {best} and {reference} disagree",
+            "",
+            "A seeded sample of test reviews, shortened, with both models' probability of "
+            "positive:",
+            "",
+            _markdown_table(examples.set_index("which"), index_name="which"),
+            "",
+        ]
+    return lines
+
+
+def curve_findings(wide: pd.DataFrame) -> list[str]:
+    """Sentences computed from the order curve: flat, or what shuffling within k costs."""
+    lines = []
+    for model, row in wide.iterrows():
+        costs = {k: 100 * (row["1"] - row[k]) for k in row.index if k != "1"}
+        if max(abs(c) for c in costs.values()) == 0:
+            lines.append(f"- {model}: flat: exactly {_pct(row['1'])} at every k.")
+            continue
+        shown = ", ".join(f"k={k} {c:+.2f}" for k, c in costs.items())
+        lines.append(f"- {model}: points lost to shuffling: {shown}.")
+    return lines
 
 
 def _with_interval(table: pd.DataFrame, model: str, metric: str, percent: bool = True) -> str:
@@ -382,9 +586,10 @@ def _range_pct(values: pd.Series) -> str:
     return _pct(low) if low == high else f"{_pct(low)} to {_pct(high)}"
 
 
-def _markdown_table(frame: pd.DataFrame) -> str:
-    header = ["model", *frame.columns]
+def _markdown_table(frame: pd.DataFrame, index_name: str = "model") -> str:
+    header = [index_name, *map(str, frame.columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for index, row in frame.iterrows():
-        lines.append("| " + " | ".join([str(index), *map(str, row.tolist())]) + " |")
+        cells = [str(index), *map(str, row.tolist())]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)

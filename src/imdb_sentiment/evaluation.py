@@ -11,6 +11,7 @@ The two order probes:
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,9 +25,15 @@ from sklearn import metrics as skm
 from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.errors import UserError
 from imdb_sentiment.serving import Predictor, load_predictor
-from imdb_sentiment.text import tokenize
+from imdb_sentiment.suites import SUITES_FILE, Suite, load_suites, sentiment_words
+from imdb_sentiment.text import standardize, tokenize
 
 CONTRAST_PAIRS = Path("data/contrast/pairs.tsv")
+# Shuffle windows of the order curve: 1 is the review as written, None the whole review.
+WINDOWS = (1, 2, 4, 8, 16, 64, None)
+CONTRAST_WORDS = {"but", "however", "although"}
+NEGATORS = {"not", "no", "never", "nothing"}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 ROC_POINTS = 200
 # 95% percentile intervals over 1,000 resamples of the test reviews: the interval's ends move
 # by about 0.05 points between bootstrap seeds at n=25,000, well under the widths (~0.7).
@@ -48,23 +55,72 @@ class EvaluationData:
     test: pd.DataFrame
     shuffled_test_texts: list[str]
     contrast: pd.DataFrame  # one row per review: pair_id, text, label
+    # The test reviews shuffled within windows of k words, k in WINDOWS but 1 and None
+    # (the review itself, and shuffled_test_texts).
+    window_texts: dict[int, list[str]]
+    suites: dict[str, Suite]
+    subsets: dict[str, np.ndarray]  # masks over test
 
 
 @dataclass(frozen=True)
 class ModelEvaluation:
     metrics: dict[str, float]
     test_probabilities: np.ndarray
+    # Per suite, per group: 1.0 when the group counts (all right, or for filler unchanged).
+    suite_groups: dict[str, np.ndarray]
 
 
-def shuffle_words(texts: Sequence[str], seed: int) -> list[str]:
-    """Each text's tokens in a random order, seeded per review so the result never depends on
-    batching; the labels stay as they are. The output re-tokenizes to the same tokens."""
+def shuffle_words(texts: Sequence[str], seed: int, window: int | None = None) -> list[str]:
+    """Each text's tokens in a random order within consecutive windows of ``window`` tokens
+    (``None``: the whole review), seeded per review so the result never depends on batching;
+    the labels stay as they are. The output re-tokenizes to the same tokens; ``window=1`` is
+    the review's own tokens in their own order."""
     shuffled = []
     for index, text in enumerate(texts):
         tokens = tokenize(text)
-        order = np.random.default_rng([seed, index]).permutation(len(tokens))
+        rng = np.random.default_rng([seed, index])
+        if window is None:
+            order = rng.permutation(len(tokens))
+        else:
+            order = np.concatenate(
+                [start + rng.permutation(min(window, len(tokens) - start))
+                 for start in range(0, len(tokens), window)] or [np.zeros(0, int)]
+            )  # fmt: skip
         shuffled.append(" ".join(tokens[i] for i in order))
     return shuffled
+
+
+def window_key(window: int | None) -> str:
+    """``2`` -> ``"2"``, ``None`` (the whole review) -> ``"all"``: the curve's x values."""
+    return "all" if window is None else str(window)
+
+
+def natural_subsets(test: pd.DataFrame, sentiment_words: set[str]) -> dict[str, np.ndarray]:
+    """Boolean masks over the test reviews where word order should matter, and length
+    quartiles: ``contrast_ending`` (the last sentence opens with but, however or although),
+    ``negated_sentiment`` (not, no, never, nothing or a -n't word up to three words before a
+    sentiment word of the suites' lexicon) and ``length_q1``..``length_q4``."""
+    endings, negated, lengths = [], [], []
+    for text in test.text:
+        sentences = [s for s in _SENTENCE_END.split(standardize(text)) if tokenize(s)]
+        endings.append(bool(sentences) and tokenize(sentences[-1])[0] in CONTRAST_WORDS)
+        tokens = tokenize(text)
+        lengths.append(len(tokens))
+        negators = [i for i, token in enumerate(tokens) if _negates(token)]
+        negated.append(
+            any(tokens[j] in sentiment_words for i in negators for j in range(i + 1, i + 4)
+                if j < len(tokens))
+        )  # fmt: skip
+    quartile = pd.qcut(lengths, 4, labels=False, duplicates="drop")
+    return {
+        "contrast_ending": np.array(endings, dtype=bool),
+        "negated_sentiment": np.array(negated, dtype=bool),
+        **{f"length_q{q + 1}": quartile == q for q in range(4)},
+    }
+
+
+def _negates(token: str) -> bool:
+    return token in NEGATORS or token.endswith("n't")
 
 
 def load_contrast_pairs(path: Path = CONTRAST_PAIRS) -> pd.DataFrame:
@@ -99,17 +155,34 @@ def contrast_reviews(pairs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["pair_id", "text", "label"])
 
 
-def load_evaluation_data(prepared_dir: Path, contrast_path: Path, seed: int) -> EvaluationData:
+def load_evaluation_data(
+    prepared_dir: Path, contrast_path: Path, seed: int, suites_path: Path = SUITES_FILE
+) -> EvaluationData:
     reviews = pd.read_parquet(
         PreparedPaths(prepared_dir).reviews, columns=["split", "text", "label"]
     )
     val = reviews[reviews.split == "val"].reset_index(drop=True)
     test = reviews[reviews.split == "test"].reset_index(drop=True)
+    return evaluation_data(val, test, contrast_path, seed, suites_path)
+
+
+def evaluation_data(
+    val: pd.DataFrame,
+    test: pd.DataFrame,
+    contrast_path: Path,
+    seed: int,
+    suites_path: Path = SUITES_FILE,
+) -> EvaluationData:
+    """Everything every model is scored on, derived from the val and test reviews."""
+    texts = test.text.tolist()
     return EvaluationData(
         val=val,
         test=test,
-        shuffled_test_texts=shuffle_words(test.text.tolist(), seed),
+        shuffled_test_texts=shuffle_words(texts, seed),
         contrast=contrast_reviews(load_contrast_pairs(contrast_path)),
+        window_texts={k: shuffle_words(texts, seed, k) for k in WINDOWS if k not in (1, None)},
+        suites=load_suites(suites_path, seed),
+        subsets=natural_subsets(test, sentiment_words(suites_path)),
     )
 
 
@@ -251,7 +324,53 @@ def evaluate_predictor(
         "contrast_pair_accuracy_ci_low": pairs_low,
         "contrast_pair_accuracy_ci_high": pairs_high,
     }
-    return ModelEvaluation({k: round(v, 6) for k, v in metrics.items()}, test_probs)
+    for window in WINDOWS:  # the order curve: accuracy with words shuffled within k
+        if window == 1:
+            right = test_right
+        elif window is None:
+            right = shuffled_right
+        else:
+            probs = predictor.positive_probability(data.window_texts[window])
+            right = ((probs >= 0.5) == test_labels).astype(np.float64)
+        metrics |= _accuracy_with_interval(f"window_{window_key(window)}", right, seed)
+    for name, mask in data.subsets.items():
+        metrics |= _accuracy_with_interval(f"subset_{name}", test_right[mask], seed)
+    suite_groups = {"handwritten": pair_right.to_numpy(np.float64)}
+    for name, suite in data.suites.items():
+        probs = predictor.positive_probability(suite.cases.text.tolist())
+        predicted = pd.Series(probs >= 0.5)
+        right = (predicted == suite.cases.label.astype(bool)).astype(np.float64)
+        by_group = suite.cases.group.to_numpy()
+        # Bootstrap over groups: the reviews of one group are not independent of each other.
+        metrics |= _accuracy_with_interval(
+            f"suite_{name}", right.groupby(by_group).mean().to_numpy(), seed
+        )
+        if suite.group_kind == "unchanged":
+            counts = predicted.groupby(by_group).nunique() == 1
+            metric = f"suite_{name}_invariance"
+        else:
+            counts = right.groupby(by_group).min() == 1
+            metric = f"suite_{name}_group_accuracy"
+        suite_groups[name] = counts.to_numpy(np.float64)
+        low, high = bootstrap_interval(_mean, (suite_groups[name],), seed)
+        metrics |= {
+            metric: float(counts.mean()),
+            f"{metric}_ci_low": low,
+            f"{metric}_ci_high": high,
+        }
+    return ModelEvaluation({k: round(v, 6) for k, v in metrics.items()}, test_probs, suite_groups)
+
+
+def _accuracy_with_interval(prefix: str, right: np.ndarray, seed: int) -> dict[str, float]:
+    """``{prefix}_accuracy`` and its 95% bootstrap interval, from per-item correctness."""
+    if not len(right):
+        return {}
+    low, high = bootstrap_interval(_mean, (right,), seed)
+    return {
+        f"{prefix}_accuracy": float(np.mean(right)),
+        f"{prefix}_accuracy_ci_low": low,
+        f"{prefix}_accuracy_ci_high": high,
+    }
 
 
 def evaluate_folder(folder: Path, data: EvaluationData, seed: int = 0) -> ModelEvaluation:

@@ -97,6 +97,23 @@ def plot_comparison(table: pd.DataFrame, dest: Path) -> Path:
     return _save(fig, dest)
 
 
+def plot_shuffle_windows(curve: pd.DataFrame, dest: Path) -> Path:
+    """Accuracy against the shuffle window k, one line per model, with 95% intervals:
+    how far each model's use of word order reaches."""
+    fig, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
+    windows = list(dict.fromkeys(curve.window))
+    for model, rows in curve.groupby("model", sort=False):
+        xs = [windows.index(w) for w in rows.window]
+        ax.plot(xs, rows.accuracy, marker="o", label=model)
+        ax.fill_between(xs, rows.ci_low, rows.ci_high, alpha=0.15)
+    ax.set_xticks(range(len(windows)), [f"k={w}" if w != "all" else "whole" for w in windows])
+    ax.set_xlabel("words shuffled within windows of k (k=1: as written)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("How far does word order reach? Accuracy as order is destroyed")
+    ax.legend(fontsize=8, frameon=False)
+    return _save(fig, dest)
+
+
 def _save(fig, dest: Path) -> Path:
     with atomic_path(dest) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
