@@ -236,9 +236,12 @@ def throughput(x: np.ndarray, y: np.ndarray, epochs: int) -> dict:
     warm = 4 * TUTORIAL["batch"]
     results = {}
     for arch in ARCHITECTURES:
-        spec = ModelParams(arch, TUTORIAL["vocab_size"], TUTORIAL["embedding_dim"], 0.0,
-                           TUTORIAL["units"], 1, 0.3, "last", TUTORIAL["batch"], 1e-3,
-                           "constant")  # fmt: skip
+        spec = ModelParams(
+            arch=arch, vocab_size=TUTORIAL["vocab_size"], embedding_dim=TUTORIAL["embedding_dim"],
+            embedding_dropout=0.0, units=TUTORIAL["units"], layers=1, dropout=0.3,
+            pooling="last", batch_size=TUTORIAL["batch"], learning_rate=1e-3,
+            lr_schedule="constant",
+        )  # fmt: skip
         seed_everything(0)
         reference = reference_model(arch, TUTORIAL["vocab_size"], TUTORIAL["max_len"],
                                     TUTORIAL["embedding_dim"], TUTORIAL["units"])  # fmt: skip
