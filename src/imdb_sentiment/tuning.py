@@ -250,7 +250,8 @@ def tune(
         while len(_finished(study)) < trials:
             study.optimize(objective, n_trials=1, callbacks=[tracker], gc_after_trial=True)
             save_history(study, history)
-            last = study.trials[-1]
+            # The trial that just ended (a retried stale trial may now sit after it, waiting).
+            last = max(_finished(study), key=lambda trial: trial.datetime_complete)
             log.info(
                 "trial %d: %s %s %s",
                 last.number, last.state.name,
