@@ -124,8 +124,34 @@ def pipeline(tmp_path_factory, tiny_archive):
     env = project_env(f"sqlite:///{store / 'mlflow.db'}")
     first = dvc(repo, env, "repro")
     promote(repo, env)  # what `make run` does after `dvc repro`
-    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     return repo, env, first
+
+
+def runs_in(uri: str, **filters: str):  # noqa: ANN201 - a pandas DataFrame
+    """Every run in the store at ``uri`` as one row (run_id, experiment_id, status,
+    artifact_uri, metrics.*, params.*, tags.*), read through a client of that store: no test
+    depends on MLflow's process-wide tracking URI."""
+    import pandas as pd
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    rows = []
+    for run in client.search_runs(experiments, max_results=10_000):
+        rows.append(
+            {
+                "run_id": run.info.run_id,
+                "experiment_id": run.info.experiment_id,
+                "status": run.info.status,
+                "artifact_uri": run.info.artifact_uri,
+                **{f"metrics.{k}": v for k, v in run.data.metrics.items()},
+                **{f"params.{k}": v for k, v in run.data.params.items()},
+                **{f"tags.{k}": v for k, v in run.data.tags.items()},
+            }
+        )
+    runs = pd.DataFrame(rows)
+    for column, value in filters.items():
+        runs = runs[runs[column] == value]
+    return runs
 
 
 def promote(repo: Path, env: dict) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
-from conftest import MODELS, copy_repo, dvc, edit_params, project_env, tiny_repo
+from conftest import MODELS, copy_repo, dvc, edit_params, project_env, runs_in, tiny_repo
 
 from imdb_sentiment.serving import load_predictor
 
@@ -25,9 +25,12 @@ STAGES = ["download", "prepare", "evaluate", *[f"train@{m}" for m in MODELS[:4]]
 ]
 
 
-def model_runs() -> pd.DataFrame:
-    runs = mlflow.search_runs(experiment_names=["imdb-sentiment"])
-    return runs.set_index("tags.mlflow.runName")
+def model_runs(env: dict) -> pd.DataFrame:
+    return runs_in(env["MLFLOW_TRACKING_URI"]).set_index("tags.mlflow.runName")
+
+
+def client_of(env: dict) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
 
 
 def test_every_stage_runs_and_falls_through_to_a_working_source(pipeline):
@@ -39,8 +42,8 @@ def test_every_stage_runs_and_falls_through_to_a_working_source(pipeline):
 
 
 def test_one_finished_run_per_model_with_params_metrics_and_tags(pipeline):
-    repo, _, _ = pipeline
-    runs = model_runs()
+    repo, env, _ = pipeline
+    runs = model_runs(env)
     assert sorted(runs.index) == sorted(MODELS)
     assert (runs.status == "FINISHED").all()
     commit = subprocess.run(
@@ -66,8 +69,9 @@ def test_one_finished_run_per_model_with_params_metrics_and_tags(pipeline):
 def test_a_runs_duration_is_its_training_not_the_wait_for_evaluate(pipeline):
     """Evaluation adds metrics and files without reopening a run: the run ended when its
     training did, before evaluate logged anything to it."""
-    client = mlflow.MlflowClient()
-    for name, run in model_runs().iterrows():
+    env = pipeline[1]
+    client = client_of(env)
+    for name, run in model_runs(env).iterrows():
         info = client.get_run(run.run_id).info
         (evaluated,) = client.get_metric_history(run.run_id, "test_accuracy")
         assert info.status == "FINISHED", name
@@ -75,8 +79,9 @@ def test_a_runs_duration_is_its_training_not_the_wait_for_evaluate(pipeline):
 
 
 def test_recurrent_runs_have_epoch_curves_summary_and_plot(pipeline):
-    client = mlflow.MlflowClient()
-    run_id = model_runs().loc["bilstm", "run_id"]
+    env = pipeline[1]
+    client = client_of(env)
+    run_id = model_runs(env).loc["bilstm", "run_id"]
     for metric in ["loss", "accuracy", "val_loss", "val_accuracy"]:
         assert [m.step for m in client.get_metric_history(run_id, metric)][0] == 0
     artifacts = {a.path for a in client.list_artifacts(run_id)}
@@ -85,7 +90,8 @@ def test_recurrent_runs_have_epoch_curves_summary_and_plot(pipeline):
 
 
 def test_logged_model_takes_raw_text_and_matches_the_in_process_predictor(pipeline):
-    repo, _, _ = pipeline
+    repo, env, _ = pipeline
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])  # pyfunc.load_model reads it
     reviews = ["A wonderful, moving film.<br /><br />Loved it!", "Dull. Boring. Awful."]
     for name in ("lstm", "tfidf"):
         uri = json.loads((repo / "models" / name / "mlflow.json").read_text())["model_uri"]
@@ -97,7 +103,7 @@ def test_logged_model_takes_raw_text_and_matches_the_in_process_predictor(pipeli
 
 
 def test_evaluation_shows_what_order_buys_for_every_model(pipeline):
-    repo, _, _ = pipeline
+    repo, env, _ = pipeline
     expected = {
         "val_accuracy", "test_accuracy", "test_precision", "test_recall", "test_f1",
         "test_roc_auc", "test_log_loss", "shuffled_test_accuracy", "shuffled_accuracy_drop",
@@ -119,9 +125,9 @@ def test_evaluation_shows_what_order_buys_for_every_model(pipeline):
     assert all(f"| {m} |" in report or f"| **{m}** (champion) |" in report for m in MODELS)
     assert "## Findings" in report and "cannot see word order" in report
     assert (repo / "reports" / "figures" / "comparison.png").exists()
-    client = mlflow.MlflowClient()
+    client = client_of(env)
     artifacts = {
-        a.path for a in client.list_artifacts(model_runs().loc["gru", "run_id"], "evaluation")
+        a.path for a in client.list_artifacts(model_runs(env).loc["gru", "run_id"], "evaluation")
     }
     assert {"evaluation/gru_roc.png", "evaluation/gru_confusion.png"} <= artifacts
     histories = sorted(path.stem for path in (repo / "plots" / "history").iterdir())
@@ -152,9 +158,9 @@ def test_the_report_opens_with_what_order_buys_on_every_probe(pipeline):
     assert (repo / "reports" / "figures" / "shuffle_windows.png").exists()
     shown = dvc(repo, env, "plots", "show", "--json").stdout
     assert "How far does word order reach?" in shown and "shuffle_windows.csv" in shown
-    client = mlflow.MlflowClient()
+    client = client_of(env)
     artifacts = {
-        a.path for a in client.list_artifacts(model_runs().loc["gru", "run_id"], "comparison")
+        a.path for a in client.list_artifacts(model_runs(env).loc["gru", "run_id"], "comparison")
     }
     assert "comparison/shuffle_windows.png" in artifacts
 
@@ -177,7 +183,7 @@ def test_a_model_and_a_baseline_added_to_params_need_no_edit_to_dvc_yaml(tmp_pat
     names = ["lstm", "lstm_wide", "tfidf", "tfidf_bigram", "tfidf_small"]
     shown = json.loads(dvc(repo, env, "metrics", "show", "--json").stdout)
     files = next(iter(shown.values()))["data"]
-    assert sorted(Path(f).stem for f in files) == sorted([*names, "differences"])
+    assert sorted(Path(f).stem for f in files) == sorted([*names, "differences", "order"])
     report = (repo / "reports" / "comparison.md").read_text()
     for name in names:
         assert f"| {name} |" in report or f"| **{name}** (champion) |" in report, name
@@ -186,13 +192,15 @@ def test_a_model_and_a_baseline_added_to_params_need_no_edit_to_dvc_yaml(tmp_pat
 
 
 def test_every_model_is_registered_and_champion_is_best_by_validation(pipeline):
-    client = mlflow.MlflowClient()
+    env = pipeline[1]
+    client = client_of(env)
     versions = client.search_model_versions("name='imdb-sentiment'")
     assert sorted(v.tags["model_name"] for v in versions) == sorted(MODELS)
-    runs = model_runs()
+    runs = model_runs(env)
     champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
     best_val = runs["metrics.val_accuracy"].max()
     assert runs.loc[champion.tags["model_name"], "metrics.val_accuracy"] == best_val
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])  # pyfunc.load_model reads it
     served = mlflow.pyfunc.load_model("models:/imdb-sentiment@champion").predict(
         pd.DataFrame({"text": ["Great!", "Terrible."]})
     )
@@ -203,7 +211,7 @@ def test_metrics_show_lists_every_model_and_a_second_repro_is_up_to_date(pipelin
     repo, env, _ = pipeline
     shown = json.loads(dvc(repo, env, "metrics", "show", "--json").stdout)
     files = next(iter(shown.values()))["data"]
-    assert sorted(Path(f).stem for f in files) == sorted([*MODELS, "differences"])
+    assert sorted(Path(f).stem for f in files) == sorted([*MODELS, "differences", "order"])
     differences = json.loads((repo / "metrics" / "differences.json").read_text())
     assert set(differences) == {f"{r} - {b}" for r in MODELS[:4] for b in MODELS[4:]}
     second = dvc(repo, env, "repro")

@@ -40,15 +40,17 @@ def invoke(url: str, body, content_type: str = "application/json") -> requests.R
 def champion(pipeline):
     """(url of a server on the champion alias, the champion's model folder name)."""
     repo, env, _ = pipeline
-    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-    version = mlflow.MlflowClient().get_model_version_by_alias("imdb-sentiment", "champion")
+    client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    version = client.get_model_version_by_alias("imdb-sentiment", "champion")
     with scoring_server("models:/imdb-sentiment@champion", repo, env) as url:
         yield url, version.tags["model_name"]
 
 
-def trained_predictor(model_uri: str):
+def trained_predictor(model_uri: str, tracking_uri: str):
     """The trained Keras / scikit-learn model inside the MLflow model, loaded in process."""
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
+    local = Path(
+        mlflow.artifacts.download_artifacts(artifact_uri=model_uri, tracking_uri=tracking_uri)
+    )
     return load_predictor(local / "artifacts" / "predictor")
 
 
@@ -71,10 +73,11 @@ def test_all_three_request_formats_give_the_same_answers_in_order(champion):
         assert answer["label"] == ("positive" if answer["probability"] >= 0.5 else "negative")
 
 
-def test_served_predictions_equal_the_trained_model_in_process(champion):
+def test_served_predictions_equal_the_trained_model_in_process(pipeline, champion):
     url, _ = champion
+    store = pipeline[1]["MLFLOW_TRACKING_URI"]
     served = [p["probability"] for p in predictions(invoke(url, {"inputs": REVIEWS + EDGE_CASES}))]
-    local = trained_predictor("models:/imdb-sentiment@champion").positive_probability(
+    local = trained_predictor("models:/imdb-sentiment@champion", store).positive_probability(
         REVIEWS + EDGE_CASES
     )
     assert served == pytest.approx(local.tolist(), abs=1e-6)
@@ -115,7 +118,8 @@ def test_a_run_uri_serves_the_other_family_too(pipeline, champion):
     run_id = json.loads((repo / "models" / other / "mlflow.json").read_text())["run_id"]
     with scoring_server(f"runs:/{run_id}/model", repo, env) as url:
         served = [p["probability"] for p in predictions(invoke(url, {"inputs": EDGE_CASES}))]
-    local = trained_predictor(f"runs:/{run_id}/model").positive_probability(EDGE_CASES)
+    local = trained_predictor(f"runs:/{run_id}/model", env["MLFLOW_TRACKING_URI"])
+    local = local.positive_probability(EDGE_CASES)
     assert served == pytest.approx(local.tolist(), abs=1e-6)
 
 

@@ -14,10 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 import pytest
 import requests
-from conftest import MODELS, dvc, git, project_env, promote, tiny_repo
+from conftest import MODELS, dvc, git, project_env, promote, runs_in, tiny_repo
 from scoring_server import scoring_server
 
 from imdb_sentiment.services import free_port
@@ -25,14 +24,6 @@ from imdb_sentiment.team_server import ServerSetupError, postgres_bin, tracking_
 
 pytestmark = pytest.mark.slow
 QUEUE_TIMEOUT = 900  # seconds for two tiny experiments on two workers
-
-
-def runs_in(uri: str, **filters: str) -> pd.DataFrame:
-    mlflow.set_tracking_uri(uri)
-    runs = mlflow.search_runs(search_all_experiments=True)
-    for column, value in filters.items():
-        runs = runs[runs[column] == value]
-    return runs
 
 
 def local_store(repo: Path) -> str:
@@ -87,7 +78,7 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(server_pipeline,
     assert (runs.status == "FINISHED").all()
     assert runs["metrics.test_accuracy"].between(0, 1).all()
     assert runs.loc["gru", "params.model.batch_size"] == "32"
-    client = mlflow.MlflowClient()
+    client = mlflow.MlflowClient(tracking_uri=team_server)
     lstm = runs.loc["lstm"]
     assert lstm.artifact_uri.startswith("mlflow-artifacts:/")  # proxied by the server
     artifacts = {a.path for a in client.list_artifacts(lstm.run_id)}
@@ -156,7 +147,7 @@ def test_mlflow_run_of_the_whole_pipeline_is_the_parent_of_every_model_run(tmp_p
     assert (children.status == "FINISHED").all()
     assert len(runs) == len(MODELS) + 1  # none floats free, none took the parent over
     assert runs_in(local_store(repo)).experiment_id.nunique() == 1
-    client = mlflow.MlflowClient()
+    client = mlflow.MlflowClient(tracking_uri=local_store(repo))
     assert {a.path for a in client.list_artifacts(parent.run_id, "comparison")} == {
         "comparison/comparison.md",
         "comparison/comparison.png",
@@ -200,7 +191,7 @@ def test_queued_experiments_on_two_workers_land_in_the_repo_store(tmp_path, tiny
     assert set(runs["params.model.units"]) == {"8", "16"}
     assert (runs.status == "FINISHED").all()
     for run in runs.itertuples():  # artifacts outlive the temporary copies DVC ran in
-        assert mlflow.MlflowClient().list_artifacts(run.run_id, "model")
+        assert mlflow.MlflowClient(local_store(repo)).list_artifacts(run.run_id, "model")
 
 
 def wait_for_queue(repo: Path, env: dict[str, str]) -> None:
@@ -257,8 +248,7 @@ def test_evaluate_never_touches_the_registry_and_promote_moves_the_champion(pipe
     `champion`, in whatever order they finish."""
     repo, env, _ = pipeline
     copy = shutil.copytree(repo, tmp_path / "exp-copy", symlinks=True)
-    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])  # other tests here point elsewhere
-    client = mlflow.MlflowClient()
+    client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
     champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
     versions = client.search_model_versions("name='imdb-sentiment'")
     other = next(v for v in versions if v.version != champion.version)
