@@ -1,13 +1,15 @@
-"""`imdb-sentiment predict`: score reviews typed, piped or passed as arguments.
-(`imdb-sentiment tune` runs the tuning search: see tuning.py; `imdb-sentiment
-tracking-server` runs a team's MLflow server: see team_server.py.)
+"""`imdb-sentiment`: the project's one command line.
 
-    imdb-sentiment predict "A wonderful film." "Dull."
-    cat reviews.txt | imdb-sentiment predict          # one review per line
-    imdb-sentiment predict -m runs:/<run_id>/model    # any MLflow model URI
+    imdb-sentiment predict "A wonderful film." "Dull."   # score reviews (the champion)
+    cat reviews.txt | imdb-sentiment predict               # one review per line
+    imdb-sentiment predict -m runs:/<run_id>/model         # any MLflow model URI
+    imdb-sentiment promote                  # register every model, move `champion`
+    imdb-sentiment tune gru --trials 20     # the tuning search (tuning.py)
+    imdb-sentiment experiment gru --units 128   # one model as a DVC experiment
+    imdb-sentiment tracking-server          # a team's MLflow server (team_server.py)
 
-It loads the same MLflow model `mlflow models serve` serves (the champion by default), so
-what it prints is what the REST endpoint answers.
+`predict` loads the same MLflow model `mlflow models serve` serves (the champion by default),
+so what it prints is what the REST endpoint answers.
 """
 
 from __future__ import annotations
