@@ -190,6 +190,9 @@ def test_queued_experiments_on_two_workers_land_in_the_repo_store(tmp_path, tiny
     assert set(runs["tags.dvc_exp_name"]) == names
     assert set(runs["params.model.units"]) == {"8", "16"}
     assert (runs.status == "FINISHED").all()
+    # MLflow resolves a run's logged model through the process-wide tracking URI, whatever
+    # the client's own: this check has to set it.
+    mlflow.set_tracking_uri(local_store(repo))
     for run in runs.itertuples():  # artifacts outlive the temporary copies DVC ran in
         assert mlflow.MlflowClient(local_store(repo)).list_artifacts(run.run_id, "model")
 
