@@ -29,6 +29,11 @@ def atomic_path(dest: str | Path, directory: bool = False) -> Iterator[Path]:
         tmp = Path(name)
     try:
         yield tmp
+        # mkstemp/mkdtemp make owner-only files; an output gets the permissions a plain
+        # open() would give it (0666 or 0777 less the umask).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, (0o777 if tmp.is_dir() else 0o666) & ~umask)
         if directory and dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
