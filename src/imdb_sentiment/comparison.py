@@ -211,6 +211,12 @@ def order_answer(
         "test": ("plain test set", len(data.test), {m: test_right[m] for m in table.index})
     }
     for name, suite in data.suites.items():
+        reviews = {m: evaluations[m].suite_reviews[name] for m in table.index}
+        probes[f"suite_{name}_reviews"] = (
+            f"suite {name} (reviews right)",
+            len(suite.cases),
+            reviews,
+        )
         unit = "groups unchanged" if suite.group_kind == "unchanged" else "groups all right"
         groups = {m: evaluations[m].suite_groups[name] for m in table.index}
         probes[f"suite_{name}"] = (f"suite {name} ({unit})", len(groups[best]), groups)
@@ -429,6 +435,8 @@ def answer_section(
         "",
         _markdown_table(pd.DataFrame.from_dict(rows, orient="index"), index_name="probe"),
         "",
+        *answer_summary(answer),
+        "",
         "- Suites are generated from `data/suites/suites.yaml`, labelled by construction; a "
         "group counts when all its reviews are right (filler: when adding a neutral sentence "
         "changes no label). What a bag of words can reach on each:",
@@ -465,6 +473,22 @@ def answer_section(
             "",
         ]
     return lines
+
+
+def answer_summary(answer: dict[str, Any]) -> list[str]:
+    """Where order's worth beats the noise, either way, and where it does not: from the
+    intervals alone."""
+    verdicts: dict[str, list[str]] = {"yes: higher": [], "yes: lower": [], "no": []}
+    for probe in answer["probes"].values():
+        worth = probe["order_worth"]
+        verdicts[_verdict(worth)].append(f"{probe['label']} ({100 * worth['difference']:+.1f})")
+    best, reference = answer["best_recurrent"], answer["reference"]
+    said = {
+        "yes: higher": f"{best} beats {reference} beyond the noise on",
+        "yes: lower": f"{best} is below {reference} beyond the noise on",
+        "no": "The interval holds 0 on",
+    }
+    return [f"- {said[v]}: {', '.join(probes)}." for v, probes in verdicts.items() if probes]
 
 
 def curve_findings(wide: pd.DataFrame) -> list[str]:

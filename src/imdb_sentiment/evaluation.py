@@ -68,6 +68,8 @@ class ModelEvaluation:
     test_probabilities: np.ndarray
     # Per suite, per group: 1.0 when the group counts (all right, or for filler unchanged).
     suite_groups: dict[str, np.ndarray]
+    # Per suite, per group: the share of its reviews that are right.
+    suite_reviews: dict[str, np.ndarray]
 
 
 def shuffle_words(texts: Sequence[str], seed: int, window: int | None = None) -> list[str]:
@@ -336,15 +338,15 @@ def evaluate_predictor(
     for name, mask in data.subsets.items():
         metrics |= _accuracy_with_interval(f"subset_{name}", test_right[mask], seed)
     suite_groups = {"handwritten": pair_right.to_numpy(np.float64)}
+    suite_reviews = {}
     for name, suite in data.suites.items():
         probs = predictor.positive_probability(suite.cases.text.tolist())
         predicted = pd.Series(probs >= 0.5)
         right = (predicted == suite.cases.label.astype(bool)).astype(np.float64)
         by_group = suite.cases.group.to_numpy()
         # Bootstrap over groups: the reviews of one group are not independent of each other.
-        metrics |= _accuracy_with_interval(
-            f"suite_{name}", right.groupby(by_group).mean().to_numpy(), seed
-        )
+        suite_reviews[name] = right.groupby(by_group).mean().to_numpy()
+        metrics |= _accuracy_with_interval(f"suite_{name}", suite_reviews[name], seed)
         if suite.group_kind == "unchanged":
             counts = predicted.groupby(by_group).nunique() == 1
             metric = f"suite_{name}_invariance"
@@ -358,7 +360,9 @@ def evaluate_predictor(
             f"{metric}_ci_low": low,
             f"{metric}_ci_high": high,
         }
-    return ModelEvaluation({k: round(v, 6) for k, v in metrics.items()}, test_probs, suite_groups)
+    return ModelEvaluation(
+        {k: round(v, 6) for k, v in metrics.items()}, test_probs, suite_groups, suite_reviews
+    )
 
 
 def _accuracy_with_interval(prefix: str, right: np.ndarray, seed: int) -> dict[str, float]:
