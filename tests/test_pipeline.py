@@ -38,6 +38,10 @@ def test_every_stage_runs_and_falls_through_to_a_working_source(pipeline):
     for stage in STAGES:
         assert f"Running stage '{stage}'" in first.stdout
     assert "no/such/archive.tar.gz: cannot read" in first.stdout + first.stderr
+    # Quiet TensorFlow: no C++ start-up lines, and one line naming the training device.
+    output = first.stdout + first.stderr
+    assert "device: CPU" in output or "device: GPU" in output
+    assert "absl::InitializeLog" not in output and "cudart_stub" not in output
     assert (repo / "data/raw/aclImdb_v1.tar.gz").exists()
 
 
