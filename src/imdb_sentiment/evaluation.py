@@ -77,9 +77,15 @@ def shuffle_words(texts: Sequence[str], seed: int, window: int | None = None) ->
     (``None``: the whole review), seeded per review so the result never depends on batching;
     the labels stay as they are. The output re-tokenizes to the same tokens; ``window=1`` is
     the review's own tokens in their own order."""
+    return shuffle_tokens([tokenize(text) for text in texts], seed, window)
+
+
+def shuffle_tokens(
+    tokenized: Sequence[Sequence[str]], seed: int, window: int | None = None
+) -> list[str]:
+    """``shuffle_words`` on reviews already tokenized: the curve tokenizes the test set once."""
     shuffled = []
-    for index, text in enumerate(texts):
-        tokens = tokenize(text)
+    for index, tokens in enumerate(tokenized):
         rng = np.random.default_rng([seed, index])
         if window is None:
             order = rng.permutation(len(tokens))
@@ -176,14 +182,15 @@ def evaluation_data(
     suites_path: Path = SUITES_FILE,
 ) -> EvaluationData:
     """Everything every model is scored on, derived from the val and test reviews."""
-    texts = test.text.tolist()
+    suites = load_suites(suites_path, seed)  # first: a broken suites file fails at once
+    tokenized = [tokenize(text) for text in test.text]
     return EvaluationData(
         val=val,
         test=test,
-        shuffled_test_texts=shuffle_words(texts, seed),
+        shuffled_test_texts=shuffle_tokens(tokenized, seed),
         contrast=contrast_reviews(load_contrast_pairs(contrast_path)),
-        window_texts={k: shuffle_words(texts, seed, k) for k in WINDOWS if k not in (1, None)},
-        suites=load_suites(suites_path, seed),
+        window_texts={k: shuffle_tokens(tokenized, seed, k) for k in WINDOWS if k not in (1, None)},
+        suites=suites,
         subsets=natural_subsets(test, sentiment_words(suites_path)),
     )
 

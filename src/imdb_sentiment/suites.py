@@ -70,7 +70,10 @@ def load_suites(path: Path = SUITES_FILE, seed: int = 0) -> dict[str, Suite]:
             for index, name in enumerate(("negation", "contrast", "order", "filler"))
         }
     except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
-        raise SuiteError(f"{path}: cannot build the suites ({type(exc).__name__}: {exc})") from None
+        reason = " ".join(str(exc).split())  # YAML errors span lines; the message is one
+        raise SuiteError(
+            f"{path}: cannot build the suites ({type(exc).__name__}: {reason})"
+        ) from None
 
 
 def sentiment_words(path: Path = SUITES_FILE) -> set[str]:
