@@ -119,7 +119,9 @@ def natural_subsets(test: pd.DataFrame, sentiment_words: set[str]) -> dict[str, 
             any(tokens[j] in sentiment_words for i in negators for j in range(i + 1, i + 4)
                 if j < len(tokens))
         )  # fmt: skip
-    quartile = pd.qcut(lengths, 4, labels=False, duplicates="drop")
+    # Quartiles of the length ranks (ties broken by position): four groups of equal size even
+    # where many reviews share a length.
+    quartile = pd.qcut(pd.Series(lengths).rank(method="first"), 4, labels=False).to_numpy()
     return {
         "contrast_ending": np.array(endings, dtype=bool),
         "negated_sentiment": np.array(negated, dtype=bool),
