@@ -8,8 +8,10 @@
 2. accuracy at the project's defaults (from the cold run), with 95% bootstrap intervals;
 3. seed spread: each recurrent default trained again with other seeds (the cold run is the
    first), on the same prepared data and split, scored on test: mean and std over seeds;
-4. training throughput at the tutorial configuration, the project's training path against a
-   plain `model.fit` on pre-padded numpy arrays (bench/reference.py), same process, same data;
+4. training throughput, the project's training path against the tutorials' way in one process
+   on the same data: at the tutorial configuration against a plain `model.fit` on pre-padded
+   numpy arrays (bench/reference.py), and at each tuned default against the same model fed
+   reviews padded to the length cap;
 5. the machine's float32 matmul rate and the fraction of it each training loop reaches;
 6. serving latency and throughput (bench/serve_load.py) for the champion and tfidf.
 
@@ -27,6 +29,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +42,8 @@ sys.path.insert(0, str(BENCH))
 
 TUTORIAL = {"vocab_size": 10000, "max_len": 200, "embedding_dim": 128, "units": 64, "batch": 128}
 GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4, "bilstm": 4}
+# Fixed for every timing, so that a ratio holds from run to run (see fix_threads).
+THREADS = {"intra_op": os.cpu_count() or 1, "inter_op": 2}
 
 
 def log(message: str) -> None:
@@ -143,14 +149,6 @@ def matmul_gflops() -> float:
     return 2 * n**3 / min(runs) / 1e9
 
 
-def flops_per_example(arch: str, steps: float) -> float:
-    """Training FLOPs of one review: the recurrent matmuls (2*gates*(E+H)*H per step and
-    direction), times 3 for forward + backward; embedding and dense layers are negligible."""
-    e, h = TUTORIAL["embedding_dim"], TUTORIAL["units"]
-    directions = 2 if arch == "bilstm" else 1
-    return 3 * 2 * GATES[arch] * (e + h) * h * directions * steps
-
-
 def seed_spread(clone: Path, seeds: list[int], models: dict) -> dict:
     """Each recurrent default trained with each of ``seeds`` (weights, dropout and batch order;
     the prepared data and validation split stay the cold run's), scored on test. The cold
@@ -220,52 +218,134 @@ def seed_spread(clone: Path, seeds: list[int], models: dict) -> dict:
     return results
 
 
-def throughput(x: np.ndarray, y: np.ndarray, epochs: int) -> dict:
-    """examples/s of the project's training path vs the plain reference, per architecture."""
+def flops_per_example(
+    arch: str, embedding_dim: int, units: int, layers: int, steps: float
+) -> float:
+    """Training FLOPs of one review: the recurrent matmuls (2*gates*(input+H)*H per step,
+    layer and direction), times 3 for forward + backward; embedding and dense are negligible."""
+    directions = 2 if arch == "bilstm" else 1
+    total, inputs = 0.0, embedding_dim
+    for _ in range(layers):
+        total += 2 * GATES[arch] * (inputs + units) * units * directions
+        inputs = units * directions
+    return 3 * total * steps
+
+
+def rate_of(fit: Callable[[], None], examples: int) -> float:
+    """examples/s of one ``fit`` call."""
+    started = time.perf_counter()
+    fit()
+    return examples / (time.perf_counter() - started)
+
+
+def compare_rates(
+    reference_fit: Callable[[], None], project_fit: Callable[[], None], examples: int,
+    repeats: int,
+) -> tuple[float, float]:  # fmt: skip
+    """Median examples/s of each fit over ``repeats`` runs, A and B interleaved so that a slow
+    spell of the machine falls on both."""
+    reference, project = [], []
+    for _ in range(repeats):
+        reference.append(rate_of(reference_fit, examples))
+        project.append(rate_of(project_fit, examples))
+    return statistics.median(reference), statistics.median(project)
+
+
+def throughput(clone: Path, epochs: int, repeats: int, reviews: int) -> dict:
+    """examples/s of the project's training path against the plain reference, per architecture:
+    at the tutorial configuration (``speedup``) and at each default (``speedup_at_defaults``).
+
+    Both sides of a ratio run in this process, on the same seeded sample of ``reviews``
+    training reviews, for ``epochs`` epochs, ``repeats`` times interleaved (the median counts),
+    after a warm-up fit that traces the graphs.
+    """
     import keras
     from reference import pre_pad, reference_model
 
+    from imdb_sentiment.data import PreparedPaths
     from imdb_sentiment.models import build_model
-    from imdb_sentiment.params import ARCHITECTURES, ModelParams
-    from imdb_sentiment.training import bucketed_batches, make_dataset, seed_everything
+    from imdb_sentiment.params import ARCHITECTURES, ModelParams, load_params
+    from imdb_sentiment.training import SplitArrays, bucketed_batches, make_dataset, seed_everything
 
+    def project_side(model, x, y, batch):  # noqa: ANN001, ANN202
+        data, steps = make_dataset(x, y, batch, seed=0, epochs=epochs)
+        warm = make_dataset(x[: 4 * batch], y[: 4 * batch], batch, seed=0)[0]
+        model.fit(warm, verbose=0)
+        return lambda: model.fit(data, steps_per_epoch=steps, epochs=epochs, verbose=0)
+
+    def mean_steps(x, batch) -> float:  # noqa: ANN001
+        lengths = np.maximum((x != 0).sum(axis=1), 1)
+        plan = bucketed_batches(lengths, batch, seed=0)
+        return sum(int(lengths[rows].max()) * len(rows) for rows in plan) / len(x)
+
+    rng = np.random.default_rng(0)
+    x_all, y_all = tutorial_data(clone)
+    rows = rng.choice(len(x_all), size=min(reviews, len(x_all)), replace=False)
+    x, y = x_all[rows], y_all[rows]
     x_pre = pre_pad(x)
-    lengths = np.maximum((x != 0).sum(axis=1), 1)
-    plan = bucketed_batches(lengths, TUTORIAL["batch"], seed=0)
-    project_steps = sum(int(lengths[rows].max()) * len(rows) for rows in plan) / len(x)
-    warm = 4 * TUTORIAL["batch"]
+    batch = TUTORIAL["batch"]
     results = {}
     for arch in ARCHITECTURES:
         spec = ModelParams(
             arch=arch, vocab_size=TUTORIAL["vocab_size"], embedding_dim=TUTORIAL["embedding_dim"],
             embedding_dropout=0.0, units=TUTORIAL["units"], layers=1, dropout=0.3,
-            pooling="last", batch_size=TUTORIAL["batch"], learning_rate=1e-3,
-            lr_schedule="constant",
+            pooling="last", batch_size=batch, learning_rate=1e-3, lr_schedule="constant",
         )  # fmt: skip
         seed_everything(0)
         reference = reference_model(arch, TUTORIAL["vocab_size"], TUTORIAL["max_len"],
                                     TUTORIAL["embedding_dim"], TUTORIAL["units"])  # fmt: skip
-        reference.fit(x_pre[:warm], y[:warm], batch_size=TUTORIAL["batch"], verbose=0)
-        started = time.perf_counter()
-        reference.fit(x_pre, y, batch_size=TUTORIAL["batch"], epochs=epochs, verbose=0)
-        reference_rate = len(x) * epochs / (time.perf_counter() - started)
-
-        seed_everything(0)
-        ours = build_model(arch, spec, len(plan), epochs, seed=0)
-        ours.fit(make_dataset(x[:warm], y[:warm], TUTORIAL["batch"], seed=0)[0], verbose=0)
-        data, steps = make_dataset(x, y, TUTORIAL["batch"], seed=0, epochs=epochs)
-        started = time.perf_counter()
-        ours.fit(data, steps_per_epoch=steps, epochs=epochs, verbose=0)
-        project_rate = len(x) * epochs / (time.perf_counter() - started)
+        reference.fit(x_pre[: 4 * batch], y[: 4 * batch], batch_size=batch, verbose=0)
+        ours = build_model(arch, spec, len(x) // batch + 1, epochs, seed=0)
+        reference_rate, project_rate = compare_rates(
+            partial(reference.fit, x_pre, y, batch_size=batch, epochs=epochs, verbose=0),
+            project_side(ours, x, y, batch), len(x) * epochs, repeats,
+        )  # fmt: skip
         keras.backend.clear_session()
+        shape = (TUTORIAL["embedding_dim"], TUTORIAL["units"], 1)
         results[arch] = {
             "reference_examples_per_second": round(reference_rate, 1),
             "project_examples_per_second": round(project_rate, 1),
             "speedup": round(project_rate / reference_rate, 3),
-            "flops_per_example_reference": flops_per_example(arch, TUTORIAL["max_len"]),
-            "flops_per_example_project": flops_per_example(arch, project_steps),
+            "flops_per_example_reference": flops_per_example(arch, *shape, TUTORIAL["max_len"]),
+            "flops_per_example_project": flops_per_example(arch, *shape, mean_steps(x, batch)),
         }
-        log(f"throughput {arch}: {results[arch]}")
+        log(f"throughput {arch} (tutorial configuration): {results[arch]}")
+
+    # At the defaults: the same model fed two ways. The tutorials pad every review to the
+    # length cap and batch at random; the project cuts length-bucketed batches to their
+    # longest review. The reference side is the same masked model, so only the feeding differs.
+    params = load_params(clone / "params.yaml")
+    prepared = PreparedPaths(clone / "data" / "prepared")
+    for name, spec in params.models.items():
+        arrays = SplitArrays.load(prepared, spec.vocab_size)
+        sample = rng.choice(len(arrays.x_train), size=min(reviews, len(arrays.x_train)) // 4,
+                            replace=False)  # fmt: skip
+        x, y = arrays.x_train[sample], arrays.y_train[sample]
+        seed_everything(0)
+        padded = build_model(name, spec, len(x) // spec.batch_size + 1, epochs, seed=0)
+        padded.fit(x[: 4 * spec.batch_size], y[: 4 * spec.batch_size],
+                   batch_size=spec.batch_size, verbose=0)  # fmt: skip
+        ours = build_model(name, spec, len(x) // spec.batch_size + 1, epochs, seed=0)
+        padded_rate, project_rate = compare_rates(
+            partial(padded.fit, x, y, batch_size=spec.batch_size, epochs=epochs, verbose=0),
+            project_side(ours, x, y, spec.batch_size), len(x) * epochs, repeats,
+        )  # fmt: skip
+        keras.backend.clear_session()
+        shape = (spec.embedding_dim, spec.units, spec.layers)
+        row = results.setdefault(name, {})
+        row |= {
+            "padded_to_cap_examples_per_second_at_defaults": round(padded_rate, 1),
+            "project_examples_per_second_at_defaults": round(project_rate, 1),
+            "speedup_at_defaults": round(project_rate / padded_rate, 3),
+            "max_len": int(x.shape[1]),
+            "flops_per_example_padded_at_defaults": flops_per_example(
+                spec.arch, *shape, x.shape[1]
+            ),
+            "flops_per_example_project_at_defaults": flops_per_example(
+                spec.arch, *shape, mean_steps(x, spec.batch_size)
+            ),
+        }
+        log(f"throughput {name} (defaults): {row}")
     return results
 
 
@@ -291,6 +371,15 @@ def serving(clone: Path) -> list[dict]:
     ]
 
 
+def fix_threads() -> None:
+    """TensorFlow's thread pools at THREADS, before anything runs on TensorFlow."""
+    from imdb_sentiment.runtime import import_tensorflow
+
+    tf = import_tensorflow()
+    tf.config.threading.set_intra_op_parallelism_threads(THREADS["intra_op"])
+    tf.config.threading.set_inter_op_parallelism_threads(THREADS["inter_op"])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -304,9 +393,17 @@ def main() -> int:
         "--seeds", type=int, nargs="*", default=[43, 44],
         help="training seeds besides params.yaml's (the cold run's); none: skip the spread",
     )  # fmt: skip
-    parser.add_argument("--epochs", type=int, default=1, help="timed epochs per throughput run")
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per throughput run")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="throughput runs (the median counts)"
+    )
+    parser.add_argument(
+        "--throughput-reviews", type=int, default=4096,
+        help="training reviews per throughput run (a seeded sample; a quarter at the defaults)",
+    )  # fmt: skip
     args = parser.parse_args()
     clone = args.clone.resolve()
+    fix_threads()
 
     results: dict = {
         "date": time.strftime("%Y-%m-%d"),
@@ -345,13 +442,18 @@ def main() -> int:
         return 0
     log("matmul peak")
     peak = matmul_gflops()
-    x, y = tutorial_data(clone)
-    results["throughput"] = throughput(x, y, args.epochs)
+    results["throughput"] = throughput(clone, args.epochs, args.repeats, args.throughput_reviews)
+    sides = {"reference": "reference_examples_per_second",
+             "project": "project_examples_per_second",
+             "padded_at_defaults": "padded_to_cap_examples_per_second_at_defaults",
+             "project_at_defaults": "project_examples_per_second_at_defaults"}  # fmt: skip
     for row in results["throughput"].values():
-        for side in ("reference", "project"):
-            achieved = row[f"flops_per_example_{side}"] * row[f"{side}_examples_per_second"]
-            row[f"fraction_of_matmul_peak_{side}"] = round(achieved / (peak * 1e9), 4)
+        for side, rate in sides.items():
+            if rate in row:
+                achieved = row[f"flops_per_example_{side}"] * row[rate]
+                row[f"fraction_of_matmul_peak_{side}"] = round(achieved / (peak * 1e9), 4)
     results["matmul_gflops_float32"] = round(peak, 1)
+    results["tensorflow_threads"] = THREADS
     save()
     if not args.skip_serving:
         log("serving load test")
@@ -426,27 +528,55 @@ def render(results: dict) -> str:
             f"vocab {TUTORIAL['vocab_size']}, max_len {TUTORIAL['max_len']}, embedding "
             f"{TUTORIAL['embedding_dim']}, {TUTORIAL['units']} units, batch {TUTORIAL['batch']}"
         )
+        threads = results.get("tensorflow_threads", {})
+        rows = results["throughput"]
         lines += [
             "",
-            "## Training throughput at the tutorial configuration",
+            "## Training throughput",
             "",
-            f"{config}; the same process, data and epochs for both. Reference: `model.fit` on "
-            "pre-padded numpy arrays, no masking. Project: masked right padding, "
+            "Both sides of each ratio run in one process on the same seeded sample of training "
+            "reviews, 2 epochs per run after a warm-up, 3 runs interleaved (the median counts), "
+            f"TensorFlow threads fixed (intra-op {threads.get('intra_op')}, inter-op "
+            f"{threads.get('inter_op')}). Measured float32 matmul peak: "
+            f"**{results['matmul_gflops_float32']} GFLOP/s**.",
+            "",
+            f"**`speedup`, at the tutorial configuration** ({config}). Reference: `model.fit` "
+            "on pre-padded numpy arrays, no masking. Project: masked right padding, "
             "length-bucketed batches cut to their longest review.",
-            "",
-            f"Measured float32 matmul peak: **{results['matmul_gflops_float32']} GFLOP/s**.",
             "",
             "| arch | reference ex/s | project ex/s | speedup | target "
             "| reference % of peak | project % of peak |",
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
-        for arch, t in results["throughput"].items():
-            lines.append(
-                f"| {arch} | {t['reference_examples_per_second']:.0f} | "
-                f"{t['project_examples_per_second']:.0f} | {t['speedup']:.2f}× | 1.15× | "
-                f"{100 * t['fraction_of_matmul_peak_reference']:.1f}% | "
-                f"{100 * t['fraction_of_matmul_peak_project']:.1f}% |"
-            )
+        for arch, t in rows.items():
+            if "speedup" in t:
+                lines.append(
+                    f"| {arch} | {t['reference_examples_per_second']:.0f} | "
+                    f"{t['project_examples_per_second']:.0f} | {t['speedup']:.2f}× | 1.15× | "
+                    f"{100 * t['fraction_of_matmul_peak_reference']:.1f}% | "
+                    f"{100 * t['fraction_of_matmul_peak_project']:.1f}% |"
+                )
+        at_defaults = {n: t for n, t in rows.items() if "speedup_at_defaults" in t}
+        if at_defaults:
+            lines += [
+                "",
+                "**`speedup_at_defaults`, at each model's tuned defaults** (whole reviews): the "
+                "same model fed the tutorials' way, every review padded to the length cap in "
+                "random batches, against the project's length-bucketed batches.",
+                "",
+                "| model | length cap | padded ex/s | project ex/s | speedup_at_defaults "
+                "| target | padded % of peak | project % of peak |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|",
+            ]
+            for name, t in at_defaults.items():
+                lines.append(
+                    f"| {name} | {t['max_len']} | "
+                    f"{t['padded_to_cap_examples_per_second_at_defaults']:.0f} | "
+                    f"{t['project_examples_per_second_at_defaults']:.0f} | "
+                    f"{t['speedup_at_defaults']:.2f}× | 2.5× | "
+                    f"{100 * t['fraction_of_matmul_peak_padded_at_defaults']:.1f}% | "
+                    f"{100 * t['fraction_of_matmul_peak_project_at_defaults']:.1f}% |"
+                )
     for served in results.get("serving", []):
         single, batch = served["single_review"], served["batch_of_64"]
         lines += [

@@ -24,7 +24,7 @@ from sklearn import metrics as skm
 
 from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.errors import UserError
-from imdb_sentiment.serving import Predictor, load_predictor
+from imdb_sentiment.serving import Predictor
 from imdb_sentiment.suites import SUITES_FILE, Suite, load_suites, sentiment_words
 from imdb_sentiment.text import standardize, tokenize
 
@@ -384,10 +384,6 @@ def _accuracy_with_interval(prefix: str, right: np.ndarray, seed: int) -> dict[s
         f"{prefix}_accuracy_ci_low": low,
         f"{prefix}_accuracy_ci_high": high,
     }
-
-
-def evaluate_folder(folder: Path, data: EvaluationData, seed: int = 0) -> ModelEvaluation:
-    return evaluate_predictor(load_predictor(folder / "predictor"), data, seed)
 
 
 def roc_points(labels: np.ndarray, probabilities: np.ndarray) -> pd.DataFrame:
