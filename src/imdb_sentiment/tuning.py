@@ -16,12 +16,13 @@ another machine starts its store from that history and continues the same search
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,21 @@ UNITS = (32, 64, 128)
 BATCH_SIZES = (32, 64, 128)
 LEARNING_RATES = (3e-4, 3e-3)  # log-uniform
 DROPOUTS = (0.0, 0.6, 0.1)  # low, high, step
+
+
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Without the warnings Optuna gives for features this search relies on as pinned.
+
+    Heartbeats and their retry callback are "experimental", MLflowCallback is "deprecated"
+    since optuna-integration 4.9 (removal in 6.0; pyproject pins 5.0) with no successor
+    named, and track_in_mlflow is "experimental": five warnings per run that a user can do
+    nothing about.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*MLflowCallback", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        yield
 
 
 def default_storage() -> str:
@@ -104,12 +120,13 @@ def open_study(name: str, storage_url: str, seed: int) -> optuna.Study:
     Seeded by `seed` alone, a sampler would propose the same configuration first in every
     process that continues a study.
     """
-    storage = RDBStorage(
-        storage_url,
-        heartbeat_interval=HEARTBEAT_SECONDS,
-        grace_period=3 * HEARTBEAT_SECONDS,
-        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
-    )
+    with quiet_optuna():
+        storage = RDBStorage(
+            storage_url,
+            heartbeat_interval=HEARTBEAT_SECONDS,
+            grace_period=3 * HEARTBEAT_SECONDS,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+        )
     study = optuna.create_study(
         study_name=name,
         storage=storage,
@@ -240,12 +257,7 @@ def tune(
             raise optuna.TrialPruned(f"pruned after epoch {reporter.pruned_at}")
         return float(curves["val_accuracy"][best])
 
-    with warnings.catch_warnings():
-        # optuna-integration 4.9+ marks MLflowCallback deprecated (removal in 6.0; pyproject
-        # pins 5.0) without naming a successor, and track_in_mlflow experimental: two warnings
-        # per run that a user can do nothing about.
-        warnings.filterwarnings("ignore", message=".*MLflowCallback", category=FutureWarning)
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    with quiet_optuna():
         tracker = MLflowCallback(
             metric_name=OBJECTIVE,
             create_experiment=False,
