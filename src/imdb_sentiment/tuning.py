@@ -142,8 +142,14 @@ def open_study(name: str, storage_url: str, seed: int) -> optuna.Study:
     return study
 
 
-def trial_reporter(trial: optuna.Trial):  # noqa: ANN201 - a keras Callback (lazy import)
-    """Per-epoch metrics to the trial's MLflow run and to Optuna, which may prune the trial."""
+def trial_reporter(trial: optuna.Trial, patience: int):  # noqa: ANN201 - a keras Callback
+    """Per-epoch metrics to the trial's MLflow run and to Optuna, which may prune the trial.
+
+    Pruning is only asked for up to epoch ``patience + 1``, the last that every complete trial
+    reaches (early stopping ends none sooner). Later, the median is taken over the trials
+    that are still running at that epoch, a minority biased towards strong ones, and it
+    pruned an lstm trial at 88.2% val accuracy that beat every complete lstm trial.
+    """
     import keras
 
     from imdb_sentiment.training import HISTORY_KEYS
@@ -158,7 +164,7 @@ def trial_reporter(trial: optuna.Trial):  # noqa: ANN201 - a keras Callback (laz
                 trial.number, epoch + 1, logs["loss"], logs["val_loss"], logs["val_accuracy"],
             )  # fmt: skip
             trial.report(float(logs["val_accuracy"]), epoch)
-            if trial.should_prune():
+            if epoch <= patience and trial.should_prune():
                 self.pruned_at = epoch + 1
                 self.model.stop_training = True
 
@@ -241,7 +247,7 @@ def tune(
         stopper = ResumableEarlyStopping(
             monitor="val_loss", patience=params.train.patience, restore_best_weights=True
         )
-        reporter = trial_reporter(trial)
+        reporter = trial_reporter(trial, params.train.patience)
         started = time.perf_counter()
         fit_recurrent(
             model, trial_spec, arrays, params.seed, params.train.epochs, [stopper, reporter]
@@ -476,8 +482,12 @@ def tuning_report(
         "Every trial trains on the training split and is scored on the **validation split only**",
         "(val accuracy at the epoch early stopping keeps); the test set picked nothing here.",
         "Optuna's TPE sampler (seeded) proposes trials, the first one being the params.yaml entry",
-        "the study started from; the median pruner stops a trial whose val accuracy after an",
-        "epoch falls below the median of earlier trials. Each trial is a nested MLflow run under",
+        "the study started from; the median pruner stops a trial whose val accuracy after",
+        f"epoch 2 to {params.train.patience + 1} falls below the median of the complete trials",
+        f"at that epoch. Not later: every complete trial reaches epoch "
+        f"{params.train.patience + 1}, fewer and stronger ones go on (the first trials of",
+        "these studies, before that rule, could be pruned later). Each trial is a nested",
+        "MLflow run under",
         "the study's parent run `tune NAME` (experiment `imdb-sentiment`).",
         "",
         "Reproduce or continue: `dvc repro prepare`, then `imdb-sentiment tune NAME --trials N`",
