@@ -13,7 +13,14 @@ from conftest import REPO, TINY_MODEL
 
 from imdb_sentiment.data import prepare_dataset
 from imdb_sentiment.params import PrepareParams, load_params, parse_params
-from imdb_sentiment.tuning import STUDY_TAG, chosen_trial, tune, tuning_report, write_winner
+from imdb_sentiment.tuning import (
+    STUDY_TAG,
+    chosen_trial,
+    trial_reporter,
+    tune,
+    tuning_report,
+    write_winner,
+)
 
 
 def study_of(*trials: tuple[float, float]) -> optuna.Study:
@@ -59,6 +66,38 @@ def trial_runs(parent_id: str):
     return mlflow.search_runs(
         search_all_experiments=True, filter_string=f"tags.mlflow.parentRunId = '{parent_id}'"
     )
+
+
+def test_the_pruner_is_asked_only_up_to_the_last_epoch_every_complete_trial_reaches(tmp_path):
+    import keras
+
+    # Four complete trials at 0.80 for three epochs; the one that went on reached 0.95 later.
+    study = optuna.create_study(
+        direction="maximize",
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
+    )
+    for _ in range(4):
+        study.add_trial(optuna.trial.create_trial(
+            value=0.8, params={}, distributions={},
+            intermediate_values={0: 0.8, 1: 0.8, 2: 0.8, 3: 0.95},
+        ))  # fmt: skip
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+    def run_trial(val_accuracy: float) -> int | None:
+        reporter = trial_reporter(study.ask(), patience=2)
+        reporter.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+        with mlflow.start_run():
+            for epoch in range(5):
+                logs = {"loss": 0.3, "accuracy": 0.9, "val_loss": 0.3, "val_accuracy": val_accuracy}
+                reporter.on_epoch_end(epoch, logs)
+                if reporter.pruned_at:
+                    break
+        return reporter.pruned_at
+
+    assert run_trial(0.70) == 2  # below the median at epoch 2: pruned there
+    # Above every complete trial where all of them count, below the one that went on at
+    # epoch 4: that median is not asked.
+    assert run_trial(0.85) is None
 
 
 @pytest.mark.slow
