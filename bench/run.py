@@ -42,8 +42,12 @@ sys.path.insert(0, str(BENCH))
 
 TUTORIAL = {"vocab_size": 10000, "max_len": 200, "embedding_dim": 128, "units": 64, "batch": 128}
 GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4, "bilstm": 4}
-# Fixed for every timing, so that a ratio holds from run to run (see fix_threads).
-THREADS = {"intra_op": os.cpu_count() or 1, "inter_op": 2}
+# One thread each, so that a ratio holds from run to run. With two inter-op threads (the
+# default here, or set), TensorFlow's executor runs each fit either on both threads or
+# inline on one, a coin toss per fit: 8 fits of one GRU in one process took turns between
+# ~1,400 ex/s (1.8 cores busy) and ~800 ex/s (1.0 core), at intra/inter 1/2, 2/2, 2/4 and
+# the defaults alike; at 1/1 every fit ran at 800-900 ex/s. The rates are one core's.
+THREADS = {"intra_op": 1, "inter_op": 1}
 
 
 def log(message: str) -> None:

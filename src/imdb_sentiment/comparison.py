@@ -105,6 +105,8 @@ def evaluate_and_compare(
             name: pool.submit(evaluate_predictor, predictor, data, seed)
             for name, predictor in predictors.items()
         }
+        for name, future in scoring.items():  # progress, as each model finishes
+            future.add_done_callback(lambda _, name=name: log.info("%s: scored", name))
         try:
             results = {name: scoring[name].result() for name in families}
         except BaseException:
