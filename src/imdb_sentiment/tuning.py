@@ -549,7 +549,7 @@ def tuning_report(
             lines += ["No complete trial yet.", ""]
             continue
         best, chosen = complete[0], chosen_trial(study, n_val)
-        entry = winner(study, n_val)
+        entry = {"arch": study.user_attrs["arch"], **chosen.params}  # what winner() gives
         in_params = entry == {k: v for k, v in as_dict(params.models[name]).items() if k in entry}
         margin = standard_error(best.value, n_val)
         near = sum(t.value >= best.value - margin for t in complete)
