@@ -206,10 +206,15 @@ def tune(
         log.info("study %s: %d finished trials taken from %s", study.study_name, imported, history)
     if not study.trials:  # the search starts from what params.yaml has now
         study.enqueue_trial(_as_trial_params(spec, params.prepare.vocab_size))
-    for sibling, config in sibling_winners(name, params, prepare_config, storage_url):
-        # The space is the same for every architecture, so each study also tries the best
-        # configuration the others found (once: skip_if_exists).
-        study.enqueue_trial(config, user_attrs={"winner_of": sibling}, skip_if_exists=True)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "already exists" on every run
+    try:
+        for sibling, config in sibling_winners(name, params, prepare_config, storage_url):
+            # The space is the same for every architecture, so each study also tries the best
+            # configuration the others found (once: skip_if_exists).
+            study.enqueue_trial(config, user_attrs={"winner_of": sibling}, skip_if_exists=True)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     study.set_user_attr("model_name", name)
     study.set_user_attr("arch", spec.arch)
     study.set_user_attr("prepare", prepare_config["prepare"])
