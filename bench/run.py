@@ -2,6 +2,7 @@
 
     python bench/run.py                  # everything: ~2 hours on a 2-core CPU
     python bench/run.py --skip-cold      # reuse the last cold run's clone
+    python bench/run.py --skip-cold --seeds   # ... and its seed spread: time throughput again
 
 1. cold pipeline: a fresh clone of HEAD, an empty DVC cache and MLflow store; each stage of
    `dvc repro` timed with its peak RSS, then the fully cached `dvc repro`;
@@ -395,7 +396,8 @@ def main() -> int:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument(
         "--seeds", type=int, nargs="*", default=[43, 44],
-        help="training seeds besides params.yaml's (the cold run's); none: skip the spread",
+        help="training seeds besides params.yaml's (the cold run's); none: skip the spread "
+        "(with --skip-cold: keep the last run's)",
     )  # fmt: skip
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per throughput run")
     parser.add_argument(
@@ -427,14 +429,19 @@ def main() -> int:
         (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         (BENCH / "RESULTS.md").write_text(render(results))
 
+    previous = {}
     if not args.skip_cold:
         results["cold_pipeline"] = cold_pipeline(clone)
     elif (BENCH / "results.json").exists():
-        results["cold_pipeline"] = json.loads((BENCH / "results.json").read_text())["cold_pipeline"]
+        previous = json.loads((BENCH / "results.json").read_text())
+        results["cold_pipeline"] = previous["cold_pipeline"]
     results["models"] = accuracy_at_defaults(clone)
     save()
-    if args.seeds:
+    if not args.seeds and "seed_spread" in previous:  # `--skip-cold --seeds`: keep the last spread
+        results["seed_spread"] = previous["seed_spread"]
+    elif args.seeds:
         results["seed_spread"] = seed_spread(clone, args.seeds, results["models"])
+    if "seed_spread" in results:
         for name, spread in results["seed_spread"].items():
             results["models"][name].update(
                 {k: spread[k] for k in ("seeds", "test_accuracy_mean", "test_accuracy_std")}
