@@ -84,22 +84,16 @@ def cold_pipeline(clone: Path) -> dict:
         (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     stages = ["download", "prepare", *(f"train@{a}" for a in params["models"])]
     stages += [*(f"baseline@{b}" for b in params["baselines"]), "evaluate"]
+    commands = {stage: ["dvc", "repro", "--single-item", stage] for stage in stages}
+    commands["promote"] = ["imdb_sentiment", "promote"]  # as `make run`: register, move `champion`
     env = bench_env()
     timings = {}
-    for stage in stages:
-        log(f"cold: {stage}")
-        wall, rss, status = run_measured(
-            [sys.executable, "-m", "dvc", "repro", "--single-item", stage], clone, env
-        )
+    for step, command in commands.items():
+        log(f"cold: {step}")
+        wall, rss, status = run_measured([sys.executable, "-m", *command], clone, env)
         if status:
-            raise SystemExit(f"stage {stage} failed (exit {status})")
-        timings[stage] = {"seconds": round(wall, 1), "peak_rss_mb": round(rss)}
-    log("cold: promote")  # as `make run`: register the models and move `champion`
-    promote = [sys.executable, "-m", "imdb_sentiment", "promote"]
-    wall, rss, status = run_measured(promote, clone, env)
-    if status:
-        raise SystemExit(f"imdb-sentiment promote failed (exit {status})")
-    timings["promote"] = {"seconds": round(wall, 1), "peak_rss_mb": round(rss)}
+            raise SystemExit(f"{step} failed (exit {status})")
+        timings[step] = {"seconds": round(wall, 1), "peak_rss_mb": round(rss)}
     cached = []
     for _ in range(3):
         wall, _, status = run_measured([sys.executable, "-m", "dvc", "repro"], clone, env)
