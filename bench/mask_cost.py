@@ -1,0 +1,114 @@
+"""Where the tutorial-configuration `speedup` goes: the per-step cost of the mask.
+
+    python bench/mask_cost.py                 # lstm, 4,096 reviews, 3 interleaved repeats
+    python bench/mask_cost.py gru --reviews 2048
+
+At the tutorial configuration (length 200, batch 128, 64 units) length-bucketing can save at
+most ~1.24x of the recurrent steps, yet `bench/run.py` measures the project's path at ~0.9-1.0x
+of the plain reference. This runs, in one process on one seeded sample and with run.py's thread
+settings, the reference and three ways of feeding the same bucketed batches:
+
+- reference: run.py's plain model, `fit` on pre-padded numpy arrays, fixed length, no mask;
+- project: the project's model (Embedding mask_zero -> masked RNN -> last state);
+- unmasked: the same bucketed batches, no mask (the last state then reads the padding: not
+  exact, a bound on what dropping the mask can give);
+- unmasked + gather: no mask, return_sequences, each review's output at its last real token
+  (exact for a one-directional RNN over right padding: padding only follows the real steps).
+
+Medians of `--repeats` fits of one epoch each, the four interleaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from run import TUTORIAL, fix_threads, tutorial_data  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("arch", nargs="?", default="lstm", choices=["simple_rnn", "lstm", "gru"])
+    parser.add_argument("--clone", type=Path, default=BENCH.parent, help="has data/prepared")
+    parser.add_argument("--reviews", type=int, default=4096)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    fix_threads()
+    import keras
+    import tensorflow as tf
+    from reference import LAYERS, pre_pad, reference_model
+
+    from imdb_sentiment.models import build_model
+    from imdb_sentiment.params import ModelParams
+    from imdb_sentiment.training import make_dataset, seed_everything
+
+    batch, units, embedding = TUTORIAL["batch"], TUTORIAL["units"], TUTORIAL["embedding_dim"]
+    x_all, y_all = tutorial_data(args.clone)
+    rows = np.random.default_rng(0).choice(len(x_all), args.reviews, replace=False)
+    x, y = x_all[rows], y_all[rows]
+    seed_everything(0)
+
+    class LastRealStep(keras.layers.Layer):
+        def call(self, sequence, ids):  # noqa: ANN001, ANN202
+            last = tf.maximum(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1), 1) - 1
+            return tf.gather(sequence, last, axis=1, batch_dims=1)
+
+    def unmasked(gather: bool) -> keras.Model:
+        ids = keras.Input(shape=(None,), dtype="int32")
+        embedded = keras.layers.Embedding(TUTORIAL["vocab_size"], embedding)(ids)
+        state = LAYERS[args.arch](units, return_sequences=gather)(embedded)
+        if gather:
+            state = LastRealStep()(state, ids)
+        hidden = keras.layers.Dropout(0.3)(state)
+        model = keras.Model(ids, keras.layers.Dense(1, activation="sigmoid")(hidden))
+        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+        return model
+
+    def on_numpy(model: keras.Model, inputs: np.ndarray):  # noqa: ANN202
+        model.fit(inputs[: 4 * batch], y[: 4 * batch], batch_size=batch, verbose=0)  # trace
+        return lambda: model.fit(inputs, y, batch_size=batch, epochs=1, verbose=0)
+
+    def on_buckets(model: keras.Model):  # noqa: ANN202
+        data, steps = make_dataset(x, y, batch, seed=0)
+        model.fit(make_dataset(x[: 4 * batch], y[: 4 * batch], batch, seed=0)[0], verbose=0)
+        return lambda: model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+
+    spec = ModelParams(
+        arch=args.arch, vocab_size=TUTORIAL["vocab_size"], embedding_dim=embedding,
+        embedding_dropout=0.0, units=units, layers=1, dropout=0.3, pooling="last",
+        batch_size=batch, learning_rate=1e-3, lr_schedule="constant",
+    )  # fmt: skip
+    reference = reference_model(args.arch, TUTORIAL["vocab_size"], TUTORIAL["max_len"],
+                                embedding, units)  # fmt: skip
+    fits = {
+        "reference (pre-padded, no mask)": on_numpy(reference, pre_pad(x)),
+        "project (bucketed, masked)": on_buckets(build_model(args.arch, spec, 1, 1, seed=0)),
+        "unmasked (bucketed; not exact)": on_buckets(unmasked(gather=False)),
+        "unmasked + gather (bucketed, exact)": on_buckets(unmasked(gather=True)),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in fits}
+    for _ in range(args.repeats):
+        for name, fit in fits.items():
+            started = time.perf_counter()
+            fit()
+            rates[name].append(len(x) / (time.perf_counter() - started))
+    base = statistics.median(rates["reference (pre-padded, no mask)"])
+    print(f"{args.arch}, {len(x)} reviews, tutorial configuration, median of {args.repeats}:")
+    for name, runs in rates.items():
+        median = statistics.median(runs)
+        shown = ", ".join(f"{rate:.0f}" for rate in runs)
+        print(f"  {name:38s} {median:7.0f} ex/s  {median / base:5.2f}x   runs: {shown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
