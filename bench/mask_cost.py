@@ -15,7 +15,8 @@ settings, the reference and three ways of feeding the same bucketed batches:
 - unmasked + gather: no mask, return_sequences, each review's output at its last real token
   (exact for a one-directional RNN over right padding: padding only follows the real steps).
 
-Medians of `--repeats` fits of one epoch each, the four interleaved.
+Medians of `--repeats` fits of one epoch each, the four interleaved; examples per second of
+the process's CPU time, as run.py takes its ratios.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from run import TUTORIAL, fix_threads, tutorial_data  # noqa: E402
+from run import TUTORIAL, fix_threads, rate_of, tutorial_data  # noqa: E402
 
 
 def main() -> int:
@@ -98,9 +98,7 @@ def main() -> int:
     rates: dict[str, list[float]] = {name: [] for name in fits}
     for _ in range(args.repeats):
         for name, fit in fits.items():
-            started = time.perf_counter()
-            fit()
-            rates[name].append(len(x) / (time.perf_counter() - started))
+            rates[name].append(rate_of(fit, len(x))[0])
     base = statistics.median(rates["reference (pre-padded, no mask)"])
     print(f"{args.arch}, {len(x)} reviews, tutorial configuration, median of {args.repeats}:")
     for name, runs in rates.items():
