@@ -31,7 +31,15 @@ import numpy as np
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from run import TUTORIAL, fix_threads, rate_of, tutorial_data  # noqa: E402
+from run import (  # noqa: E402
+    TUTORIAL,
+    bucketed_fit,
+    fix_threads,
+    padded_fit,
+    rate_of,
+    tutorial_sample,
+    tutorial_spec,
+)  # fmt: skip
 
 
 def main() -> int:
@@ -48,13 +56,10 @@ def main() -> int:
     from reference import LAYERS, pre_pad, reference_model
 
     from imdb_sentiment.models import build_model
-    from imdb_sentiment.params import ModelParams
-    from imdb_sentiment.training import make_dataset, seed_everything
+    from imdb_sentiment.training import seed_everything
 
     batch, units, embedding = TUTORIAL["batch"], TUTORIAL["units"], TUTORIAL["embedding_dim"]
-    x_all, y_all = tutorial_data(args.clone)
-    rows = np.random.default_rng(0).choice(len(x_all), args.reviews, replace=False)
-    x, y = x_all[rows], y_all[rows]
+    x, y = tutorial_sample(args.clone, args.reviews, np.random.default_rng(0))
     seed_everything(0)
 
     class LastRealStep(keras.layers.Layer):
@@ -73,27 +78,15 @@ def main() -> int:
         model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
         return model
 
-    def on_numpy(model: keras.Model, inputs: np.ndarray):  # noqa: ANN202
-        model.fit(inputs[: 4 * batch], y[: 4 * batch], batch_size=batch, verbose=0)  # trace
-        return lambda: model.fit(inputs, y, batch_size=batch, epochs=1, verbose=0)
-
-    def on_buckets(model: keras.Model):  # noqa: ANN202
-        data, steps = make_dataset(x, y, batch, seed=0)
-        model.fit(make_dataset(x[: 4 * batch], y[: 4 * batch], batch, seed=0)[0], verbose=0)
-        return lambda: model.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
-
-    spec = ModelParams(
-        arch=args.arch, vocab_size=TUTORIAL["vocab_size"], embedding_dim=embedding,
-        embedding_dropout=0.0, units=units, layers=1, dropout=0.3, pooling="last",
-        batch_size=batch, learning_rate=1e-3, lr_schedule="constant",
-    )  # fmt: skip
     reference = reference_model(args.arch, TUTORIAL["vocab_size"], TUTORIAL["max_len"],
                                 embedding, units)  # fmt: skip
     fits = {
-        "reference (pre-padded, no mask)": on_numpy(reference, pre_pad(x)),
-        "project (bucketed, masked)": on_buckets(build_model(args.arch, spec, 1, 1, seed=0)),
-        "unmasked (bucketed; not exact)": on_buckets(unmasked(gather=False)),
-        "unmasked + gather (bucketed, exact)": on_buckets(unmasked(gather=True)),
+        "reference (pre-padded, no mask)": padded_fit(reference, pre_pad(x), y, batch, 1),
+        "project (bucketed, masked)": bucketed_fit(
+            build_model(args.arch, tutorial_spec(args.arch), 1, 1, seed=0), x, y, batch, 1
+        ),
+        "unmasked (bucketed; not exact)": bucketed_fit(unmasked(gather=False), x, y, batch, 1),
+        "unmasked + gather (bucketed, exact)": bucketed_fit(unmasked(gather=True), x, y, batch, 1),
     }
     rates: dict[str, list[float]] = {name: [] for name in fits}
     for _ in range(args.repeats):

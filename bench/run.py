@@ -145,6 +145,48 @@ def tutorial_data(clone: Path) -> tuple[np.ndarray, np.ndarray]:
     return x, train.label.to_numpy().astype(np.int32)
 
 
+def tutorial_sample(
+    clone: Path, reviews: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``reviews`` training reviews drawn with ``rng``, at the tutorial's vocab and length."""
+    x_all, y_all = tutorial_data(clone)
+    rows = rng.choice(len(x_all), size=min(reviews, len(x_all)), replace=False)
+    return x_all[rows], y_all[rows]
+
+
+def tutorial_spec(arch: str):  # -> ModelParams, imported late like everything TensorFlow
+    """The project's model at the tutorial configuration: one layer, last state, dropout 0.3."""
+    from imdb_sentiment.params import ModelParams
+
+    return ModelParams(
+        arch=arch, vocab_size=TUTORIAL["vocab_size"], embedding_dim=TUTORIAL["embedding_dim"],
+        embedding_dropout=0.0, units=TUTORIAL["units"], layers=1, dropout=0.3,
+        pooling="last", batch_size=TUTORIAL["batch"], learning_rate=1e-3,
+        lr_schedule="constant",
+    )  # fmt: skip
+
+
+def padded_fit(  # model: a keras.Model (keras is imported after fix_threads)
+    model, x: np.ndarray, y: np.ndarray, batch: int, epochs: int
+) -> Callable[[], None]:
+    """The tutorials' way: ``fit`` on fixed-length arrays in random batches. Warms up (traces
+    the graph) now; the returned call is the one to time."""
+    model.fit(x[: 4 * batch], y[: 4 * batch], batch_size=batch, verbose=0)
+    return partial(model.fit, x, y, batch_size=batch, epochs=epochs, verbose=0)
+
+
+def bucketed_fit(  # model: a keras.Model (keras is imported after fix_threads)
+    model, x: np.ndarray, y: np.ndarray, batch: int, epochs: int
+) -> Callable[[], None]:
+    """The project's way: length-bucketed batches cut to their longest review. Warms up now;
+    the returned call is the one to time."""
+    from imdb_sentiment.training import make_dataset
+
+    data, steps = make_dataset(x, y, batch, seed=0, epochs=epochs)
+    model.fit(make_dataset(x[: 4 * batch], y[: 4 * batch], batch, seed=0)[0], verbose=0)
+    return lambda: model.fit(data, steps_per_epoch=steps, epochs=epochs, verbose=0)
+
+
 def matmul_gflops() -> float:
     import tensorflow as tf
 
@@ -279,14 +321,8 @@ def throughput(clone: Path, epochs: int, repeats: int, reviews: int) -> dict:
 
     from imdb_sentiment.data import PreparedPaths
     from imdb_sentiment.models import build_model
-    from imdb_sentiment.params import ARCHITECTURES, ModelParams, load_params
-    from imdb_sentiment.training import SplitArrays, bucketed_batches, make_dataset, seed_everything
-
-    def project_side(model, x, y, batch):  # noqa: ANN001, ANN202
-        data, steps = make_dataset(x, y, batch, seed=0, epochs=epochs)
-        warm = make_dataset(x[: 4 * batch], y[: 4 * batch], batch, seed=0)[0]
-        model.fit(warm, verbose=0)
-        return lambda: model.fit(data, steps_per_epoch=steps, epochs=epochs, verbose=0)
+    from imdb_sentiment.params import ARCHITECTURES, load_params
+    from imdb_sentiment.training import SplitArrays, bucketed_batches, seed_everything
 
     def mean_steps(x, batch) -> float:  # noqa: ANN001
         lengths = np.maximum((x != 0).sum(axis=1), 1)
@@ -294,27 +330,19 @@ def throughput(clone: Path, epochs: int, repeats: int, reviews: int) -> dict:
         return sum(int(lengths[rows].max()) * len(rows) for rows in plan) / len(x)
 
     rng = np.random.default_rng(0)
-    x_all, y_all = tutorial_data(clone)
-    rows = rng.choice(len(x_all), size=min(reviews, len(x_all)), replace=False)
-    x, y = x_all[rows], y_all[rows]
+    x, y = tutorial_sample(clone, reviews, rng)
     x_pre = pre_pad(x)
     batch = TUTORIAL["batch"]
     results = {}
     for arch in ARCHITECTURES:
-        spec = ModelParams(
-            arch=arch, vocab_size=TUTORIAL["vocab_size"], embedding_dim=TUTORIAL["embedding_dim"],
-            embedding_dropout=0.0, units=TUTORIAL["units"], layers=1, dropout=0.3,
-            pooling="last", batch_size=batch, learning_rate=1e-3, lr_schedule="constant",
-        )  # fmt: skip
         seed_everything(0)
         reference = reference_model(arch, TUTORIAL["vocab_size"], TUTORIAL["max_len"],
                                     TUTORIAL["embedding_dim"], TUTORIAL["units"])  # fmt: skip
-        reference.fit(x_pre[: 4 * batch], y[: 4 * batch], batch_size=batch, verbose=0)
-        ours = build_model(arch, spec, len(x) // batch + 1, epochs, seed=0)
+        reference_fit = padded_fit(reference, x_pre, y, batch, epochs)
+        ours = build_model(arch, tutorial_spec(arch), len(x) // batch + 1, epochs, seed=0)
         rates = compare_rates(
-            partial(reference.fit, x_pre, y, batch_size=batch, epochs=epochs, verbose=0),
-            project_side(ours, x, y, batch), len(x) * epochs, repeats,
-        )  # fmt: skip
+            reference_fit, bucketed_fit(ours, x, y, batch, epochs), len(x) * epochs, repeats
+        )
         keras.backend.clear_session()
         shape = (TUTORIAL["embedding_dim"], TUTORIAL["units"], 1)
         results[arch] = {
@@ -341,12 +369,11 @@ def throughput(clone: Path, epochs: int, repeats: int, reviews: int) -> dict:
         x, y = arrays.x_train[sample], arrays.y_train[sample]
         seed_everything(0)
         padded = build_model(name, spec, len(x) // spec.batch_size + 1, epochs, seed=0)
-        padded.fit(x[: 4 * spec.batch_size], y[: 4 * spec.batch_size],
-                   batch_size=spec.batch_size, verbose=0)  # fmt: skip
+        padded_side = padded_fit(padded, x, y, spec.batch_size, epochs)
         ours = build_model(name, spec, len(x) // spec.batch_size + 1, epochs, seed=0)
         rates = compare_rates(
-            partial(padded.fit, x, y, batch_size=spec.batch_size, epochs=epochs, verbose=0),
-            project_side(ours, x, y, spec.batch_size), len(x) * epochs, repeats,
+            padded_side, bucketed_fit(ours, x, y, spec.batch_size, epochs), len(x) * epochs,
+            repeats,
         )  # fmt: skip
         keras.backend.clear_session()
         shape = (spec.embedding_dim, spec.units, spec.layers)
