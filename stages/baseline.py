@@ -1,11 +1,12 @@
 """DVC stage baseline@NAME: a TF-IDF + logistic regression -> models/NAME/ and an MLflow run."""
 
 import argparse
-from pathlib import Path
 
 from imdb_sentiment.baseline import train_baseline
 from imdb_sentiment.cli import run_stage
+from imdb_sentiment.headline import write_training_headline
 from imdb_sentiment.params import ParamsError, load_params
+from imdb_sentiment.paths import MODELS, PREPARED, TRAIN_METRICS
 from imdb_sentiment.tracking import configure_tracking
 
 
@@ -17,7 +18,8 @@ def main() -> None:
     if name not in params.baselines:
         raise ParamsError(f"params.yaml: baselines.{name} is missing; add its TF-IDF params")
     configure_tracking()  # an unreachable tracking server fails here, before any work
-    train_baseline(name, params, Path("data/prepared"), Path("models") / name)
+    summary = train_baseline(name, params, PREPARED, MODELS / name)
+    write_training_headline(summary, TRAIN_METRICS / f"{name}.json")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """DVC stage train@NAME: one recurrent model of params.yaml `models:` -> models/NAME/ and an
-MLflow run."""
+MLflow run; its headline numbers -> metrics/train/NAME.json."""
 
 import argparse
 from pathlib import Path
 
 from imdb_sentiment.cli import run_stage
+from imdb_sentiment.headline import write_training_headline
 from imdb_sentiment.params import ParamsError, load_params
+from imdb_sentiment.paths import MODELS, PREPARED, TRAIN_METRICS
 from imdb_sentiment.tracking import configure_tracking
 
 
@@ -21,9 +23,8 @@ def main() -> None:
     configure_tracking()  # an unreachable tracking server fails here, before any work
     from imdb_sentiment.training import train_recurrent  # TensorFlow loads only after params pass
 
-    train_recurrent(
-        name, params, Path("data/prepared"), Path("models") / name, Path("checkpoints") / name
-    )
+    summary = train_recurrent(name, params, PREPARED, MODELS / name, Path("checkpoints") / name)
+    write_training_headline(summary, TRAIN_METRICS / f"{name}.json")
 
 
 if __name__ == "__main__":

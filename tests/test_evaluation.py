@@ -8,7 +8,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from imdb_sentiment.baseline import build_vectorizer
-from imdb_sentiment.comparison import comparison_report, findings
 from imdb_sentiment.data import read_archive
 from imdb_sentiment.evaluation import (
     WINDOWS,
@@ -147,67 +146,6 @@ def test_natural_subsets_find_contrast_endings_negation_and_length_quartiles():
     quartiles = np.stack([subsets[f"length_q{q}"] for q in range(1, 5)])
     assert (quartiles.sum(axis=0) == 1).all()  # every review in exactly one quartile
     assert subsets["length_q4"].tolist() == [False, False, False, True]
-
-
-def comparison_table() -> pd.DataFrame:
-    rows = {
-        "lstm": ("recurrent", 0.88, 0.87, 0.80, 0.07, 0.2, 0.41, 0.6),
-        "gru": ("recurrent", 0.89, 0.88, 0.84, 0.04, 0.1, 0.30, 0.6),
-        "tfidf": ("bag_of_words", 0.90, 0.89, 0.89, 0.0, 0.0, 0.0, 0.5),
-        "tfidf_bigram": ("bag_of_words", 0.91, 0.90, 0.88, 0.02, 0.3, 0.2, 0.55),
-    }
-    columns = [
-        "family",
-        "val_accuracy",
-        "test_accuracy",
-        "shuffled_test_accuracy",
-        "shuffled_accuracy_drop",
-        "shuffled_max_probability_change",
-        "contrast_pair_accuracy",
-        "contrast_accuracy",
-    ]
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
-    table["test_f1"] = table["test_roc_auc"] = 0.9
-    table["train_seconds"], table["parameters"] = 10.0, 1000
-    return table
-
-
-def test_findings_are_computed_from_the_numbers():
-    text = findings(comparison_table(), champion="tfidf_bigram")
-    assert "best model is **tfidf_bigram** (91.0% on validation, 90.0% on test)" in text
-    assert "**tfidf** gave every shuffled review exactly the score of the original" in text
-    assert "got 0.0% of the minimal pairs fully right — a bag of words" in text
-    assert "between 4.0 and 7.0 points of test accuracy (lstm the most)" in text
-    assert (
-        "the best recurrent model (gru) scores 1.0 points less than the order-blind tfidf" in text
-    )
-
-
-DIFFERENCES = {
-    "gru - tfidf": {"difference": -0.01, "ci_low": -0.015, "ci_high": -0.005},
-    "gru - tfidf_bigram": {"difference": 0.002, "ci_low": -0.003, "ci_high": 0.007},
-    "lstm - tfidf": {"difference": -0.02, "ci_low": -0.025, "ci_high": -0.015},
-}
-
-
-def test_report_has_every_model_intervals_and_the_paired_differences():
-    table = comparison_table()
-    table["test_accuracy_ci_low"], table["test_accuracy_ci_high"] = 0.865, 0.875
-    coverage = {"max_len": 1000, "test_truncated_fraction": 0.0016}
-    report = comparison_report(table, "gru", DIFFERENCES, coverage)
-    assert "| **gru** (champion) | recurrent |" in report
-    assert all(f"| {m} |" in report for m in ("lstm", "tfidf", "tfidf_bigram"))
-    assert "| 88.0% [86.5, 87.5] |" in report  # gru's test accuracy with its interval
-    assert "`prepare.max_len` = 1000, which cuts 0.16% of test reviews" in report
-    assert "| gru - tfidf | -1.00 | [-1.50, -0.50] | yes: lower |" in report
-    assert "| gru - tfidf_bigram | +0.20 | [-0.30, +0.70] | no |" in report
-    assert "](figures/comparison.png)" in report
-
-
-def test_findings_call_a_difference_real_only_when_its_interval_excludes_zero():
-    text = findings(comparison_table(), "tfidf_bigram", DIFFERENCES)
-    assert "by validation (gru) is lower than tfidf on test: -1.00 points" in text
-    assert "(gru) is not distinguishable from tfidf_bigram on test: +0.20 points" in text
 
 
 @pytest.mark.parametrize("name", ["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"])

@@ -20,9 +20,31 @@ from imdb_sentiment.serving import load_predictor
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["download", "prepare", "evaluate", *[f"train@{m}" for m in MODELS[:4]]] + [
+STAGES = ["download", "prepare", "evaluate", "report", *[f"train@{m}" for m in MODELS[:4]]] + [
     f"baseline@{m}" for m in MODELS[4:]
 ]
+HEADLINE = [
+    "val_accuracy",
+    "test_accuracy",
+    "test_f1",
+    "test_roc_auc",
+    "shuffle_drop",
+    "pair_accuracy",
+    "order_worth",
+    "order_worth_ci_low",
+    "order_worth_ci_high",
+]
+
+
+def evaluation_of(repo: Path, name: str) -> dict:
+    """Every number evaluate wrote for one model (or `differences`, `order`)."""
+    return json.loads((repo / "reports" / "evaluation" / f"{name}.json").read_text())
+
+
+def metric_files(repo: Path, env: dict) -> dict[str, dict]:
+    """`dvc metrics show --json`: path -> its numbers."""
+    shown = json.loads(dvc(repo, env, "metrics", "show", "--json").stdout)
+    return next(iter(shown.values()))["data"]
 
 
 def model_runs(env: dict) -> pd.DataFrame:
@@ -61,12 +83,12 @@ def test_one_finished_run_per_model_with_params_metrics_and_tags(pipeline):
     assert runs.loc["gru", "params.model.units"] == "10"  # TINY_MODEL
     assert runs.loc["tfidf", "params.baseline.ngram_max"] == "1"
     assert runs.loc["tfidf_bigram", "params.baseline.ngram_max"] == "2"
-    for column in ["metrics.val_accuracy", "metrics.test_accuracy", "metrics.train_seconds"]:
+    for column in ["metrics.best_val_accuracy", "metrics.test_accuracy", "metrics.train_seconds"]:
         assert runs[column].between(0, 1e6).all(), column
     for name in MODELS:
         record = json.loads((repo / "models" / name / "mlflow.json").read_text())
         assert record["run_id"] == runs.loc[name, "run_id"]
-        metrics = json.loads((repo / "metrics" / f"{name}.json").read_text())
+        metrics = evaluation_of(repo, name)
         assert metrics["test_accuracy"] == pytest.approx(runs.loc[name, "metrics.test_accuracy"])
 
 
@@ -109,11 +131,19 @@ def test_logged_model_takes_raw_text_and_matches_the_in_process_predictor(pipeli
 def test_evaluation_shows_what_order_buys_for_every_model(pipeline):
     repo, env, _ = pipeline
     expected = {
-        "val_accuracy", "test_accuracy", "test_precision", "test_recall", "test_f1",
-        "test_roc_auc", "test_log_loss", "shuffled_test_accuracy", "shuffled_accuracy_drop",
-        "contrast_accuracy", "contrast_pair_accuracy",
-    }  # fmt: skip
-    metrics = {m: json.loads((repo / "metrics" / f"{m}.json").read_text()) for m in MODELS}
+        "val_accuracy",
+        "test_accuracy",
+        "test_precision",
+        "test_recall",
+        "test_f1",
+        "test_roc_auc",
+        "test_log_loss",
+        "shuffled_test_accuracy",
+        "shuffled_accuracy_drop",
+        "contrast_accuracy",
+        "contrast_pair_accuracy",
+    }
+    metrics = {m: evaluation_of(repo, m) for m in MODELS}
     for name, values in metrics.items():
         assert expected <= set(values), name
         for metric in ("test_accuracy", "test_roc_auc", "shuffled_test_accuracy"):
@@ -142,17 +172,17 @@ def test_the_report_opens_with_what_order_buys_on_every_probe(pipeline):
     repo, env, _ = pipeline
     windows = ["1", "2", "4", "8", "16", "64", "all"]
     for name in MODELS:
-        metrics = json.loads((repo / "metrics" / f"{name}.json").read_text())
+        metrics = evaluation_of(repo, name)
         for key in [*(f"window_{k}" for k in windows), "suite_negation", "subset_length_q1"]:
             assert metrics[f"{key}_accuracy_ci_low"] <= metrics[f"{key}_accuracy"], (name, key)
         for key in ["suite_contrast_group_accuracy", "suite_filler_invariance"]:
             assert 0 <= metrics[key] <= 1, (name, key)
-    unigram = json.loads((repo / "metrics" / "tfidf.json").read_text())
+    unigram = evaluation_of(repo, "tfidf")
     assert {unigram[f"window_{k}_accuracy"] for k in windows} == {unigram["test_accuracy"]}
     assert unigram["suite_contrast_group_accuracy"] == unigram["suite_order_group_accuracy"] == 0
     curve = pd.read_csv(repo / "plots" / "shuffle_windows.csv", dtype={"window": str})
     assert len(curve) == len(MODELS) * len(windows)
-    answer = json.loads((repo / "metrics" / "order.json").read_text())
+    answer = evaluation_of(repo, "order")
     assert answer["reference"] == "tfidf" and answer["best_recurrent"] in MODELS[:4]
     assert {"test", "suite_negation", "suite_filler", "pairs_handwritten"} <= set(answer["probes"])
     report = (repo / "reports" / "comparison.md").read_text()
@@ -185,9 +215,10 @@ def test_a_model_and_a_baseline_added_to_params_need_no_edit_to_dvc_yaml(tmp_pat
     dvc(repo, env, "repro")
     assert (repo / "dvc.yaml").read_text() == dvc_yaml
     names = ["lstm", "lstm_wide", "tfidf", "tfidf_bigram", "tfidf_small"]
-    shown = json.loads(dvc(repo, env, "metrics", "show", "--json").stdout)
-    files = next(iter(shown.values()))["data"]
-    assert sorted(Path(f).stem for f in files) == sorted([*names, "differences", "order"])
+    files = metric_files(repo, env)
+    for name in names:
+        assert 0 <= files[f"metrics/train/{name}.json"]["data"]["val_accuracy"] <= 1, name
+    assert set(files["metrics/test_accuracy.json"]["data"]) == set(names)
     report = (repo / "reports" / "comparison.md").read_text()
     for name in names:
         assert f"| {name} |" in report or f"| **{name}** (champion) |" in report, name
@@ -202,8 +233,8 @@ def test_every_model_is_registered_and_champion_is_best_by_validation(pipeline):
     assert sorted(v.tags["model_name"] for v in versions) == sorted(MODELS)
     runs = model_runs(env)
     champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
-    best_val = runs["metrics.val_accuracy"].max()
-    assert runs.loc[champion.tags["model_name"], "metrics.val_accuracy"] == best_val
+    best_val = runs["metrics.best_val_accuracy"].max()
+    assert runs.loc[champion.tags["model_name"], "metrics.best_val_accuracy"] == best_val
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])  # pyfunc.load_model reads it
     served = mlflow.pyfunc.load_model("models:/imdb-sentiment@champion").predict(
         pd.DataFrame({"text": ["Great!", "Terrible."]})
@@ -211,16 +242,40 @@ def test_every_model_is_registered_and_champion_is_best_by_validation(pipeline):
     assert len(served) == 2
 
 
-def test_metrics_show_lists_every_model_and_a_second_repro_is_up_to_date(pipeline):
+def test_metrics_show_is_a_short_headline_and_a_second_repro_is_up_to_date(pipeline):
     repo, env, _ = pipeline
-    shown = json.loads(dvc(repo, env, "metrics", "show", "--json").stdout)
-    files = next(iter(shown.values()))["data"]
-    assert sorted(Path(f).stem for f in files) == sorted([*MODELS, "differences", "order"])
-    differences = json.loads((repo / "metrics" / "differences.json").read_text())
+    files = metric_files(repo, env)
+    expected = [f"metrics/{stem}.json" for stem in HEADLINE]
+    assert sorted(files) == sorted(expected + [f"metrics/train/{m}.json" for m in MODELS])
+    for stem in HEADLINE[:6]:
+        assert set(files[f"metrics/{stem}.json"]["data"]) == set(MODELS), stem
+    order = evaluation_of(repo, "order")
+    assert files["metrics/order_worth.json"]["data"] == {
+        order["best_recurrent"]: pytest.approx(order["probes"]["test"]["order_worth"]["difference"])
+    }
+    trained = {"val_accuracy", "best_epoch", "epochs_run", "train_seconds"}
+    assert set(files["metrics/train/gru.json"]["data"]) == trained
+    assert set(files["metrics/train/tfidf.json"]["data"]) == {"val_accuracy", "train_seconds"}
+    table = dvc(repo, env, "metrics", "show").stdout.splitlines()
+    assert len(table) <= 40 and max(map(len, table)) <= 160, table
+    differences = evaluation_of(repo, "differences")
     assert set(differences) == {f"{r} - {b}" for r in MODELS[:4] for b in MODELS[4:]}
     second = dvc(repo, env, "repro")
     assert "Running stage" not in second.stdout
     assert "Data and pipelines are up to date" in dvc(repo, env, "status").stdout
+
+
+def test_a_wording_change_to_the_report_re_runs_only_the_report(pipeline, tmp_path):
+    repo = shutil.copytree(pipeline[0], tmp_path / "wording", symlinks=True)
+    env = pipeline[1]
+    renderer = repo / "src" / "imdb_sentiment" / "report.py"
+    renderer.write_text(renderer.read_text() + "\n# a wording change\n")
+    rerun = dvc(repo, env, "repro")
+    assert rerun.stdout.count("Running stage") == 1, rerun.stdout
+    assert "Running stage 'report'" in rerun.stdout
+    assert (repo / "reports" / "comparison.md").read_text() == (
+        pipeline[0] / "reports" / "comparison.md"
+    ).read_text()
 
 
 def test_a_killed_training_resumes_from_its_last_checkpoint(pipeline, tmp_path):

@@ -163,5 +163,6 @@ def test_cli_says_how_to_get_a_champion_when_there_is_none(tmp_path):
         [sys.executable, "-m", "imdb_sentiment", "predict", "text"], cwd=tmp_path, env=env,
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert result.returncode != 0
-    assert "Run `dvc repro` first" in result.stderr
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error (") and "`imdb-sentiment promote`" in line, result.stderr

@@ -19,11 +19,17 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from imdb_sentiment import team_server
+from imdb_sentiment.cli import error_line
+from imdb_sentiment.errors import UserError
 from imdb_sentiment.project import KEEP, OVERRIDES, experiment_command
 from imdb_sentiment.registry import CHAMPION_ALIAS, REGISTERED_MODEL
 from imdb_sentiment.tracking import tracking_uri
+
+if TYPE_CHECKING:
+    from mlflow.pyfunc import PyFuncModel
 
 DEFAULT_MODEL = f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
 
@@ -73,6 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     team_server.build_parser(server)
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except UserError as exc:
+        sys.exit(error_line(exc))
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "tracking-server":
         return team_server.run(args)
     if args.command == "tune":
@@ -91,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _load(uri: str):  # noqa: ANN202 - an mlflow.pyfunc.PyFuncModel
+def _load(uri: str) -> PyFuncModel:
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -100,14 +113,15 @@ def _load(uri: str):  # noqa: ANN202 - an mlflow.pyfunc.PyFuncModel
         return mlflow.pyfunc.load_model(uri)
     except MlflowException as exc:
         hint = (
-            " Run `dvc repro` first: its evaluate stage registers the champion."
-            if (uri == DEFAULT_MODEL)
+            " Run `make run` (or `dvc repro`, then `imdb-sentiment promote`, which registers"
+            " the champion) first."
+            if uri == DEFAULT_MODEL
             else ""
         )
-        sys.exit(
-            f"error: cannot load {uri} from {mlflow.get_tracking_uri()}: "
+        raise UserError(
+            f"cannot load {uri} from {mlflow.get_tracking_uri()}: "
             f"{exc.message.splitlines()[0]}.{hint}"
-        )
+        ) from None
 
 
 def _tune(args: argparse.Namespace) -> int:
@@ -115,7 +129,7 @@ def _tune(args: argparse.Namespace) -> int:
     from imdb_sentiment.tuning import run_command
 
     if args.trials < 1:
-        sys.exit(f"error: --trials must be >= 1, got {args.trials}")
+        raise UserError(f"--trials must be >= 1, got {args.trials}")
     run_stage(
         lambda: run_command(args.names, args.trials, args.storage, args.write_params, args.report),
         tensorflow=not args.report,
@@ -124,13 +138,7 @@ def _tune(args: argparse.Namespace) -> int:
 
 
 def _experiment(args: argparse.Namespace) -> int:
-    from imdb_sentiment.errors import UserError
-
-    try:
-        command = experiment_command(args.model, {name: getattr(args, name) for name in OVERRIDES})
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    command = experiment_command(args.model, {name: getattr(args, name) for name in OVERRIDES})
     print("+ " + " ".join(command), flush=True)
     return subprocess.run(command, check=False).returncode
 
@@ -139,11 +147,16 @@ def _promote() -> int:
     from imdb_sentiment.cli import run_stage
     from imdb_sentiment.files import project_root
     from imdb_sentiment.params import load_params
+    from imdb_sentiment.paths import MODELS, Outputs
     from imdb_sentiment.registry import promote
 
     def main() -> None:
         root = project_root()
-        promote(load_params(root / "params.yaml").families(), root / "models", root / "metrics")
+        promote(
+            load_params(root / "params.yaml").families(),
+            root / MODELS,
+            root / Outputs().evaluation,
+        )
 
     run_stage(main)
     return 0
@@ -161,7 +174,7 @@ def _stdin_reviews() -> Iterator[str]:
             yield line.rstrip("\n")
 
 
-def _print(model, reviews: Sequence[str], as_json: bool) -> None:  # noqa: ANN001
+def _print(model: PyFuncModel, reviews: Sequence[str], as_json: bool) -> None:
     import pandas as pd
 
     predictions = model.predict(pd.DataFrame({"text": list(reviews)}))

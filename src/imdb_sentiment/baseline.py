@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.files import atomic_path, read_json, write_json
 from imdb_sentiment.params import BaselineParams, Params, PrepareParams, flatten_params
-from imdb_sentiment.runs import RUN_FILE, model_run, run_record
+from imdb_sentiment.runs import RUN_FILE, log_dataset, model_run, prepared_dataset, run_record
 from imdb_sentiment.serving import PIPELINE_FILE, log_sentiment_model
 from imdb_sentiment.text import tokenize
 
@@ -56,6 +56,7 @@ def train_baseline(name: str, params: Params, prepared_dir: Path, out_dir: Path)
                 "model.arch": "tfidf_logreg",
             }
         )
+        log_dataset(prepared_dataset(prepared_dir, "train"), "training")
         started = time.perf_counter()
         vectorizer = build_vectorizer(baseline)
         x_train = vectorizer.fit_transform(train.text)
@@ -84,7 +85,15 @@ def train_baseline(name: str, params: Params, prepared_dir: Path, out_dir: Path)
         }
         mlflow.log_params({"baseline.C_selected": best["C"]})
         mlflow.log_metrics(
-            {k: summary[k] for k in ("train_seconds", "train_examples_per_second", "parameters")}
+            {
+                k: summary[k]
+                for k in (
+                    "best_val_accuracy",
+                    "train_seconds",
+                    "train_examples_per_second",
+                    "parameters",
+                )
+            }
         )
         log.info("%s: selected C=%g (val_accuracy %.4f)", name, best["C"], best["val_accuracy"])
         with atomic_path(out_dir, directory=True) as tmp:

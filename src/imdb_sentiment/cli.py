@@ -29,6 +29,11 @@ def run_stage(main: Callable[[], object], tensorflow: bool = False) -> None:
             import_tensorflow()
         main()
     except UserError as exc:
-        stage = os.environ.get("DVC_STAGE") or os.path.basename(sys.argv[0])
-        print(f"error ({stage}): {exc}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(error_line(exc))
+
+
+def error_line(exc: Exception) -> str:
+    """The one way every command reports what the user must fix: ``error (WHERE): what``;
+    ``sys.exit`` prints it to stderr and exits 1."""
+    where = os.environ.get("DVC_STAGE") or os.path.basename(sys.argv[0])
+    return f"error ({where}): {exc}"

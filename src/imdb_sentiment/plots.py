@@ -56,15 +56,15 @@ def plot_roc(roc: pd.DataFrame, name: str, dest: Path) -> Path:
     return _save(fig, dest)
 
 
-def plot_confusion(labels, probabilities, name: str, dest: Path) -> Path:
-    """Test-set confusion matrix, counts per actual/predicted label."""
+def plot_confusion(rows: pd.DataFrame, name: str, dest: Path) -> Path:
+    """Test-set confusion matrix from one (actual, predicted) row per review, as counts."""
     from sklearn.metrics import ConfusionMatrixDisplay
 
     fig, ax = plt.subplots(figsize=(4.5, 4), constrained_layout=True)
     ConfusionMatrixDisplay.from_predictions(
-        labels,
-        (probabilities >= 0.5).astype(int),
-        display_labels=["negative", "positive"],
+        rows["actual"],
+        rows["predicted"],
+        labels=["negative", "positive"],
         cmap="Blues",
         colorbar=False,
         values_format=",d",

@@ -19,6 +19,7 @@ from mlflow.exceptions import MlflowException
 
 from imdb_sentiment.errors import UserError
 from imdb_sentiment.files import read_json
+from imdb_sentiment.paths import MODELS, Outputs
 from imdb_sentiment.runs import RUN_FILE
 from imdb_sentiment.tracking import configure_tracking, project_run_id
 
@@ -35,12 +36,12 @@ def champion_of(table: pd.DataFrame) -> str:
 
 
 def evaluated_models(
-    families: Mapping[str, str], models_root: Path, metrics_root: Path
+    families: Mapping[str, str], models_root: Path, evaluation_root: Path
 ) -> pd.DataFrame:
     """One row per model: its family, run, logged model and evaluation metrics."""
     rows = []
     for name, family in families.items():
-        metrics_file = metrics_root / f"{name}.json"
+        metrics_file = evaluation_root / f"{name}.json"
         run_file = models_root / name / RUN_FILE
         if not metrics_file.exists() or not run_file.exists():
             raise UserError(
@@ -61,21 +62,23 @@ def evaluated_models(
 
 
 def promote(
-    families: Mapping[str, str], models_root: Path = Path("models"),
-    metrics_root: Path = Path("metrics"),
-) -> tuple[str, dict[str, str]]:  # fmt: skip
+    families: Mapping[str, str], models_root: Path = MODELS, evaluation_root: Path | None = None
+) -> tuple[str, dict[str, str]]:
     """Register every evaluated model and point `champion` at the best; return it and the
     versions (model name -> registry version)."""
     configure_tracking()
-    table = evaluated_models(families, models_root, metrics_root)
+    table = evaluated_models(families, models_root, evaluation_root or Outputs().evaluation)
     champion = champion_of(table)
     versions = register_versions(table)
     client = mlflow.MlflowClient()
     client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, versions[champion])
     log.info(
         "champion (best %s %.4f): %s, registry version %s",
-        CHAMPION_METRIC, table.loc[champion, CHAMPION_METRIC], champion, versions[champion],
-    )  # fmt: skip
+        CHAMPION_METRIC,
+        table.loc[champion, CHAMPION_METRIC],
+        champion,
+        versions[champion],
+    )
     parent = project_run_id()
     if parent:  # under `mlflow run`, the run the user started shows the outcome too
         client.set_tag(parent, "champion", champion)

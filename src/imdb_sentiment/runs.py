@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.entities import Metric, Run
+from mlflow.data.dataset import Dataset
+from mlflow.entities import DatasetInput, Metric, Run
 from mlflow.exceptions import MlflowException
 
-from imdb_sentiment.files import project_root
+from imdb_sentiment.files import project_root, read_json
+from imdb_sentiment.paths import Outputs
 from imdb_sentiment.tracking import (
     DEFAULT_STORE,
     TrackingError,
@@ -49,6 +51,7 @@ def model_run(model_name: str, family: str, resume_run_id: str | None = None) ->
         run_name=None if run_id else model_name,
         tags=None if run_id else run_tags(model_name, family),
         parent_run_id=None if run_id else project_run_id(),
+        log_system_metrics=True,  # CPU, memory and disk over the training, in the run's UI
     ) as run:
         if run_id:
             log.info("resuming MLflow run %s (%s)", run_id, model_name)
@@ -73,18 +76,22 @@ def run_tags(model_name: str, family: str) -> dict[str, str]:
 
 
 def log_evaluation(
-    run_id: str,
+    record: dict[str, str],
     stage: str,
     metrics: dict[str, float],
-    step: int,
+    dataset: Dataset,
     artifacts: dict[str, list[Path]],
 ) -> None:
-    """Add evaluation metrics and files (folder -> paths) to the run DVC stage ``stage`` made.
+    """Add evaluation metrics and files (folder -> paths) to the run DVC stage ``stage`` made
+    (``record``: the model folder's ``mlflow.json``).
 
-    Through ``MlflowClient``, which leaves the run's status and end time alone: reopening the
-    run with ``start_run`` would end it again, and the UI would show the evaluation's wait as
-    training time. Call ``configure_tracking()`` first (once per process).
+    The metrics are linked to the run's logged model and to the evaluation dataset, so the
+    model's page in MLflow shows its test metrics. Through ``MlflowClient``, which leaves the
+    run's status and end time alone: reopening the run with ``start_run`` would end it again,
+    and the UI would show the evaluation's wait as training time. Call
+    ``configure_tracking()`` first (once per process).
     """
+    run_id = record["run_id"]
     if not _run_exists(run_id):
         raise TrackingError(
             f"MLflow run {run_id} of {stage} is not in {tracking_uri()}; the model was "
@@ -92,13 +99,88 @@ def log_evaluation(
             f"re-train it here: dvc repro -f -s {stage}"
         )
     client = mlflow.MlflowClient()
+    client.log_inputs(run_id, datasets=[_dataset_input(dataset, "evaluation")])
     now = int(time.time() * 1000)
+    linked = {
+        "model_id": record.get("model_id"),
+        "dataset_name": dataset.name,
+        "dataset_digest": dataset.digest,
+    }
     client.log_batch(
-        run_id, metrics=[Metric(key, float(value), now, step) for key, value in metrics.items()]
+        run_id,
+        metrics=[Metric(key, float(value), now, 0, **linked) for key, value in metrics.items()],
     )
     for folder, paths in artifacts.items():
         for path in paths:
             client.log_artifact(run_id, str(path), artifact_path=folder)
+
+
+def log_report(models_root: Path, outputs: Outputs) -> None:
+    """Add the rendered report and figures to each evaluated model's run (and, under `mlflow
+    run`, to the run the user started), replacing what an earlier rendering left there."""
+    names = list(read_json(outputs.comparison)["models"])
+    client = mlflow.MlflowClient()
+    shared = [outputs.report, outputs.figures / "comparison.png"]
+    shared.append(outputs.figures / "shuffle_windows.png")
+    for name in names:
+        run_id = read_json(models_root / name / RUN_FILE)["run_id"]
+        for path in shared:
+            client.log_artifact(run_id, str(path), artifact_path="comparison")
+        for kind in ("roc", "confusion"):
+            figure = outputs.figures / f"{name}_{kind}.png"
+            client.log_artifact(run_id, str(figure), artifact_path="evaluation")
+    parent = project_run_id()
+    if parent:
+        for path in shared[:2]:
+            client.log_artifact(parent, str(path), artifact_path="comparison")
+
+
+def prepared_dataset(prepared_dir: Path, split: str) -> Dataset:
+    """The prepared data as an MLflow dataset: its source folder and, as its digest, the hash
+    DVC gave ``data/prepared`` (dvc.lock), so a run points at the data version it used."""
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    return MetaDataset(
+        source=LocalArtifactDatasetSource(str(Path(prepared_dir).resolve())),
+        name=f"imdb-prepared-{split}",
+        digest=dvc_digest(prepared_dir),
+    )
+
+
+def log_dataset(dataset: Dataset, context: str) -> None:
+    """Log ``dataset`` as an input of the active run (context ``training`` / ``evaluation``)."""
+    mlflow.log_input(dataset, context=context)
+
+
+def dvc_digest(path: Path) -> str | None:
+    """The hash dvc.lock records for the output at ``path`` (``md5`` without ``.dir``), or
+    None outside a DVC checkout (MLflow then derives a digest of its own)."""
+    root = project_root()
+    lock = root / "dvc.lock"
+    if not lock.exists():
+        return None
+    import yaml
+
+    try:
+        relative = Path(path).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return None
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    for stage in stages.values():
+        for out in stage.get("outs", []):
+            if out.get("path") == relative and out.get("md5"):
+                return str(out["md5"]).removesuffix(".dir")
+    return None
+
+
+def _dataset_input(dataset: Dataset, context: str) -> DatasetInput:
+    from mlflow.entities import InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    return DatasetInput(
+        dataset._to_mlflow_entity(), tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)]
+    )
 
 
 def run_record(run: Run, model_info: Any) -> dict[str, str]:

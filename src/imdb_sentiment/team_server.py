@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from imdb_sentiment.cli import error_line
 from imdb_sentiment.errors import UserError
 from imdb_sentiment.files import write_secret
 from imdb_sentiment.services import http_service
@@ -311,8 +312,7 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     except (ServerSetupError, RuntimeError, TimeoutError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        sys.exit(error_line(exc))
     return 0
 
 

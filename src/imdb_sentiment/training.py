@@ -22,7 +22,7 @@ from imdb_sentiment.files import atomic_path, read_json, write_json
 from imdb_sentiment.models import build_model
 from imdb_sentiment.params import ModelParams, Params, PrepareParams, as_dict, flatten_params
 from imdb_sentiment.plots import plot_learning_curves
-from imdb_sentiment.runs import RUN_FILE, model_run, run_record
+from imdb_sentiment.runs import RUN_FILE, log_dataset, model_run, prepared_dataset, run_record
 from imdb_sentiment.runtime import training_device
 from imdb_sentiment.serving import KERAS_FILE, TEXT_CONFIG_FILE, VOCAB_FILE, log_sentiment_model
 from imdb_sentiment.text import Vocabulary, limit_vocabulary, token_lengths
@@ -278,6 +278,7 @@ def train_recurrent(
                     **flatten_params(spec, "model"),
                 }
             )
+            log_dataset(prepared_dataset(prepared_dir, "train"), "training")
         n_train = len(arrays.x_train)
         model = (
             keras.models.load_model(checkpoint_dir / "last.keras")
@@ -319,6 +320,7 @@ def train_recurrent(
         )
         mlflow.log_metrics(
             {
+                "best_val_accuracy": summary["best_val_accuracy"],
                 "train_seconds": summary["train_seconds"],
                 "train_examples_per_second": summary["train_examples_per_second"],
                 "best_epoch": summary["best_epoch"],

@@ -1,0 +1,60 @@
+"""Where the project's outputs live, named once for the stages that write and read them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PREPARED = Path("data/prepared")
+MODELS = Path("models")
+TRAIN_METRICS = Path("metrics/train")  # train@NAME / baseline@NAME: metrics/train/NAME.json
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where evaluate writes numbers and report renders them (all declared in dvc.yaml)."""
+
+    metrics: Path = Path("metrics")
+    plots: Path = Path("plots")
+    reports: Path = Path("reports")
+
+    @property
+    def evaluation(self) -> Path:
+        """Every number of the evaluation, per model and across models (JSON)."""
+        return self.reports / "evaluation"
+
+    @property
+    def report(self) -> Path:
+        return self.reports / "comparison.md"
+
+    @property
+    def figures(self) -> Path:
+        return self.reports / "figures"
+
+    @property
+    def histories(self) -> Path:
+        return self.plots / "history"
+
+    @property
+    def curve(self) -> Path:
+        return self.plots / "shuffle_windows.csv"
+
+    @property
+    def table(self) -> Path:
+        return self.plots / "comparison.csv"
+
+    def model_evaluation(self, name: str) -> Path:
+        return self.evaluation / f"{name}.json"
+
+    @property
+    def differences(self) -> Path:
+        return self.evaluation / "differences.json"
+
+    @property
+    def order(self) -> Path:
+        return self.evaluation / "order.json"
+
+    @property
+    def comparison(self) -> Path:
+        """What the report needs beyond the per-model numbers: families, the champion, ..."""
+        return self.evaluation / "comparison.json"

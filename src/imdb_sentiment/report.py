@@ -1,0 +1,355 @@
+"""The report stage: reports/comparison.md and its figures, rendered from the evaluate stage's
+numbers (reports/evaluation/, plots/) alone. It scores nothing, so a wording change re-runs
+this stage and not the evaluation; every number and count it prints comes from those files."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from imdb_sentiment import markdown as md
+from imdb_sentiment.files import atomic_path, read_json
+from imdb_sentiment.paths import Outputs
+
+log = logging.getLogger(__name__)
+
+ORDER_BLIND_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The evaluate stage's numbers, as the report reads them."""
+
+    table: pd.DataFrame  # one row per model: its metrics, family and training summary
+    comparison: dict[str, Any]  # champion, review counts, intervals, coverage, bounds, samples
+    differences: dict[str, dict[str, float]]
+    answer: dict[str, Any]
+    curve: pd.DataFrame
+
+    @classmethod
+    def load(cls, outputs: Outputs) -> Evaluation:
+        comparison = read_json(outputs.comparison)
+        rows = [
+            {"model": name, **info, **read_json(outputs.model_evaluation(name))}
+            for name, info in comparison["models"].items()
+        ]
+        return cls(
+            table=pd.DataFrame(rows).set_index("model"),
+            comparison=comparison,
+            differences=read_json(outputs.differences),
+            answer=read_json(outputs.order),
+            curve=pd.read_csv(outputs.curve, dtype={"window": str}),
+        )
+
+
+def render_report(outputs: Outputs | None = None) -> list[Path]:
+    """Write the comparison report and its figures; return the files written."""
+    from imdb_sentiment.plots import (
+        plot_comparison,
+        plot_confusion,
+        plot_roc,
+        plot_shuffle_windows,
+    )
+
+    outputs = outputs or Outputs()
+    evaluation = Evaluation.load(outputs)
+    written = [
+        plot_comparison(evaluation.table, outputs.figures / "comparison.png"),
+        plot_shuffle_windows(evaluation.curve, outputs.figures / "shuffle_windows.png"),
+    ]
+    for name in evaluation.table.index:
+        roc = pd.read_csv(outputs.plots / "roc" / f"{name}.csv")
+        confusion = pd.read_csv(outputs.plots / "confusion" / f"{name}.csv")
+        written += [
+            plot_roc(roc, name, outputs.figures / f"{name}_roc.png"),
+            plot_confusion(confusion, name, outputs.figures / f"{name}_confusion.png"),
+        ]
+    with atomic_path(outputs.report) as tmp:
+        tmp.write_text(comparison_report(evaluation))
+    log.info("wrote %s and %d figures", outputs.report, len(written))
+    return [outputs.report, *written]
+
+
+def comparison_report(evaluation: Evaluation) -> str:
+    """Markdown: the answer first (what order is worth on each probe, the order curve), then
+    the table with intervals, the paired differences, findings computed from them, links to
+    the plots."""
+    table, comparison = evaluation.table, evaluation.comparison
+    champion, intervals = comparison["champion"], comparison["intervals"]
+    coverage = comparison["coverage"]
+    shown = pd.DataFrame(
+        {
+            "family": table.family,
+            "val acc": table.val_accuracy.map(md.pct),
+            "test acc [95% CI]": [_with_interval(table, m, "test_accuracy") for m in table.index],
+            "test F1": table.test_f1.map("{:.3f}".format),
+            "test AUC [95% CI]": [
+                _with_interval(table, m, "test_roc_auc", percent=False) for m in table.index
+            ],
+            "shuffled acc": table.shuffled_test_accuracy.map(md.pct),
+            "drop, points [95% CI]": [_drop(table, m) for m in table.index],
+            "contrast acc": table.contrast_accuracy.map(md.pct),
+            "contrast pairs": table.contrast_pair_accuracy.map(md.pct),
+            "train s": table.train_seconds.map("{:.0f}".format),
+            "parameters": table.parameters.map("{:,}".format),
+        },
+        index=table.index,
+    )
+    shown.index = [f"**{m}** (champion)" if m == champion else m for m in shown.index]
+    differences = evaluation.differences
+    difference_rows = pd.DataFrame(
+        {
+            "test accuracy difference, points": [
+                md.points(d["difference"]) for d in differences.values()
+            ],
+            f"{intervals['confidence']:.0%} paired bootstrap CI": [
+                md.interval(d["ci_low"], d["ci_high"], signed=True) for d in differences.values()
+            ],
+            "interval excludes 0": [md.verdict(d) for d in differences.values()],
+        },
+        index=list(differences),
+    )
+    lines = [
+        "# What does word order buy?",
+        "",
+        "Rendered by the `report` stage from the evaluate stage's numbers "
+        f"(`reports/evaluation/`). Test set: {comparison['reviews']['test']:,} reviews, never "
+        f"used for any choice; the champion is picked on the validation split "
+        f"({comparison['reviews']['val']:,} reviews).",
+        "",
+        *answer_section(evaluation),
+        f"Text read: the recurrent models read each review's tokens up to "
+        f"`prepare.max_len` = {coverage['max_len']}, which cuts "
+        f"{md.pct(coverage['test_truncated_fraction'], 2)} of test reviews; the TF-IDF baselines "
+        "read every token of every review.",
+        "",
+        md.table(shown),
+        "",
+        f"- Intervals: {intervals['confidence']:.0%} percentile bootstrap over the test reviews "
+        f"({intervals['resamples']:,} resamples, seeded). They show how much the number would "
+        "move on another test set of this size, not how much it moves between training seeds "
+        "(see `bench/RESULTS.md` for the seed spread).",
+        "- *shuffled acc*: accuracy on the test reviews with each review's words in a seeded",
+        "  random order; *drop*: test accuracy minus that, in percentage points.",
+        f"- *contrast*: minimal pairs ({comparison['reviews']['contrast'] // 2} pairs, "
+        "`data/contrast/pairs.tsv`) whose two reviews have exactly the same words in a different "
+        "order and opposite sentiment; *pairs*: both of a pair right.",
+        "",
+        "## Recurrent minus bag of words, paired on the same test reviews",
+        "",
+        md.table(difference_rows),
+        "",
+        "## Findings",
+        "",
+        findings(table, champion, differences, intervals["confidence"]),
+        "",
+        "## Plots",
+        "",
+        "![accuracy vs shuffled accuracy](figures/comparison.png)",
+        "",
+        *[
+            f"- {m}: [ROC curve](figures/{m}_roc.png), "
+            f"[confusion matrix](figures/{m}_confusion.png)"
+            for m in table.index
+        ],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def answer_section(evaluation: Evaluation) -> list[str]:
+    """The report's opening: what order is worth, probe by probe, and how far it reaches."""
+    answer, table = evaluation.answer, evaluation.table
+    confidence = evaluation.comparison["intervals"]["confidence"]
+    best, reference = answer["best_recurrent"], answer["reference"]
+    rows = {}
+    for probe in answer["probes"].values():
+        worth = probe["order_worth"]
+        rows[probe["label"]] = {
+            "n": f"{probe['n']:,}",
+            **{m: md.pct(v) for m, v in probe["accuracy"].items()},
+            "order's worth, points [95% CI]": md.difference_with_interval(worth),
+            "interval excludes 0": md.verdict(worth),
+        }
+    lines = [
+        "## The answer",
+        "",
+        f"*Order's worth* is **{best}** (the best recurrent model by validation accuracy) minus "
+        f"**{reference}** (a unigram bag of words, blind to order), paired on the same reviews "
+        f"(or groups), with a {confidence:.0%} bootstrap interval. A difference whose interval "
+        "holds 0 is not a difference.",
+        "",
+        md.table(pd.DataFrame.from_dict(rows, orient="index"), index_name="probe"),
+        "",
+        *answer_summary(answer),
+        "",
+        "- Suites are generated from `data/suites/suites.yaml`, labelled by construction; a "
+        "group counts when all its reviews are right (filler: when adding a neutral sentence "
+        "changes no label). What a bag of words can reach on each:",
+        *[f"  - {name}: {bound}" for name, bound in evaluation.comparison["suite_bounds"].items()],
+        "- Subsets of the test set: `contrast_ending`, the last sentence opens with but, however "
+        "or although; `negated_sentiment`, a negation up to three words before a sentiment word "
+        "of the suites' lexicon; `length_q1`..`q4`, quartiles of review length.",
+        "",
+    ]
+    curve = evaluation.curve
+    wide = curve.pivot(index="model", columns="window", values="accuracy")
+    wide = wide[list(dict.fromkeys(curve.window))].reindex(table.index)
+    lines += [
+        "### How far does order reach?",
+        "",
+        "![accuracy as words are shuffled within windows of k](figures/shuffle_windows.png)",
+        "",
+        "Test accuracy with each review's words shuffled within consecutive windows of k "
+        "words (k=1: as written; all: the whole review), seeded:",
+        "",
+        md.table(wide.map(md.pct)),
+        "",
+        *curve_findings(wide),
+        "",
+    ]
+    examples = pd.DataFrame(evaluation.comparison["disagreements"])
+    if len(examples):
+        lines += [
+            f"### Where {best} and {reference} disagree",
+            "",
+            "A seeded sample of test reviews, shortened, with both models' probability of "
+            "positive:",
+            "",
+            md.table(examples.set_index("which"), index_name="which"),
+            "",
+        ]
+    return lines
+
+
+def answer_summary(answer: dict[str, Any]) -> list[str]:
+    """Where order's worth beats the noise, either way, and where it does not: from the
+    intervals alone."""
+    verdicts: dict[str, list[str]] = {md.HIGHER: [], md.LOWER: [], md.NOT_SHOWN: []}
+    for probe in answer["probes"].values():
+        worth = probe["order_worth"]
+        verdicts[md.verdict(worth)].append(
+            f"{probe['label']} ({md.points(worth['difference'], 1)})"
+        )
+    best, reference = answer["best_recurrent"], answer["reference"]
+    said = {
+        md.HIGHER: f"{best} beats {reference} beyond the noise on",
+        md.LOWER: f"{best} is below {reference} beyond the noise on",
+        md.NOT_SHOWN: "The interval holds 0 on",
+    }
+    return [f"- {said[v]}: {', '.join(probes)}." for v, probes in verdicts.items() if probes]
+
+
+def curve_findings(wide: pd.DataFrame) -> list[str]:
+    """Sentences computed from the order curve: flat, or what shuffling within k costs."""
+    lines = []
+    for model, row in wide.iterrows():
+        costs = {k: row["1"] - row[k] for k in row.index if k != "1"}
+        if max(abs(c) for c in costs.values()) == 0:
+            lines.append(f"- {model}: flat: exactly {md.pct(row['1'])} at every k.")
+            continue
+        shown = ", ".join(f"k={k} {md.points(c)}" for k, c in costs.items())
+        lines.append(f"- {model}: points lost to shuffling: {shown}.")
+    return lines
+
+
+def findings(
+    table: pd.DataFrame,
+    champion: str,
+    differences: dict[str, dict[str, float]] | None = None,
+    confidence: float = 0.95,
+) -> str:
+    """Plain-words statements derived from the numbers (nothing here is hard-coded)."""
+    blind = table[table.shuffled_max_probability_change <= ORDER_BLIND_TOLERANCE]
+    sighted = table.drop(index=blind.index)
+    recurrent = table[table.family == "recurrent"]
+    best = table.loc[champion]
+    sentences = [
+        f"By validation accuracy the best model is **{champion}** ({md.pct(best.val_accuracy)} "
+        f"on validation, {md.pct(best.test_accuracy)} on test)."
+    ]
+    for name, row in blind.iterrows():
+        sentences.append(
+            f"**{name}** gave every shuffled review exactly the score of the original, so its "
+            f"shuffled accuracy equals its test accuracy ({md.pct(row.test_accuracy)}): it "
+            f"cannot see word order. It got {md.pct(row.contrast_pair_accuracy)} of the minimal "
+            "pairs fully right"
+            + (
+                " — a bag of words scores both reviews of a pair the same, so it never gets both."
+                if row.contrast_pair_accuracy == 0
+                else "."
+            )
+        )
+    if not recurrent.empty:
+        drops = 100 * recurrent.shuffled_accuracy_drop
+        sentences.append(
+            f"Shuffling the words cost the recurrent models between {drops.min():.1f} and "
+            f"{drops.max():.1f} points of test accuracy ({drops.idxmax()} the most), and they "
+            f"got {_range_pct(recurrent.contrast_pair_accuracy)} of the minimal pairs fully right."
+        )
+    unigram = blind.test_accuracy.idxmax() if not blind.empty else None
+    if unigram is not None and not recurrent.empty:
+        top = recurrent.test_accuracy.idxmax()
+        gain = 100 * (recurrent.test_accuracy.max() - blind.test_accuracy.max())
+        verdict = "more" if gain > 0 else "less"
+        sentences.append(
+            f"On the plain test set, the best recurrent model ({top}) scores {abs(gain):.1f} "
+            f"points {verdict} than the order-blind {unigram}."
+        )
+    local = sighted[sighted.family == "bag_of_words"]
+    if not local.empty and not recurrent.empty:
+        name = local.test_accuracy.idxmax()
+        gap = 100 * (local.loc[name, "test_accuracy"] - recurrent.test_accuracy.max())
+        sentences.append(
+            f"**{name}**, a bag of n-grams that sees only short word windows, reaches "
+            f"{md.pct(local.loc[name, 'test_accuracy'])}: {abs(gap):.1f} points "
+            f"{'above' if gap > 0 else 'below'} the best recurrent model, and its shuffled "
+            f"accuracy drops by {100 * local.loc[name, 'shuffled_accuracy_drop']:.1f} points."
+        )
+    if differences and not recurrent.empty:
+        best = str(recurrent.val_accuracy.idxmax())  # picked on validation, like the champion
+        said = {
+            md.HIGHER: "higher than",
+            md.LOWER: "lower than",
+            md.NOT_SHOWN: "not distinguishable from",
+        }
+        for name, d in differences.items():
+            if not name.startswith(f"{best} - "):
+                continue
+            baseline = name.split(" - ", 1)[1]
+            sentences.append(
+                f"The best recurrent model by validation ({best}) is {said[md.verdict(d)]} "
+                f"{baseline} on test: {md.points(d['difference'])} points, {confidence:.0%} "
+                f"paired interval {md.interval(d['ci_low'], d['ci_high'], signed=True)}."
+            )
+    return " ".join(sentences)
+
+
+def _with_interval(table: pd.DataFrame, model: str, metric: str, percent: bool = True) -> str:
+    row = table.loc[model]
+    return md.with_interval(
+        row[metric], row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high"), percent
+    )
+
+
+def _drop(table: pd.DataFrame, model: str) -> str:
+    row = table.loc[model]
+    low = row.get("shuffled_accuracy_drop_ci_low")
+    if low is None or pd.isna(low):
+        return md.points(row.shuffled_accuracy_drop)
+    return md.difference_with_interval(
+        {
+            "difference": row.shuffled_accuracy_drop,
+            "ci_low": low,
+            "ci_high": row.shuffled_accuracy_drop_ci_high,
+        }
+    )
+
+
+def _range_pct(values: pd.Series) -> str:
+    low, high = values.min(), values.max()
+    return md.pct(low) if low == high else f"{md.pct(low)} to {md.pct(high)}"

@@ -1,0 +1,19 @@
+"""DVC stage report: reports/comparison.md and reports/figures/, rendered from the evaluate
+stage's numbers, and added to each model's MLflow run."""
+
+from imdb_sentiment.cli import run_stage
+from imdb_sentiment.paths import MODELS, Outputs
+from imdb_sentiment.report import render_report
+from imdb_sentiment.runs import log_report
+from imdb_sentiment.tracking import configure_tracking
+
+
+def main() -> None:
+    configure_tracking()  # an unreachable tracking server fails here, before any work
+    outputs = Outputs()
+    render_report(outputs)
+    log_report(MODELS, outputs)
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,234 @@
+"""The report stage on fixture numbers: everything it prints comes from the evaluate stage's
+files, and the rule that calls a difference real is the interval's."""
+
+import pandas as pd
+import pytest
+
+from imdb_sentiment import markdown as md
+from imdb_sentiment.files import write_json
+from imdb_sentiment.headline import evaluation_headline, training_headline
+from imdb_sentiment.paths import Outputs
+from imdb_sentiment.report import Evaluation, comparison_report, findings, render_report
+
+# model -> (family, val, test, shuffled, drop, max probability change, pairs, contrast)
+MODELS = {
+    "lstm": ("recurrent", 0.88, 0.87, 0.80, 0.07, 0.2, 0.41, 0.6),
+    "gru": ("recurrent", 0.89, 0.88, 0.84, 0.04, 0.1, 0.30, 0.6),
+    "tfidf": ("bag_of_words", 0.90, 0.89, 0.89, 0.0, 0.0, 0.0, 0.5),
+    "tfidf_bigram": ("bag_of_words", 0.91, 0.90, 0.88, 0.02, 0.3, 0.2, 0.55),
+}
+DIFFERENCES = {
+    "gru - tfidf": {"difference": -0.01, "ci_low": -0.015, "ci_high": -0.005},
+    "gru - tfidf_bigram": {"difference": 0.002, "ci_low": -0.003, "ci_high": 0.007},
+    "lstm - tfidf": {"difference": -0.02, "ci_low": -0.025, "ci_high": -0.015},
+}
+WINDOWS = ["1", "2", "all"]
+
+
+def model_metrics(val, test, shuffled, drop, change, pairs, contrast) -> dict[str, float]:
+    return {
+        "val_accuracy": val,
+        "test_accuracy": test,
+        "test_accuracy_ci_low": test - 0.005,
+        "test_accuracy_ci_high": test + 0.005,
+        "test_f1": 0.9,
+        "test_roc_auc": 0.95,
+        "test_roc_auc_ci_low": 0.94,
+        "test_roc_auc_ci_high": 0.96,
+        "shuffled_test_accuracy": shuffled,
+        "shuffled_accuracy_drop": drop,
+        "shuffled_accuracy_drop_ci_low": drop - 0.004,
+        "shuffled_accuracy_drop_ci_high": drop + 0.004,
+        "shuffled_max_probability_change": change,
+        "contrast_pair_accuracy": pairs,
+        "contrast_accuracy": contrast,
+    }
+
+
+def write_evaluation(outputs: Outputs, n_test: int = 1234) -> None:
+    """The files the evaluate stage writes, with made-up numbers."""
+    answer = {
+        "best_recurrent": "gru",
+        "reference": "tfidf",
+        "probes": {
+            "test": {
+                "label": "plain test set",
+                "n": n_test,
+                "accuracy": {m: v[2] for m, v in MODELS.items()},
+                "order_worth": DIFFERENCES["gru - tfidf"],
+            },
+            "suite_order": {
+                "label": "suite order (groups all right)",
+                "n": 150,
+                "accuracy": {m: 0.4 if m == "gru" else 0.0 for m in MODELS},
+                "order_worth": {"difference": 0.4, "ci_low": 0.3, "ci_high": 0.5},
+            },
+        },
+    }
+    for name, values in MODELS.items():
+        write_json(outputs.model_evaluation(name), model_metrics(*values[1:]))
+    write_json(outputs.differences, DIFFERENCES)
+    write_json(outputs.order, answer)
+    write_json(
+        outputs.comparison,
+        {
+            "models": {
+                name: {"family": values[0], "train_seconds": 10.0, "parameters": 1000}
+                for name, values in MODELS.items()
+            },
+            "champion": "tfidf_bigram",
+            "best_recurrent": "gru",
+            "reference": "tfidf",
+            "reviews": {"val": 321, "test": n_test, "contrast": 8},
+            "intervals": {"confidence": 0.95, "resamples": 1000},
+            "coverage": {"max_len": 1000, "test_truncated_fraction": 0.0016},
+            "suite_bounds": {"order": "group accuracy exactly 0 for a unigram bag of words"},
+            "disagreements": [
+                {
+                    "which": "gru right, tfidf wrong",
+                    "label": "positive",
+                    "gru": 0.9,
+                    "tfidf": 0.2,
+                    "review": "Not bad | at all.",
+                },
+            ],
+        },
+    )
+    curve = [
+        {
+            "model": m,
+            "window": w,
+            "accuracy": v[2] - (0 if w == "1" or v[5] == 0 else 0.01),
+            "ci_low": 0.8,
+            "ci_high": 0.9,
+        }
+        for m, v in MODELS.items()
+        for w in WINDOWS
+    ]
+    outputs.plots.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(curve).to_csv(outputs.curve, index=False)
+    for name in MODELS:
+        for kind, frame in (
+            (
+                "roc",
+                pd.DataFrame({"fpr": [0, 0.1, 1], "tpr": [0, 0.8, 1], "threshold": [1, 0.5, 0]}),
+            ),
+            (
+                "confusion",
+                pd.DataFrame(
+                    {
+                        "actual": ["positive", "negative", "negative"],
+                        "predicted": ["positive", "positive", "negative"],
+                    }
+                ),
+            ),
+        ):
+            (outputs.plots / kind).mkdir(exist_ok=True)
+            frame.to_csv(outputs.plots / kind / f"{name}.csv", index=False)
+
+
+@pytest.fixture
+def outputs(tmp_path) -> Outputs:
+    outputs = Outputs(tmp_path / "metrics", tmp_path / "plots", tmp_path / "reports")
+    write_evaluation(outputs)
+    return outputs
+
+
+def test_the_report_and_its_figures_are_rendered_from_the_files_alone(outputs):
+    written = render_report(outputs)
+    report = outputs.report.read_text()
+    assert report.startswith("# What does word order buy?")
+    assert "Test set: 1,234 reviews" in report  # the count comes from the data
+    assert "| **tfidf_bigram** (champion) | bag_of_words |" in report
+    assert "| 88.0% [87.5, 88.5] |" in report  # gru's test accuracy with its interval
+    assert "`prepare.max_len` = 1000, which cuts 0.16% of test reviews" in report
+    assert "| gru - tfidf | -1.00 | [-1.50, -0.50] | yes: lower |" in report
+    assert "| gru - tfidf_bigram | +0.20 | [-0.30, +0.70] | no |" in report
+    assert "| plain test set | 1,234 |" in report
+    assert "- gru is below tfidf beyond the noise on: plain test set (-1.0)." in report
+    assert (
+        "- gru beats tfidf beyond the noise on: suite order (groups all right) (+40.0)." in report
+    )
+    assert "- tfidf: flat: exactly 89.0% at every k." in report
+    assert "Not bad \\| at all." in report  # a `|` in a review does not break the table
+    assert "](figures/comparison.png)" in report
+    figures = {path.name for path in written if path.suffix == ".png"}
+    assert {"comparison.png", "shuffle_windows.png", "gru_roc.png", "gru_confusion.png"} <= figures
+    assert all(path.stat().st_size > 1000 for path in written)
+
+
+def test_a_wording_change_needs_no_evaluation_only_the_files(outputs):
+    """Rendering twice from the same numbers gives the same report, byte for byte."""
+    render_report(outputs)
+    first = outputs.report.read_text()
+    render_report(outputs)
+    assert outputs.report.read_text() == first
+
+
+def test_findings_are_computed_from_the_numbers(outputs):
+    table = Evaluation.load(outputs).table
+    text = findings(table, champion="tfidf_bigram")
+    assert "best model is **tfidf_bigram** (91.0% on validation, 90.0% on test)" in text
+    assert "**tfidf** gave every shuffled review exactly the score of the original" in text
+    assert "got 0.0% of the minimal pairs fully right — a bag of words" in text
+    assert "between 4.0 and 7.0 points of test accuracy (lstm the most)" in text
+    assert (
+        "the best recurrent model (gru) scores 1.0 points less than the order-blind tfidf" in text
+    )
+
+
+def test_findings_call_a_difference_real_only_when_its_interval_excludes_zero(outputs):
+    text = findings(Evaluation.load(outputs).table, "tfidf_bigram", DIFFERENCES)
+    assert "by validation (gru) is lower than tfidf on test: -1.00 points" in text
+    assert "(gru) is not distinguishable from tfidf_bigram on test: +0.20 points" in text
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [
+        (0.001, 0.01, md.HIGHER),
+        (-0.01, -0.001, md.LOWER),
+        (-0.01, 0.01, md.NOT_SHOWN),
+        (0.0, 0.01, md.NOT_SHOWN),
+    ],
+)
+def test_a_difference_is_real_only_when_its_interval_excludes_zero(low, high, expected):
+    assert md.verdict({"difference": (low + high) / 2, "ci_low": low, "ci_high": high}) == expected
+
+
+def test_the_report_renders_the_same_numbers_it_reads(outputs):
+    """The table of the report is a rendering of comparison_report's input, nothing else."""
+    evaluation = Evaluation.load(outputs)
+    report = comparison_report(evaluation)
+    for values in MODELS.values():
+        assert f"| {md.pct(values[1])} |" in report  # every model's val accuracy
+
+
+def test_the_dvc_headline_has_a_column_per_model_and_order_worth_under_the_best():
+    per_model = {m: model_metrics(*v[1:]) for m, v in MODELS.items()}
+    answer = {
+        "best_recurrent": "gru",
+        "probes": {"test": {"order_worth": DIFFERENCES["gru - tfidf"]}},
+    }
+    files = evaluation_headline(per_model, answer)
+    assert files["test_accuracy"] == {"lstm": 0.87, "gru": 0.88, "tfidf": 0.89, "tfidf_bigram": 0.9}
+    assert files["shuffle_drop"]["lstm"] == 0.07
+    assert files["order_worth"] == {"gru": -0.01}
+    assert files["order_worth_ci_low"] == {"gru": -0.015}
+    summary = {
+        "best_val_accuracy": 0.8812345,
+        "best_epoch": 2,
+        "epochs_run": 4,
+        "train_seconds": 12.5,
+        "parameters": 10,
+    }
+    assert training_headline(summary) == {
+        "val_accuracy": 0.8812345,
+        "best_epoch": 2,
+        "epochs_run": 4,
+        "train_seconds": 12.5,
+    }
+    assert training_headline({"best_val_accuracy": 0.9, "train_seconds": 3.0}) == {
+        "val_accuracy": 0.9,
+        "train_seconds": 3.0,
+    }
