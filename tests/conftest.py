@@ -12,6 +12,7 @@ import tarfile
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 import yaml
 
@@ -127,7 +128,7 @@ def pipeline(tmp_path_factory, tiny_archive):
     return repo, env, first
 
 
-def runs_in(uri: str, **filters: str):  # noqa: ANN201 - a pandas DataFrame
+def runs_in(uri: str, **filters: str) -> pd.DataFrame:
     """Every run in the store at ``uri`` as one row (run_id, experiment_id, status,
     artifact_uri, metrics.*, params.*, tags.*), read through a client of that store: no test
     depends on MLflow's process-wide tracking URI."""
@@ -158,8 +159,12 @@ def promote(repo: Path, env: dict) -> subprocess.CompletedProcess:
     """`imdb-sentiment promote` in ``repo``: the registry step after `dvc repro`."""
     result = subprocess.run(
         [sys.executable, "-m", "imdb_sentiment", "promote"],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if result.returncode != 0:
         raise AssertionError(f"imdb-sentiment promote failed:\n{result.stderr}")
     return result

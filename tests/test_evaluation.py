@@ -173,8 +173,10 @@ def test_intervals_hold_the_estimate_and_a_paired_difference_is_exact_for_a_copy
     assert metric_intervals(labels, probabilities, seed=0) == intervals  # seeded
     right = (probabilities >= 0.5) == labels
     assert paired_difference(right, right, seed=0) == {
-        "difference": 0.0, "ci_low": 0.0, "ci_high": 0.0
-    }  # fmt: skip
+        "difference": 0.0,
+        "ci_low": 0.0,
+        "ci_high": 0.0,
+    }
     flipped = right.copy()
     flipped[:100] = ~flipped[:100]
     diff = paired_difference(right, flipped, seed=0)

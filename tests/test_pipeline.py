@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import shlex
 import shutil
 import signal
 import subprocess
@@ -14,7 +16,17 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
-from conftest import MODELS, copy_repo, dvc, edit_params, project_env, runs_in, tiny_repo
+from conftest import (
+    MODELS,
+    REPO,
+    copy_repo,
+    dvc,
+    edit_params,
+    git,
+    project_env,
+    runs_in,
+    tiny_repo,
+)
 
 from imdb_sentiment.serving import load_predictor
 
@@ -333,3 +345,36 @@ def test_bad_params_stop_the_pipeline_with_one_line_and_no_outputs(tmp_path, tin
     assert "params.yaml: train.epochs must be >= 1, got 0" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (repo / "data" / "raw" / "aclImdb_v1.tar.gz").exists()
+
+
+def readme_commands(prefix: str) -> list[list[str]]:
+    """The README's shell lines that start with ``prefix``, comments dropped, as argv."""
+    lines = (REPO / "README.md").read_text().splitlines()
+    return [shlex.split(line, comments=True) for line in lines if line.startswith(prefix)]
+
+
+def test_the_readme_sweep_runs_and_exp_show_only_changed_is_readable(pipeline, tmp_path):
+    """The README's sweep, as written: two queued experiments, one worker, then the
+    comparison command it shows."""
+    repo = shutil.copytree(pipeline[0], tmp_path / "sweep", symlinks=True)
+    env = pipeline[1]
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "the pipeline's results")
+    (queue,) = readme_commands("dvc exp run --queue")
+    (start,) = readme_commands("dvc queue start")
+    (show,) = readme_commands("dvc exp show")
+    dvc(repo, env, *queue[1:])
+    dvc(repo, env, *start[1:])
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        status = dvc(repo, env, "queue", "status").stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            break
+        time.sleep(3)
+    assert "Failed" not in status and "Success" in status, status
+    table = dvc(repo, env, *show[1:], "--no-pager", "--csv").stdout.splitlines()
+    header = next(csv.reader([table[0]]))
+    assert len(header) <= 40, header
+    assert "models.gru.units" in header, header  # what the sweep changed ...
+    assert any("val_accuracy" in column for column in header), header  # ... and what it moved
+    assert len(table) >= 4, table  # the header, the baseline and the two experiments

@@ -19,9 +19,14 @@ PARAMS = REPO / "params.yaml"
 def test_experiment_command_passes_only_the_overridden_params_to_dvc():
     values = {"epochs": "3", "learning_rate": "3e-3", "units": "128", "dropout": KEEP}
     assert experiment_command("gru", values, PARAMS) == [
-        "dvc", "exp", "run", "train@gru",
-        "-Strain.epochs=3", "-Smodels.gru.learning_rate=3e-3", "-Smodels.gru.units=128",
-    ]  # fmt: skip
+        "dvc",
+        "exp",
+        "run",
+        "train@gru",
+        "-Strain.epochs=3",
+        "-Smodels.gru.learning_rate=3e-3",
+        "-Smodels.gru.units=128",
+    ]
 
 
 def test_experiment_command_validates_with_the_params_loader():

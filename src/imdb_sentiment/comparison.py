@@ -238,9 +238,13 @@ def order_answer(
 
 
 def disagreements(
-    table: pd.DataFrame, evaluations: dict[str, Any], data: EvaluationData, seed: int,
-    per_side: int = 5, length: int = 300,
-) -> pd.DataFrame:  # fmt: skip
+    table: pd.DataFrame,
+    evaluations: dict[str, Any],
+    data: EvaluationData,
+    seed: int,
+    per_side: int = 5,
+    length: int = 300,
+) -> pd.DataFrame:
     """A seeded sample of test reviews the best recurrent model gets right and the order-blind
     reference gets wrong, and the reverse, shortened, with both models' probabilities."""
     best, reference = order_baselines(table)
@@ -250,8 +254,10 @@ def disagreements(
     best_right, ref_right = (p_best >= 0.5) == labels, (p_ref >= 0.5) == labels
     rng = np.random.default_rng(seed)
     rows = []
-    for side, mask in ((f"{best} right, {reference} wrong", best_right & ~ref_right),
-                       (f"{reference} right, {best} wrong", ref_right & ~best_right)):  # fmt: skip
+    for side, mask in (
+        (f"{best} right, {reference} wrong", best_right & ~ref_right),
+        (f"{reference} right, {best} wrong", ref_right & ~best_right),
+    ):
         chosen = np.flatnonzero(mask)
         for i in np.sort(rng.choice(chosen, size=min(per_side, len(chosen)), replace=False)):
             text = " ".join(data.test.text.iloc[i].replace("<br />", " ").split())

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,9 +91,12 @@ def shuffle_tokens(
             order = rng.permutation(len(tokens))
         else:
             order = np.concatenate(
-                [start + rng.permutation(min(window, len(tokens) - start))
-                 for start in range(0, len(tokens), window)] or [np.zeros(0, int)]
-            )  # fmt: skip
+                [
+                    start + rng.permutation(min(window, len(tokens) - start))
+                    for start in range(0, len(tokens), window)
+                ]
+                or [np.zeros(0, int)]
+            )
         shuffled.append(" ".join(tokens[i] for i in order))
     return shuffled
 
@@ -116,9 +119,13 @@ def natural_subsets(test: pd.DataFrame, sentiment_words: set[str]) -> dict[str, 
         lengths.append(len(tokens))
         negators = [i for i, token in enumerate(tokens) if _negates(token)]
         negated.append(
-            any(tokens[j] in sentiment_words for i in negators for j in range(i + 1, i + 4)
-                if j < len(tokens))
-        )  # fmt: skip
+            any(
+                tokens[j] in sentiment_words
+                for i in negators
+                for j in range(i + 1, i + 4)
+                if j < len(tokens)
+            )
+        )
     # Quartiles of the length ranks (ties broken by position): four groups of equal size even
     # where many reviews share a length.
     quartile = pd.qcut(pd.Series(lengths).rank(method="first"), 4, labels=False).to_numpy()
@@ -210,33 +217,37 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
     }
 
 
-def metric_statistic(name: str):  # noqa: ANN202 - statistic(labels, probabilities, axis)
+Statistic = Callable[..., np.ndarray]  # (labels, probabilities, axis) -> one value per resample
+
+
+def metric_statistic(name: str) -> Statistic:
     """``name`` as a statistic scipy.stats.bootstrap can evaluate on many resamples at once."""
 
-    def counts(y, p, axis):  # noqa: ANN001, ANN202
+    def counts(y, p, axis):
         predicted = p >= 0.5
         tp = np.sum(predicted & (y == 1), axis=axis)
         fp = np.sum(predicted & (y == 0), axis=axis)
         fn = np.sum(~predicted & (y == 1), axis=axis)
         return tp, fp, fn
 
-    def accuracy(y, p, axis=-1):  # noqa: ANN001, ANN202
+    def accuracy(y, p, axis=-1):
         return np.mean((p >= 0.5) == (y == 1), axis=axis)
 
-    def precision(y, p, axis=-1):  # noqa: ANN001, ANN202
+    def precision(y, p, axis=-1):
         tp, fp, _ = counts(y, p, axis)
         return np.divide(tp, tp + fp, out=np.zeros(np.shape(tp)), where=(tp + fp) > 0)
 
-    def recall(y, p, axis=-1):  # noqa: ANN001, ANN202
+    def recall(y, p, axis=-1):
         tp, _, fn = counts(y, p, axis)
         return np.divide(tp, tp + fn, out=np.zeros(np.shape(tp)), where=(tp + fn) > 0)
 
-    def f1(y, p, axis=-1):  # noqa: ANN001, ANN202
+    def f1(y, p, axis=-1):
         tp, fp, fn = counts(y, p, axis)
-        return np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(np.shape(tp)),
-                         where=(2 * tp + fp + fn) > 0)  # fmt: skip
+        return np.divide(
+            2 * tp, 2 * tp + fp + fn, out=np.zeros(np.shape(tp)), where=(2 * tp + fp + fn) > 0
+        )
 
-    def roc_auc(y, p, axis=-1):  # noqa: ANN001, ANN202
+    def roc_auc(y, p, axis=-1):
         # Mann-Whitney: the chance a random positive outscores a random negative (ties half).
         ranks = stats.rankdata(p, axis=axis)
         positives = np.sum(y == 1, axis=axis)
@@ -244,14 +255,16 @@ def metric_statistic(name: str):  # noqa: ANN202 - statistic(labels, probabiliti
         rank_sum = np.sum(np.where(y == 1, ranks, 0), axis=axis)
         return (rank_sum - positives * (positives + 1) / 2) / np.maximum(positives * negatives, 1)
 
-    def log_loss(y, p, axis=-1):  # noqa: ANN001, ANN202
+    def log_loss(y, p, axis=-1):
         p = np.clip(p, _EPS, 1 - _EPS)
         return -np.mean(np.where(y == 1, np.log(p), np.log(1 - p)), axis=axis)
 
     return locals()[name]
 
 
-def bootstrap_interval(statistic, samples: Sequence[np.ndarray], seed: int) -> tuple[float, float]:  # noqa: ANN001
+def bootstrap_interval(
+    statistic: Statistic, samples: Sequence[np.ndarray], seed: int
+) -> tuple[float, float]:
     """The 95% percentile bootstrap interval of ``statistic(*samples, axis)``, resampling the
     rows of ``samples`` together (paired), seeded so every model gets the same resamples."""
     if len(samples[0]) < 2:

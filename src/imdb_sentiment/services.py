@@ -38,9 +38,13 @@ def http_service(
     """
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            list(command), cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+            list(command),
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
         try:
             _wait_until_ready(process, url + ready_path, log_path, timeout)
             yield process

@@ -8,7 +8,7 @@ import functools
 import logging
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import mlflow
@@ -137,7 +137,7 @@ def _sqlite_path(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///"))
 
 
-def _store_creation_lock(uri: str):  # noqa: ANN202 - a context manager
+def _store_creation_lock(uri: str) -> AbstractContextManager[None]:
     """Serialize first use of a SQLite store: workers that create its schema at the same time
     fail with "duplicate column name" (``dvc queue start -j 2`` on a fresh project)."""
     db = _sqlite_path(uri)
