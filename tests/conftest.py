@@ -89,6 +89,8 @@ def project_env(tracking_uri: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["MLFLOW_TRACKING_URI"] = tracking_uri
+    # A tiny training ends within MLflow's default 10 s between system-metric samples.
+    env["MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL"] = "1"
     env.pop("DVC_ROOT", None)
     return env
 

@@ -116,6 +116,31 @@ def test_a_runs_duration_is_its_training_not_the_wait_for_evaluate(pipeline):
         assert info.end_time <= evaluated.timestamp, name
 
 
+def test_runs_carry_their_dataset_system_metrics_and_model_linked_test_metrics(pipeline):
+    repo, env, _ = pipeline
+    client = client_of(env)
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    (prepared,) = [o for o in lock["stages"]["prepare"]["outs"] if o["path"] == "data/prepared"]
+    digest = prepared["md5"].removesuffix(".dir")
+    for name, row in model_runs(env).iterrows():
+        run = client.get_run(row.run_id)
+        inputs = {
+            next(t.value for t in d.tags if t.key == "mlflow.data.context"): d.dataset
+            for d in run.inputs.dataset_inputs
+        }
+        assert set(inputs) == {"training", "evaluation"}, name
+        assert {d.digest for d in inputs.values()} == {digest}, name  # DVC's hash of the data
+        assert any(key.startswith("system/") for key in run.data.metrics), name
+        record = json.loads((repo / "models" / name / "mlflow.json").read_text())
+        logged = {m.key: m for m in client.get_logged_model(record["model_id"]).metrics}
+        assert logged["test_accuracy"].value == pytest.approx(run.data.metrics["test_accuracy"])
+        assert logged["test_accuracy"].dataset_digest == digest, name
+        # evaluation adds no point to the per-epoch validation curve
+        steps = [m.step for m in client.get_metric_history(row.run_id, "val_accuracy")]
+        assert steps == sorted(set(steps)), (name, steps)
+        assert "best_val_accuracy" in run.data.metrics, name
+
+
 def test_recurrent_runs_have_epoch_curves_summary_and_plot(pipeline):
     env = pipeline[1]
     client = client_of(env)
