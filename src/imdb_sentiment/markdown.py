@@ -17,9 +17,9 @@ def pct(value: float, digits: int = 1) -> str:
     return f"{100 * value:.{digits}f}%"
 
 
-def points(value: float, digits: int = 2) -> str:
-    """A difference of two accuracies in percentage points, signed: 0.0123 -> '+1.23'."""
-    return f"{100 * value:+.{digits}f}"
+def points(value: float, digits: int = 2, signed: bool = True) -> str:
+    """Accuracy in percentage points, a difference signed: 0.0123 -> '+1.23' (or '1.23')."""
+    return f"{100 * value:{'+' if signed else ''}.{digits}f}"
 
 
 def interval(low: float, high: float, percent: bool = True, signed: bool = False) -> str:
