@@ -77,3 +77,13 @@ def rows(header: Sequence[str], body: Iterable[Sequence[Any]]) -> str:
 
 def bullets(items: Iterable[str]) -> list[str]:
     return [f"- {item}" for item in items]
+
+
+def plus_minus(mean: float, std: float, digits: int = 2) -> str:
+    """A mean and standard deviation of accuracies in percent: '85.39 ± 1.14'."""
+    return f"{100 * mean:.{digits}f} ± {100 * std:.{digits}f}"
+
+
+def ratio(value: float | None, digits: int = 2) -> str:
+    """A speed ratio: 1.234 -> '1.23×' ('' for none)."""
+    return "" if value is None else f"{value:.{digits}f}×"

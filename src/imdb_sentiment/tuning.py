@@ -358,7 +358,7 @@ def sibling_winners(
     return found
 
 
-def _parent_run(study: optuna.Study, name: str, experiment_id: str):  # noqa: ANN202
+def _parent_run(study: optuna.Study, name: str, experiment_id: str) -> mlflow.ActiveRun:
     """The study's one parent run: resumed when the study is continued, else created."""
     found = mlflow.search_runs(
         experiment_ids=[experiment_id],
