@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 
 import pytest
+from conftest import REPO
 
+from imdb_sentiment.files import read_json
 from imdb_sentiment.tuning_report import render
 
 
@@ -102,3 +104,8 @@ def test_no_complete_trial_and_no_study(summary):
     assert "2 trials: 0 complete, 2 pruned; 97 minutes" in text
     assert "No complete trial yet." in text and "| trial |" not in text
     assert "No study has run on the current data yet." in render(summary | {"studies": []})
+
+
+def test_the_committed_report_is_the_rendering_of_its_json():
+    summary = read_json(REPO / "reports" / "tuning.json")
+    assert (REPO / "reports" / "tuning.md").read_text() == render(summary)
