@@ -66,6 +66,8 @@ def test_the_method_comes_from_the_data(summary):
     assert "| units | 16, 32, 64 |" in text
     assert "| learning_rate | 0.0001 to 0.01, log-uniform |" in text
     assert "vocab_size" not in text
+    summary["pruner"]["last_epoch"] = 2
+    assert "after epoch 2, a trial below the median" in render(summary)
 
 
 def test_a_study_shows_its_counts_winner_and_top_trials(summary):

@@ -29,14 +29,19 @@ def render(summary: dict[str, Any]) -> str:
 
 def method(summary: dict[str, Any]) -> list[str]:
     budget, pruner = summary["budget"], summary["pruner"]
+    epochs = (
+        f"epoch {pruner['first_epoch']}"
+        if pruner["first_epoch"] == pruner["last_epoch"]
+        else f"epoch {pruner['first_epoch']} to {pruner['last_epoch']}"
+    )
     return [
         f"Rendered from `reports/tuning.json` (`imdb-sentiment tune --report` rewrites both). "
         f"Every trial is scored by `{summary['objective']}` on the validation split "
         f"({summary['n_val']:,} reviews); the test set is not used.",
         "",
         f"Budget per trial: `train.epochs` {budget['epochs']}, `train.patience` "
-        f"{budget['patience']}. Pruning ({pruner['rule']} rule): after epoch "
-        f"{pruner['first_epoch']} to {pruner['last_epoch']}, a trial below the {pruner['rule']} "
+        f"{budget['patience']}. Pruning ({pruner['rule']} rule): after {epochs}, a trial "
+        f"below the {pruner['rule']} "
         f"of earlier trials at that epoch stops, once {pruner['n_startup_trials']} trials "
         "have finished.",
         "",
