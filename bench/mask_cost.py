@@ -39,7 +39,7 @@ from run import (  # noqa: E402
     rate_of,
     tutorial_sample,
     tutorial_spec,
-)  # fmt: skip
+)
 
 
 def main() -> int:
@@ -63,7 +63,7 @@ def main() -> int:
     seed_everything(0)
 
     class LastRealStep(keras.layers.Layer):
-        def call(self, sequence, ids):  # noqa: ANN001, ANN202
+        def call(self, sequence: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
             last = tf.maximum(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1), 1) - 1
             return tf.gather(sequence, last, axis=1, batch_dims=1)
 
@@ -78,8 +78,9 @@ def main() -> int:
         model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
         return model
 
-    reference = reference_model(args.arch, TUTORIAL["vocab_size"], TUTORIAL["max_len"],
-                                embedding, units)  # fmt: skip
+    reference = reference_model(
+        args.arch, TUTORIAL["vocab_size"], TUTORIAL["max_len"], embedding, units
+    )
     fits = {
         "reference (pre-padded, no mask)": padded_fit(reference, pre_pad(x), y, batch, 1),
         "project (bucketed, masked)": bucketed_fit(

@@ -16,7 +16,9 @@
 5. the machine's float32 matmul rate and the fraction of it each training loop reaches;
 6. serving latency and throughput (bench/serve_load.py) for the champion and tfidf.
 
-Writes bench/results.json and bench/RESULTS.md.
+Writes bench/results.json (the numbers and the settings they were measured at) and
+bench/RESULTS.md, rendered from results.json alone; `python bench/run.py --render-only`
+re-renders RESULTS.md from the saved results.json.
 """
 
 from __future__ import annotations
@@ -37,11 +39,30 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from imdb_sentiment import markdown as md
+from imdb_sentiment.files import atomic_path, read_json, write_json
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 TUTORIAL = {"vocab_size": 10000, "max_len": 200, "embedding_dim": 128, "units": 64, "batch": 128}
+# What the benchmark aims for: the mean test accuracy over seeds (gated models at or above the
+# unigram tfidf), and the training speedups at the tutorial configuration and at the defaults.
+TARGETS = {
+    "test_accuracy_mean": {"bilstm": 0.895, "lstm": 0.895, "gru": 0.895, "simple_rnn": 0.86},
+    "speedup": 1.15,
+    "speedup_at_defaults": 2.5,
+}
+CACHED_REPROS = 3  # fully cached `dvc repro` runs (the median counts)
+# The serving load test (bench/serve_load.py): requests, their concurrency, reviews per batch.
+SERVING = {
+    "requests": 2000,
+    "batch_requests": 200,
+    "batch_size": 64,
+    "concurrency": 8,
+    "workers": 1,
+}
 GATES = {"simple_rnn": 1, "gru": 3, "lstm": 4, "bilstm": 4}
 # One thread each, so that a ratio holds from run to run. With two inter-op threads (the
 # default here, or set), TensorFlow's executor runs each fit either on both threads or
@@ -99,7 +120,7 @@ def cold_pipeline(clone: Path) -> dict:
             raise SystemExit(f"{step} failed (exit {status})")
         timings[step] = {"seconds": round(wall, 1), "peak_rss_mb": round(rss)}
     cached = []
-    for _ in range(3):
+    for _ in range(CACHED_REPROS):
         wall, _, status = run_measured([sys.executable, "-m", "dvc", "repro"], clone, env)
         cached.append(wall)
     return {
@@ -107,15 +128,33 @@ def cold_pipeline(clone: Path) -> dict:
         "stages": timings,
         "total_seconds": round(sum(t["seconds"] for t in timings.values()), 1),
         "cached_repro_seconds": round(statistics.median(cached), 2),
+        "cached_repro_runs": CACHED_REPROS,
         "max_stage_rss_mb": max(t["peak_rss_mb"] for t in timings.values()),
     }
+
+
+def evaluation_of(clone: Path, name: str) -> dict:
+    """The evaluate stage's detail JSON of model ``name``: reports/evaluation/NAME.json, or
+    metrics/NAME.json in checkouts from before it moved there (the same keys)."""
+    path = clone / "reports" / "evaluation" / f"{name}.json"
+    if not path.exists():
+        path = clone / "metrics" / f"{name}.json"
+    return json.loads(path.read_text())
+
+
+def test_reviews(clone: Path) -> int:
+    """How many reviews the prepared test split holds."""
+    import pandas as pd
+
+    reviews = pd.read_parquet(clone / "data/prepared/reviews.parquet", columns=["split"])
+    return int((reviews.split == "test").sum())
 
 
 def accuracy_at_defaults(clone: Path) -> dict:
     params = yaml.safe_load((clone / "params.yaml").read_text())
     results = {}
     for name in [*params["models"], *params["baselines"]]:
-        metrics = json.loads((clone / "metrics" / f"{name}.json").read_text())
+        metrics = evaluation_of(clone, name)
         training = json.loads((clone / "models" / name / "training.json").read_text())
         results[name] = {
             "test_accuracy": metrics["test_accuracy"],
@@ -159,11 +198,18 @@ def tutorial_spec(arch: str):  # -> ModelParams, imported late like everything T
     from imdb_sentiment.params import ModelParams
 
     return ModelParams(
-        arch=arch, vocab_size=TUTORIAL["vocab_size"], embedding_dim=TUTORIAL["embedding_dim"],
-        embedding_dropout=0.0, units=TUTORIAL["units"], layers=1, dropout=0.3,
-        pooling="last", batch_size=TUTORIAL["batch"], learning_rate=1e-3,
+        arch=arch,
+        vocab_size=TUTORIAL["vocab_size"],
+        embedding_dim=TUTORIAL["embedding_dim"],
+        embedding_dropout=0.0,
+        units=TUTORIAL["units"],
+        layers=1,
+        dropout=0.3,
+        pooling="last",
+        batch_size=TUTORIAL["batch"],
+        learning_rate=1e-3,
         lr_schedule="constant",
-    )  # fmt: skip
+    )
 
 
 def padded_fit(  # model: a keras.Model (keras is imported after fix_threads)
@@ -235,29 +281,37 @@ def seed_spread(clone: Path, seeds: list[int], models: dict) -> dict:
         for seed in seeds:
             seed_everything(seed)
             model = build_model(
-                name, spec, steps_per_epoch(len(arrays.x_train), spec.batch_size),
-                params.train.epochs, seed,
-            )  # fmt: skip
+                name,
+                spec,
+                steps_per_epoch(len(arrays.x_train), spec.batch_size),
+                params.train.epochs,
+                seed,
+            )
             stopper = ResumableEarlyStopping(
                 monitor="val_loss", patience=params.train.patience, restore_best_weights=True
             )
             started = time.perf_counter()
             fit_recurrent(model, spec, arrays, seed, params.train.epochs, [stopper])
             predictor = KerasPredictor(
-                model, Vocabulary(vocab.tokens[: spec.vocab_size]), config["max_len"],
+                model,
+                Vocabulary(vocab.tokens[: spec.vocab_size]),
+                config["max_len"],
                 config["truncating"],
-            )  # fmt: skip
+            )
             probabilities = predictor.positive_probability(test.text.tolist())
             labels = test.label.to_numpy()
             accuracy = float(np.mean((probabilities >= 0.5) == labels))
             interval = metric_intervals(labels, probabilities, seed=params.seed)
-            runs.append({
-                "seed": seed, "test_accuracy": accuracy,
-                "test_accuracy_ci_low": interval["test_accuracy_ci_low"],
-                "test_accuracy_ci_high": interval["test_accuracy_ci_high"],
-                "best_epoch": stopper.best_epoch + 1,
-                "seconds": round(time.perf_counter() - started, 1),
-            })  # fmt: skip
+            runs.append(
+                {
+                    "seed": seed,
+                    "test_accuracy": accuracy,
+                    "test_accuracy_ci_low": interval["test_accuracy_ci_low"],
+                    "test_accuracy_ci_high": interval["test_accuracy_ci_high"],
+                    "best_epoch": stopper.best_epoch + 1,
+                    "seconds": round(time.perf_counter() - started, 1),
+                }
+            )
             log(f"seed {seed} {name}: test_accuracy {accuracy:.4f}")
             keras.backend.clear_session()
         accuracies = [r["test_accuracy"] for r in runs]
@@ -292,14 +346,20 @@ def rate_of(fit: Callable[[], None], examples: int) -> tuple[float, float]:
 
 
 def compare_rates(
-    reference_fit: Callable[[], None], project_fit: Callable[[], None], examples: int,
+    reference_fit: Callable[[], None],
+    project_fit: Callable[[], None],
+    examples: int,
     repeats: int,
-) -> dict[str, float]:  # fmt: skip
+) -> dict[str, float]:
     """Median examples/s of each fit over ``repeats`` runs, A and B interleaved so that a slow
     spell of the machine falls on both: per CPU second (``reference``, ``project``, the ones
     the ratios use) and per wall second (``..._wall``)."""
-    runs: dict[str, list[float]] = {"reference": [], "project": [], "reference_wall": [],
-                                    "project_wall": []}  # fmt: skip
+    runs: dict[str, list[float]] = {
+        "reference": [],
+        "project": [],
+        "reference_wall": [],
+        "project_wall": [],
+    }
     for _ in range(repeats):
         for side, fit in (("reference", reference_fit), ("project", project_fit)):
             cpu_rate, wall_rate = rate_of(fit, examples)
@@ -324,7 +384,7 @@ def throughput(clone: Path, epochs: int, repeats: int, reviews: int) -> dict:
     from imdb_sentiment.params import ARCHITECTURES, load_params
     from imdb_sentiment.training import SplitArrays, bucketed_batches, seed_everything
 
-    def mean_steps(x, batch) -> float:  # noqa: ANN001
+    def mean_steps(x: np.ndarray, batch: int) -> float:
         lengths = np.maximum((x != 0).sum(axis=1), 1)
         plan = bucketed_batches(lengths, batch, seed=0)
         return sum(int(lengths[rows].max()) * len(rows) for rows in plan) / len(x)
@@ -336,8 +396,13 @@ def throughput(clone: Path, epochs: int, repeats: int, reviews: int) -> dict:
     results = {}
     for arch in ARCHITECTURES:
         seed_everything(0)
-        reference = reference_model(arch, TUTORIAL["vocab_size"], TUTORIAL["max_len"],
-                                    TUTORIAL["embedding_dim"], TUTORIAL["units"])  # fmt: skip
+        reference = reference_model(
+            arch,
+            TUTORIAL["vocab_size"],
+            TUTORIAL["max_len"],
+            TUTORIAL["embedding_dim"],
+            TUTORIAL["units"],
+        )
         reference_fit = padded_fit(reference, x_pre, y, batch, epochs)
         ours = build_model(arch, tutorial_spec(arch), len(x) // batch + 1, epochs, seed=0)
         rates = compare_rates(
@@ -349,6 +414,7 @@ def throughput(clone: Path, epochs: int, repeats: int, reviews: int) -> dict:
             "reference_examples_per_second": round(rates["reference"], 1),
             "project_examples_per_second": round(rates["project"], 1),
             "speedup": round(rates["project"] / rates["reference"], 3),
+            "reviews": int(len(x)),
             "reference_examples_per_wall_second": round(rates["reference_wall"], 1),
             "project_examples_per_wall_second": round(rates["project_wall"], 1),
             "speedup_wall": round(rates["project_wall"] / rates["reference_wall"], 3),
@@ -364,17 +430,20 @@ def throughput(clone: Path, epochs: int, repeats: int, reviews: int) -> dict:
     prepared = PreparedPaths(clone / "data" / "prepared")
     for name, spec in params.models.items():
         arrays = SplitArrays.load(prepared, spec.vocab_size)
-        sample = rng.choice(len(arrays.x_train), size=min(reviews, len(arrays.x_train)) // 4,
-                            replace=False)  # fmt: skip
+        # A quarter of the tutorial sample: at the defaults, batches run to the length cap.
+        size = min(reviews, len(arrays.x_train)) // 4
+        sample = rng.choice(len(arrays.x_train), size=size, replace=False)
         x, y = arrays.x_train[sample], arrays.y_train[sample]
         seed_everything(0)
         padded = build_model(name, spec, len(x) // spec.batch_size + 1, epochs, seed=0)
         padded_side = padded_fit(padded, x, y, spec.batch_size, epochs)
         ours = build_model(name, spec, len(x) // spec.batch_size + 1, epochs, seed=0)
         rates = compare_rates(
-            padded_side, bucketed_fit(ours, x, y, spec.batch_size, epochs), len(x) * epochs,
+            padded_side,
+            bucketed_fit(ours, x, y, spec.batch_size, epochs),
+            len(x) * epochs,
             repeats,
-        )  # fmt: skip
+        )
         keras.backend.clear_session()
         shape = (spec.embedding_dim, spec.units, spec.layers)
         row = results.setdefault(name, {})
@@ -384,6 +453,7 @@ def throughput(clone: Path, epochs: int, repeats: int, reviews: int) -> dict:
             "speedup_at_defaults": round(rates["project"] / rates["reference"], 3),
             "speedup_at_defaults_wall": round(rates["project_wall"] / rates["reference_wall"], 3),
             "max_len": int(x.shape[1]),
+            "reviews_at_defaults": int(len(x)),
             "flops_per_example_padded_at_defaults": flops_per_example(
                 spec.arch, *shape, x.shape[1]
             ),
@@ -408,49 +478,65 @@ def serving(clone: Path) -> list[dict]:
     reviews = pd.read_parquet(clone / "data/prepared/reviews.parquet", columns=["split", "text"])
     reviews = reviews[reviews.split == "test"].text.tolist()
     tfidf_run = json.loads((clone / "models/tfidf/mlflow.json").read_text())["run_id"]
-    settings = argparse.Namespace(
-        requests=2000, batch_requests=200, batch_size=64, concurrency=8, workers=1
-    )
+    settings = argparse.Namespace(**SERVING)
     return [
-        load_test(uri, reviews, settings, cwd=clone)
+        {**load_test(uri, reviews, settings, cwd=clone), "settings": SERVING}
         for uri in ("models:/imdb-sentiment@champion", f"runs:/{tfidf_run}/model")
     ]
 
 
-def fix_threads() -> None:
-    """TensorFlow's thread pools at THREADS, before anything runs on TensorFlow."""
+def fix_threads() -> str:
+    """TensorFlow's thread pools at THREADS, before anything runs on TensorFlow; returns the
+    device it trains on ("gpu" or "cpu")."""
     from imdb_sentiment.runtime import import_tensorflow
 
     tf = import_tensorflow()
     tf.config.threading.set_intra_op_parallelism_threads(THREADS["intra_op"])
     tf.config.threading.set_inter_op_parallelism_threads(THREADS["inter_op"])
+    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--clone", type=Path, default=ROOT.parent / f"{ROOT.name}-bench",
+        "--clone",
+        type=Path,
+        default=ROOT.parent / f"{ROOT.name}-bench",
         help="where the cold run clones HEAD (beside this checkout, so ../shared resolves)",
-    )  # fmt: skip
+    )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="measure nothing: re-render bench/RESULTS.md from bench/results.json",
+    )
     parser.add_argument("--skip-cold", action="store_true", help="reuse the existing --clone")
     parser.add_argument("--skip-serving", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument(
-        "--seeds", type=int, nargs="*", default=[43, 44],
+        "--seeds",
+        type=int,
+        nargs="*",
+        default=[43, 44],
         help="training seeds besides params.yaml's (the cold run's); none: skip the spread "
         "(with --skip-cold: keep the last run's)",
-    )  # fmt: skip
+    )
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per throughput run")
     parser.add_argument(
         "--repeats", type=int, default=3, help="throughput runs (the median counts)"
     )
     parser.add_argument(
-        "--throughput-reviews", type=int, default=4096,
+        "--throughput-reviews",
+        type=int,
+        default=4096,
         help="training reviews per throughput run (a seeded sample; a quarter at the defaults)",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
+    if args.render_only:
+        write_rendered(read_json(BENCH / "results.json"))
+        log(f"wrote {BENCH / 'RESULTS.md'} from {BENCH / 'results.json'}")
+        return 0
     clone = args.clone.resolve()
-    fix_threads()
+    device = fix_threads()
 
     results: dict = {
         "date": time.strftime("%Y-%m-%d"),
@@ -459,14 +545,14 @@ def main() -> int:
             "processor": platform.processor() or platform.machine(),
             "python": platform.python_version(),
         },
-        # CPU only: this project's GPU check needs TensorFlow on the GPU machine (see README).
-        "device": "cpu",
+        "device": device,
         "commit": _head(ROOT),
+        "targets": TARGETS,
     }
 
     def save() -> None:  # after each part, so a later failure loses nothing measured
-        (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (BENCH / "RESULTS.md").write_text(render(results))
+        write_json(BENCH / "results.json", results)
+        write_rendered(read_json(BENCH / "results.json"))
 
     previous = {}
     if not args.skip_cold:
@@ -475,7 +561,11 @@ def main() -> int:
         previous = json.loads((BENCH / "results.json").read_text())
         # The accuracy, seed and serving numbers come from that clone: say which commit it is.
         results["cold_pipeline"] = {"commit": _head(clone)} | previous["cold_pipeline"]
+    from imdb_sentiment.evaluation import CONFIDENCE, RESAMPLES
+
     results["models"] = accuracy_at_defaults(clone)
+    results["test_reviews"] = test_reviews(clone)
+    results["intervals"] = {"confidence": CONFIDENCE, "resamples": RESAMPLES}  # bootstrap
     save()
     if not args.seeds and "seed_spread" in previous:  # `--skip-cold --seeds`: keep the last spread
         results["seed_spread"] = previous["seed_spread"]
@@ -494,10 +584,18 @@ def main() -> int:
     log("matmul peak")
     peak = matmul_gflops()
     results["throughput"] = throughput(clone, args.epochs, args.repeats, args.throughput_reviews)
-    sides = {"reference": "reference_examples_per_second",
-             "project": "project_examples_per_second",
-             "padded_at_defaults": "padded_to_cap_examples_per_second_at_defaults",
-             "project_at_defaults": "project_examples_per_second_at_defaults"}  # fmt: skip
+    results["throughput_settings"] = {
+        "epochs": args.epochs,
+        "repeats": args.repeats,
+        "reviews": args.throughput_reviews,
+        "tutorial": TUTORIAL,
+    }
+    sides = {
+        "reference": "reference_examples_per_second",
+        "project": "project_examples_per_second",
+        "padded_at_defaults": "padded_to_cap_examples_per_second_at_defaults",
+        "project_at_defaults": "project_examples_per_second_at_defaults",
+    }
     for row in results["throughput"].values():
         for side, rate in sides.items():
             if rate in row:
@@ -514,21 +612,32 @@ def main() -> int:
     return 0
 
 
-# Issue 11's targets for the mean over seeds: gated models at or above the unigram tfidf.
-TARGETS = {"bilstm": 0.895, "lstm": 0.895, "gru": 0.895, "simple_rnn": 0.86}
-
-
 def _head(checkout: Path) -> str:
     return subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=checkout, capture_output=True, text=True, check=True
     ).stdout.strip()
 
 
-def _ratio(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}×"
+def write_rendered(results: dict) -> None:
+    """bench/RESULTS.md rendered from ``results`` (what bench/results.json holds), atomically."""
+    with atomic_path(BENCH / "RESULTS.md") as tmp:
+        tmp.write_text(render(results))
 
 
 def render(results: dict) -> str:
+    """RESULTS.md from ``results`` alone: every number, setting and target comes from it."""
+    sections = [
+        header_section(results),
+        cold_run_section(results),
+        accuracy_section(results),
+        throughput_tutorial_section(results),
+        throughput_defaults_section(results),
+        *(serving_section(served) for served in results.get("serving", [])),
+    ]
+    return "\n\n".join(section for section in sections if section) + "\n"
+
+
+def header_section(results: dict) -> str:
     machine = results["machine"]
     cold_commit = results.get("cold_pipeline", {}).get("commit", results["commit"])
     reused = (
@@ -536,132 +645,188 @@ def render(results: dict) -> str:
         if cold_commit != results["commit"]
         else ""
     )
-    lines = [
-        "# Benchmark results",
-        "",
-        f"{results['date']}, commit `{results['commit'][:10]}`{reused}, "
-        f"{machine['cpu_cores']} CPU cores "
-        f"({machine['processor']}), Python {machine['python']}, no GPU "
-        "(the GPU machine lent to some sessions has no TensorFlow). "
-        "Produced by `python bench/run.py`.",
-        "",
-    ]
-    cold = results.get("cold_pipeline")
-    if cold:
-        lines += ["## Cold `dvc repro` (empty cache, local archive)", "",
-                  "| stage | wall s | peak RSS MB |", "|---|---:|---:|"]  # fmt: skip
-        lines += [
-            f"| {s} | {t['seconds']} | {t['peak_rss_mb']} |" for s, t in cold["stages"].items()
+    device = "no GPU" if results.get("device") == "cpu" else f"device {results.get('device')}"
+    return (
+        f"# Benchmark results\n\n{results['date']}, commit `{results['commit'][:10]}`{reused}, "
+        f"{machine['cpu_cores']} CPU cores ({machine['processor']}), Python {machine['python']}, "
+        f"{device}. Produced by `python bench/run.py`."
+    )
+
+
+def cold_run_section(results: dict) -> str:
+    cold = results.get("cold_pipeline", {})
+    if "stages" not in cold:
+        return ""
+    body = [[stage, t["seconds"], t["peak_rss_mb"]] for stage, t in cold["stages"].items()]
+    body.append(
+        [
+            "**total**",
+            f"**{cold['total_seconds']}** ({cold['total_seconds'] / 60:.1f} min)",
+            f"max {cold['max_stage_rss_mb']}",
         ]
-        lines += [
-            f"| **total** | **{cold['total_seconds']}** ({cold['total_seconds'] / 60:.1f} min) | "
-            f"max {cold['max_stage_rss_mb']} |",
+    )
+    runs = cold.get("cached_repro_runs")
+    median = f" (median of {runs})" if runs else ""
+    return "\n".join(
+        [
+            "## Cold `dvc repro` (empty cache)",
             "",
-            f"Fully cached `dvc repro` (median of 3): **{cold['cached_repro_seconds']} s**.",
+            md.rows(["stage", "wall s", "peak RSS MB"], body),
             "",
+            f"Fully cached `dvc repro`{median}: **{cold['cached_repro_seconds']} s**.",
         ]
-    lines += ["## Accuracy at the defaults (test set, 25,000 reviews)", "",
-              "Test accuracy of the cold run with its 95% bootstrap interval over test reviews; "
-              "for recurrent models, also the mean ± std over training seeds (target: the "
-              "mean).", "",
-              "| model | test acc [95% CI] | seeds: mean ± std | target | val acc |"
-              " shuffled acc | minimal pairs | epochs run | best epoch | train s |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    )
+
+
+def accuracy_section(results: dict) -> str:
+    targets = results.get("targets", {}).get("test_accuracy_mean", {})
+    intervals = results.get("intervals", {})
+    level = f"{100 * intervals['confidence']:.0f}% " if "confidence" in intervals else ""
+    size = f", {results['test_reviews']:,} reviews" if "test_reviews" in results else ""
+    body = []
     for name, m in results["models"].items():
-        target = TARGETS.get(name)
-        mean = m.get("test_accuracy_mean")
+        target, mean = targets.get(name), m.get("test_accuracy_mean")
         mark = "" if target is None or mean is None else (" ✓" if mean >= target else " ✗")
-        cells = [
-            name,
-            f"{100 * m['test_accuracy']:.2f}% [{100 * m['test_accuracy_ci_low']:.1f}, "
-            f"{100 * m['test_accuracy_ci_high']:.1f}]",
+        spread = (
             ""
             if mean is None
-            else f"{100 * mean:.2f} ± {100 * m['test_accuracy_std']:.2f} "
-            f"({len(m['seeds'])} seeds){mark}",
-            "" if target is None else f"{100 * target:.1f}%",
-            f"{100 * m['val_accuracy']:.2f}%",
-            f"{100 * m['shuffled_test_accuracy']:.2f}%",
-            f"{100 * m['contrast_pair_accuracy']:.1f}%",
-            str(m["epochs_run"] or ""),
-            str(m["best_epoch"] or ""),
-            f"{m['train_seconds']:.0f}",
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    if "throughput" not in results:
-        lines += ["", "Training throughput (`speedup`) was not measured in this run "
-                  "(`--skip-throughput`)."]  # fmt: skip
-    if "throughput" in results:
-        config = (
-            f"vocab {TUTORIAL['vocab_size']}, max_len {TUTORIAL['max_len']}, embedding "
-            f"{TUTORIAL['embedding_dim']}, {TUTORIAL['units']} units, batch {TUTORIAL['batch']}"
+            else f"{md.plus_minus(mean, m['test_accuracy_std'])} ({len(m['seeds'])} seeds){mark}"
         )
-        threads = results.get("tensorflow_threads", {})
-        rows = results["throughput"]
+        body.append(
+            [
+                name,
+                f"{md.pct(m['test_accuracy'], 2)} "
+                f"{md.interval(m['test_accuracy_ci_low'], m['test_accuracy_ci_high'])}",
+                spread,
+                "" if target is None else md.pct(target),
+                md.pct(m["val_accuracy"], 2),
+                md.pct(m["shuffled_test_accuracy"], 2),
+                md.pct(m["contrast_pair_accuracy"]),
+                m["epochs_run"] or "",
+                m["best_epoch"] or "",
+                f"{m['train_seconds']:.0f}",
+            ]
+        )
+    header = [
+        f"test acc [{level}CI]",
+        "seeds: mean ± std",
+        "target (seeds' mean)",
+        "val acc",
+        "shuffled acc",
+        "minimal pairs",
+        "epochs run",
+        "best epoch",
+        "train s",
+    ]
+    lines = [f"## Accuracy at the defaults (test set{size})", ""]
+    if intervals:
         lines += [
+            f"Intervals: {level}bootstrap over the test reviews, {intervals['resamples']:,} "
+            "resamples.",
             "",
+        ]
+    lines.append(md.rows(["model", *header], body))
+    if "throughput" not in results:
+        lines += ["", "Training throughput was not measured in this run (`--skip-throughput`)."]
+    return "\n".join(lines)
+
+
+def throughput_tutorial_section(results: dict) -> str:
+    rows = {arch: t for arch, t in results.get("throughput", {}).items() if "speedup" in t}
+    if not rows:
+        return ""
+    settings = results.get("throughput_settings", {})
+    threads = results.get("tensorflow_threads", {})
+    tutorial = settings.get("tutorial", {})
+    target = md.ratio(results.get("targets", {}).get("speedup"))
+    body = [
+        [
+            arch,
+            t.get("reviews", ""),
+            f"{t['reference_examples_per_second']:.0f}",
+            f"{t['project_examples_per_second']:.0f}",
+            md.ratio(t["speedup"]),
+            target,
+            md.ratio(t.get("speedup_wall")),
+            md.pct(t["fraction_of_matmul_peak_reference"]),
+            md.pct(t["fraction_of_matmul_peak_project"]),
+        ]
+        for arch, t in rows.items()
+    ]
+    header = ["arch", "reviews", "reference ex/s", "project ex/s", "speedup", "target"]
+    header += ["speedup, wall clock", "reference % of peak", "project % of peak"]
+    config = ", ".join(f"{key} {value}" for key, value in tutorial.items())
+    return "\n".join(
+        [
             "## Training throughput",
             "",
-            "Both sides of each ratio run in one process on the same seeded sample of training "
-            "reviews, 2 epochs per run after a warm-up, 3 runs interleaved (the median counts), "
-            f"TensorFlow threads fixed (intra-op {threads.get('intra_op')}, inter-op "
-            f"{threads.get('inter_op')}). Rates are examples per second of the process's CPU "
-            "time (one thread each: one core's rate), so that a spell off the CPU does not "
-            "count; the ratio of wall-clock rates is beside each. Measured float32 matmul peak: "
+            f"Each ratio: both sides in one process on the same seeded sample of training "
+            f"reviews, {settings.get('epochs')} epochs per run after a warm-up, "
+            f"{settings.get('repeats')} runs interleaved (the median counts), TensorFlow "
+            f"threads intra-op {threads.get('intra_op')}, inter-op {threads.get('inter_op')}. "
+            "Rates are examples per second of the process's CPU time; the ratio of wall-clock "
+            f"rates is beside each. Measured float32 matmul peak: "
             f"**{results['matmul_gflops_float32']} GFLOP/s**.",
             "",
             f"**`speedup`, at the tutorial configuration** ({config}). Reference: `model.fit` "
-            "on pre-padded numpy arrays, no masking. Project: masked right padding, "
-            "length-bucketed batches cut to their longest review.",
+            "on pre-padded arrays, no mask. Project: masked right padding, length-bucketed "
+            "batches cut to their longest review.",
             "",
-            "| arch | reference ex/s | project ex/s | speedup | target | speedup, wall clock "
-            "| reference % of peak | project % of peak |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            md.rows(header, body),
         ]
-        for arch, t in rows.items():
-            if "speedup" in t:
-                lines.append(
-                    f"| {arch} | {t['reference_examples_per_second']:.0f} | "
-                    f"{t['project_examples_per_second']:.0f} | {t['speedup']:.2f}× | 1.15× | "
-                    f"{_ratio(t.get('speedup_wall'))} | "
-                    f"{100 * t['fraction_of_matmul_peak_reference']:.1f}% | "
-                    f"{100 * t['fraction_of_matmul_peak_project']:.1f}% |"
-                )
-        at_defaults = {n: t for n, t in rows.items() if "speedup_at_defaults" in t}
-        if at_defaults:
-            lines += [
-                "",
-                "**`speedup_at_defaults`, at each model's tuned defaults** (whole reviews): the "
-                "same model fed the tutorials' way, every review padded to the length cap in "
-                "random batches, against the project's length-bucketed batches.",
-                "",
-                "| model | length cap | padded ex/s | project ex/s | speedup_at_defaults "
-                "| target | wall clock | padded % of peak | project % of peak |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-            ]
-            for name, t in at_defaults.items():
-                lines.append(
-                    f"| {name} | {t['max_len']} | "
-                    f"{t['padded_to_cap_examples_per_second_at_defaults']:.0f} | "
-                    f"{t['project_examples_per_second_at_defaults']:.0f} | "
-                    f"{t['speedup_at_defaults']:.2f}× | 2.5× | "
-                    f"{_ratio(t.get('speedup_at_defaults_wall'))} | "
-                    f"{100 * t['fraction_of_matmul_peak_padded_at_defaults']:.1f}% | "
-                    f"{100 * t['fraction_of_matmul_peak_project_at_defaults']:.1f}% |"
-                )
-    for served in results.get("serving", []):
-        single, batch = served["single_review"], served["batch_of_64"]
-        lines += [
-            "",
-            f"## Serving: `{served['model_uri']}`",
-            "",
-            f"{single['requests']} single-review requests at {single['concurrency']} concurrent: "
-            f"p50 {single['p50_ms']} ms, p95 {single['p95_ms']} ms, p99 {single['p99_ms']} ms, "
-            f"{single['requests_per_second']} requests/s, {single['errors']} errors. "
-            f"{batch['requests']} requests of 64 reviews: {batch['reviews_per_second']} reviews/s "
-            f"(p50 {batch['p50_ms']} ms), {batch['errors']} errors.",
+    )
+
+
+def throughput_defaults_section(results: dict) -> str:
+    rows = {
+        name: t for name, t in results.get("throughput", {}).items() if "speedup_at_defaults" in t
+    }
+    if not rows:
+        return ""
+    target = md.ratio(results.get("targets", {}).get("speedup_at_defaults"))
+    body = [
+        [
+            name,
+            t.get("reviews_at_defaults", ""),
+            t["max_len"],
+            f"{t['padded_to_cap_examples_per_second_at_defaults']:.0f}",
+            f"{t['project_examples_per_second_at_defaults']:.0f}",
+            md.ratio(t["speedup_at_defaults"]),
+            target,
+            md.ratio(t.get("speedup_at_defaults_wall")),
+            md.pct(t["fraction_of_matmul_peak_padded_at_defaults"]),
+            md.pct(t["fraction_of_matmul_peak_project_at_defaults"]),
         ]
-    return "\n".join(lines) + "\n"
+        for name, t in rows.items()
+    ]
+    header = ["model", "reviews", "length cap", "padded ex/s", "project ex/s"]
+    header += ["speedup_at_defaults", "target", "wall clock", "padded % of peak"]
+    header += ["project % of peak"]
+    return "\n".join(
+        [
+            "**`speedup_at_defaults`, at each model's defaults**: the same model fed every "
+            "review padded to the length cap in random batches, against length-bucketed "
+            "batches.",
+            "",
+            md.rows(header, body),
+        ]
+    )
+
+
+def serving_section(served: dict) -> str:
+    """One served model's load test (bench/serve_load.py)."""
+    batch_key = next(key for key in served if key.startswith("batch_of_"))
+    single, batch = served["single_review"], served[batch_key]
+    size = served.get("settings", {}).get("batch_size", batch_key.removeprefix("batch_of_"))
+    return (
+        f"## Serving: `{served['model_uri']}`\n\n"
+        f"{single['requests']} single-review requests at {single['concurrency']} concurrent: "
+        f"p50 {single['p50_ms']} ms, p95 {single['p95_ms']} ms, p99 {single['p99_ms']} ms, "
+        f"{single['requests_per_second']} requests/s, {single['errors']} errors. "
+        f"{batch['requests']} requests of {size} reviews at {batch['concurrency']} concurrent: "
+        f"{batch['reviews_per_second']} reviews/s (p50 {batch['p50_ms']} ms), "
+        f"{batch['errors']} errors."
+    )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 
 import mlflow
@@ -12,26 +13,35 @@ import yaml
 from conftest import REPO, TINY_MODEL
 
 from imdb_sentiment.data import prepare_dataset
+from imdb_sentiment.files import read_json
 from imdb_sentiment.params import PrepareParams, load_params, parse_params
 from imdb_sentiment.tuning import (
+    OBJECTIVE,
     STUDY_TAG,
     chosen_trial,
+    standard_error,
+    tracked,
     trial_reporter,
     tune,
-    tuning_report,
+    tuning_summary,
+    write_report,
     write_winner,
 )
+from imdb_sentiment.tuning_report import render
 
 
 def study_of(*trials: tuple[float, float]) -> optuna.Study:
     """An in-memory study of complete trials given as (val accuracy, seconds)."""
     study = optuna.create_study(direction="maximize")
     for number, (value, seconds) in enumerate(trials):
-        study.add_trial(optuna.trial.create_trial(
-            value=value, params={"units": number},
-            distributions={"units": optuna.distributions.IntDistribution(0, 99)},
-            user_attrs={"seconds": seconds},
-        ))  # fmt: skip
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=value,
+                params={"units": number},
+                distributions={"units": optuna.distributions.IntDistribution(0, 99)},
+                user_attrs={"seconds": seconds},
+            )
+        )
     return study
 
 
@@ -43,6 +53,64 @@ def test_the_winner_is_the_fastest_trial_within_one_standard_error_of_the_best()
     assert chosen_trial(study, n_val=250_000).number == 0
     # Equal seconds: the higher val accuracy wins.
     assert chosen_trial(study_of((0.89, 50.0), (0.888, 50.0)), n_val=2500).number == 0
+
+
+def test_the_summary_holds_the_space_budget_pruner_and_each_studys_winner():
+    params = load_params(REPO / "params.yaml")
+    study = study_of((0.8895, 1718.0), (0.8859, 264.0), (0.8830, 100.0))
+    study.set_user_attr("arch", "gru")
+    summary = tuning_summary({"gru": study}, params, n_val=2500)
+    assert json.loads(json.dumps(summary)) == summary  # all of it survives the JSON file
+    assert summary["budget"] == {"epochs": params.train.epochs, "patience": params.train.patience}
+    assert summary["pruner"]["last_epoch"] == params.train.patience + 1
+    assert max(summary["search_space"]["vocab_size"]["choices"]) <= params.prepare.vocab_size
+    (gru,) = summary["studies"]
+    assert gru["states"]["COMPLETE"] == 3 and gru["trials"] == 3
+    assert gru["winner"]["number"] == 1 and gru["best"]["number"] == 0
+    assert gru["within_one_standard_error"] == 2
+    assert [t["number"] for t in gru["top"]] == [0, 1, 2]
+    assert gru["params_yaml_has_winner"] is False  # units 1 is not params.yaml's
+
+
+def test_the_report_is_rendered_from_the_json_file_it_writes_beside_it(tmp_path):
+    params = load_params(REPO / "params.yaml")
+    summary = tuning_summary({}, params, n_val=2500)
+    report = write_report(summary, tmp_path)
+    assert read_json(tmp_path / "reports" / "tuning.json") == summary
+    assert report.read_text() == render(summary)
+    assert "No study has run on the current data yet." in report.read_text()
+
+
+def test_each_trial_is_a_nested_mlflow_run_with_its_params_state_and_value(tmp_path):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = mlflow.create_experiment("tuning-test")
+    study = optuna.create_study(direction="maximize")
+
+    def objective(trial: optuna.Trial) -> float:
+        units = trial.suggest_int("units", 1, 9)
+        trial.set_user_attr("seconds", 1.5)
+        mlflow.log_metric("val_accuracy", 0.5, step=0)
+        if units > 5:
+            raise optuna.TrialPruned("pruned after epoch 1")
+        if units == 5:
+            raise RuntimeError("out of memory")
+        return 0.1 * units
+
+    for units in (2, 7, 5):
+        study.enqueue_trial({"units": units})
+    with mlflow.start_run(experiment_id=experiment_id) as parent:
+        study.optimize(tracked(objective, experiment_id), n_trials=2)
+        with pytest.raises(RuntimeError, match="out of memory"):
+            study.optimize(tracked(objective, experiment_id), n_trials=1)
+    runs = trial_runs(parent.info.run_id).set_index("tags.number").sort_index()
+    assert list(runs.index) == ["0", "1", "2"]
+    assert list(runs["tags.state"]) == ["COMPLETE", "PRUNED", "FAIL"]
+    assert list(runs["status"]) == ["FINISHED", "FINISHED", "FAILED"]
+    assert list(runs["params.units"]) == ["2", "7", "5"]
+    assert runs.loc["0", f"metrics.{OBJECTIVE}"] == pytest.approx(0.2)
+    assert runs["tags.seconds"].eq("1.5").all()
+    assert runs["metrics.val_accuracy"].eq(0.5).all()
+    assert mlflow.active_run() is None
 
 
 @pytest.fixture
@@ -77,10 +145,14 @@ def test_the_pruner_is_asked_only_up_to_the_last_epoch_every_complete_trial_reac
         pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
     )
     for _ in range(4):
-        study.add_trial(optuna.trial.create_trial(
-            value=0.8, params={}, distributions={},
-            intermediate_values={0: 0.8, 1: 0.8, 2: 0.8, 3: 0.95},
-        ))  # fmt: skip
+        study.add_trial(
+            optuna.trial.create_trial(
+                value=0.8,
+                params={},
+                distributions={},
+                intermediate_values={0: 0.8, 1: 0.8, 2: 0.8, 3: 0.95},
+            )
+        )
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
 
     def run_trial(val_accuracy: float) -> int | None:
@@ -152,11 +224,13 @@ def test_a_tiny_search_nests_its_trials_resumes_and_writes_the_winner(tuning_set
     written = load_params(params_copy).models["gru"]
     assert written.units == chosen.params["units"]
 
-    report = tuning_report({"gru": study}, params, n_val=2498)
+    summary = tuning_summary({"gru": study}, params, n_val=2498)
+    report = render(json.loads(json.dumps(summary)))  # rendered from what the JSON holds
     assert "## gru (gru)" in report
     assert f"Winner: trial {chosen.number}" in report
     assert "4 trials:" in report and "3 from `tuning/gru-" in report
-    assert "carries a 95% interval of about ±1.3 points" in report
+    best = max(t.value for t in study.trials if t.value is not None)
+    assert summary["studies"][0]["standard_error"] == pytest.approx(standard_error(best, 2498))
 
     # Another architecture's study tries params.yaml's entry, then gru's winner.
     lstm = tune("lstm", params, prepared, trials=2, storage_url=storage)

@@ -50,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tune",
         help="search a recurrent model's settings on the validation split (resumable)",
         description="Run each named model's Optuna study (every trial a nested MLflow run) up "
-        "to --trials finished trials, then rewrite reports/tuning.md. Needs `dvc repro prepare`.",
+        "to --trials finished trials, then rewrite reports/tuning.json and the tuning.md rendered "
+        "from it. Needs `dvc repro prepare`.",
     )
     tune.add_argument("names", nargs="*", help="keys of params.yaml `models:` (default: all)")
     tune.add_argument("--trials", type=int, default=20, help="finished trials per study")
@@ -58,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     tune.add_argument(
         "--write-params", action="store_true", help="put each winner into params.yaml"
     )
-    tune.add_argument("--report", action="store_true", help="only rewrite reports/tuning.md")
+    tune.add_argument(
+        "--report", action="store_true", help="only rewrite reports/tuning.json and .md"
+    )
     experiment = commands.add_parser(
         "experiment",
         help="train one recurrent model as a DVC experiment (`dvc exp run train@MODEL -S ...`)",

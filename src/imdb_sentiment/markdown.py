@@ -17,9 +17,9 @@ def pct(value: float, digits: int = 1) -> str:
     return f"{100 * value:.{digits}f}%"
 
 
-def points(value: float, digits: int = 2) -> str:
-    """A difference of two accuracies in percentage points, signed: 0.0123 -> '+1.23'."""
-    return f"{100 * value:+.{digits}f}"
+def points(value: float, digits: int = 2, signed: bool = True) -> str:
+    """Accuracy in percentage points, a difference signed: 0.0123 -> '+1.23' (or '1.23')."""
+    return f"{100 * value:{'+' if signed else ''}.{digits}f}"
 
 
 def interval(low: float, high: float, percent: bool = True, signed: bool = False) -> str:
@@ -77,3 +77,13 @@ def rows(header: Sequence[str], body: Iterable[Sequence[Any]]) -> str:
 
 def bullets(items: Iterable[str]) -> list[str]:
     return [f"- {item}" for item in items]
+
+
+def plus_minus(mean: float, std: float, digits: int = 2) -> str:
+    """A mean and standard deviation of accuracies in percent: '85.39 ± 1.14'."""
+    return f"{100 * mean:.{digits}f} ± {100 * std:.{digits}f}"
+
+
+def ratio(value: float | None, digits: int = 2) -> str:
+    """A speed ratio: 1.234 -> '1.23×' ('' for none)."""
+    return "" if value is None else f"{value:.{digits}f}×"

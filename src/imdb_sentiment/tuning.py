@@ -1,7 +1,7 @@
 """The tuning search: a resumable Optuna study per model, every trial a nested MLflow run.
 
     imdb-sentiment tune lstm --trials 20       # run lstm's study up to 20 finished trials
-    imdb-sentiment tune --report               # rewrite reports/tuning.md from the studies
+    imdb-sentiment tune --report               # rewrite reports/tuning.{json,md} from the studies
 
 Trials train on the training split and are scored on the validation split only; the test set
 never sees the search. Each trial trains exactly as `train@NAME` would (the same loop, early
@@ -22,7 +22,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,6 @@ import mlflow
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
-from optuna_integration.mlflow import MLflowCallback
 
 from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.files import atomic_path, project_root, read_json, write_json
@@ -51,29 +50,38 @@ log = logging.getLogger(__name__)
 OBJECTIVE = "best_val_accuracy"  # validation accuracy at the epoch early stopping keeps
 STUDY_TAG = "tuning_study"
 REPORT = Path("reports/tuning.md")
+REPORT_DATA = Path("reports/tuning.json")  # the numbers REPORT is rendered from
 HISTORY = Path("tuning")  # one JSON file of finished trials per study, kept in git
 HEARTBEAT_SECONDS = 60
 
-# The space every architecture is searched over (choices fixed, so a study keeps one space).
-VOCAB_SIZES = (10000, 20000, 30000, 50000)
-EMBEDDING_DIMS = (64, 128, 256)
-UNITS = (32, 64, 128)
-BATCH_SIZES = (32, 64, 128)
-LEARNING_RATES = (3e-4, 3e-3)  # log-uniform
-DROPOUTS = (0.0, 0.6, 0.1)  # low, high, step
+# The space every architecture is searched over, in the order a trial draws it (choices
+# fixed, so a study keeps one space): categorical ``choices``, or ``low`` to ``high`` with a
+# ``step`` or ``log``-uniform (ints: every integer between).
+SEARCH_SPACE: dict[str, dict[str, Any]] = {
+    "vocab_size": {"choices": [10000, 20000, 30000, 50000]},
+    "embedding_dim": {"choices": [64, 128, 256]},
+    "embedding_dropout": {"low": 0.0, "high": 0.6, "step": 0.1},
+    "units": {"choices": [32, 64, 128]},
+    "layers": {"low": 1, "high": 2},
+    "dropout": {"low": 0.0, "high": 0.6, "step": 0.1},
+    "pooling": {"choices": list(POOLINGS)},
+    "batch_size": {"choices": [32, 64, 128]},
+    "learning_rate": {"low": 3e-4, "high": 3e-3, "log": True},
+    "lr_schedule": {"choices": list(LR_SCHEDULES)},
+}
+# Optuna's median pruner: a trial whose val_accuracy after an epoch is below the median of
+# earlier trials at that epoch stops; never before 4 trials have finished, never at epoch 1.
+PRUNER = {"n_startup_trials": 4, "n_warmup_steps": 1}
 
 
 @contextlib.contextmanager
 def quiet_optuna() -> Iterator[None]:
     """Without the warnings Optuna gives for features this search relies on as pinned.
 
-    Heartbeats and their retry callback are "experimental", MLflowCallback is "deprecated"
-    since optuna-integration 4.9 (removal in 6.0; pyproject pins 5.0) with no successor
-    named, and track_in_mlflow is "experimental": five warnings per run that a user can do
-    nothing about.
+    Heartbeats and their retry callback are "experimental": warnings a user can do nothing
+    about.
     """
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*MLflowCallback", category=FutureWarning)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         yield
 
@@ -83,23 +91,29 @@ def default_storage() -> str:
     return f"sqlite:///{project_root() / 'tuning.db'}"
 
 
+def search_space(max_vocab: int) -> dict[str, dict[str, Any]]:
+    """SEARCH_SPACE with the vocabularies the prepared data holds (up to ``max_vocab``)."""
+    sizes = [v for v in SEARCH_SPACE["vocab_size"]["choices"] if v <= max_vocab] or [max_vocab]
+    return SEARCH_SPACE | {"vocab_size": {"choices": sizes}}
+
+
 def suggest_model(trial: optuna.Trial, arch: str, max_vocab: int) -> ModelParams:
     """One point of the search space for ``arch`` (vocabularies up to ``max_vocab``)."""
-    return ModelParams(
-        arch=arch,
-        vocab_size=trial.suggest_categorical(
-            "vocab_size", [v for v in VOCAB_SIZES if v <= max_vocab] or [max_vocab]
-        ),
-        embedding_dim=trial.suggest_categorical("embedding_dim", EMBEDDING_DIMS),
-        embedding_dropout=trial.suggest_float("embedding_dropout", *DROPOUTS[:2], step=DROPOUTS[2]),
-        units=trial.suggest_categorical("units", UNITS),
-        layers=trial.suggest_int("layers", 1, 2),
-        dropout=trial.suggest_float("dropout", *DROPOUTS[:2], step=DROPOUTS[2]),
-        pooling=trial.suggest_categorical("pooling", POOLINGS),
-        batch_size=trial.suggest_categorical("batch_size", BATCH_SIZES),
-        learning_rate=trial.suggest_float("learning_rate", *LEARNING_RATES, log=True),
-        lr_schedule=trial.suggest_categorical("lr_schedule", LR_SCHEDULES),
-    )
+    values = {}
+    for key, dimension in search_space(max_vocab).items():
+        if "choices" in dimension:
+            values[key] = trial.suggest_categorical(key, dimension["choices"])
+        elif isinstance(dimension["low"], int):
+            values[key] = trial.suggest_int(key, dimension["low"], dimension["high"])
+        else:
+            values[key] = trial.suggest_float(
+                key,
+                dimension["low"],
+                dimension["high"],
+                step=dimension.get("step"),
+                log=dimension.get("log", False),
+            )
+    return ModelParams(arch=arch, **values)
 
 
 def study_name(name: str, params: Params, prepare_config: dict[str, Any]) -> str:
@@ -131,9 +145,7 @@ def open_study(name: str, storage_url: str, seed: int) -> optuna.Study:
         study_name=name,
         storage=storage,
         direction="maximize",
-        # Prune a trial whose val_accuracy after an epoch is below the median of earlier
-        # trials at that epoch; never before 4 trials have finished, never at epoch 1.
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1),
+        pruner=optuna.pruners.MedianPruner(**PRUNER),
         load_if_exists=True,
     )
     study.sampler = optuna.samplers.TPESampler(
@@ -142,7 +154,7 @@ def open_study(name: str, storage_url: str, seed: int) -> optuna.Study:
     return study
 
 
-def trial_reporter(trial: optuna.Trial, patience: int):  # noqa: ANN201 - a keras Callback
+def trial_reporter(trial: optuna.Trial, patience: int) -> Any:  # a keras Callback
     """Per-epoch metrics to the trial's MLflow run and to Optuna, which may prune the trial.
 
     Pruning is only asked for up to epoch ``patience + 1``, the last that every complete trial
@@ -161,8 +173,12 @@ def trial_reporter(trial: optuna.Trial, patience: int):  # noqa: ANN201 - a kera
             mlflow.log_metrics({k: float(logs[k]) for k in HISTORY_KEYS}, step=epoch)
             log.info(
                 "trial %d epoch %d: loss %.4f  val_loss %.4f  val_accuracy %.4f",
-                trial.number, epoch + 1, logs["loss"], logs["val_loss"], logs["val_accuracy"],
-            )  # fmt: skip
+                trial.number,
+                epoch + 1,
+                logs["loss"],
+                logs["val_loss"],
+                logs["val_accuracy"],
+            )
             trial.report(float(logs["val_accuracy"]), epoch)
             if epoch <= patience and trial.should_prune():
                 self.pruned_at = epoch + 1
@@ -223,8 +239,10 @@ def tune(
     remaining = max(0, trials - len(done))
     log.info(
         "study %s: %d trials finished, %d to run (validation split only)",
-        study.study_name, len(done), remaining,
-    )  # fmt: skip
+        study.study_name,
+        len(done),
+        remaining,
+    )
     if not remaining:
         return study
 
@@ -239,8 +257,13 @@ def tune(
             )
         arrays = arrays_by_vocab[trial_spec.vocab_size]
         mlflow.set_tags(run_tags(name, "recurrent") | {"tuning_trial": str(trial.number)})
-        mlflow.log_params({"seed": params.seed, **flatten_params(params.train, "train"),
-                           **flatten_params(trial_spec, "model")})  # fmt: skip
+        mlflow.log_params(
+            {
+                "seed": params.seed,
+                **flatten_params(params.train, "train"),
+                **flatten_params(trial_spec, "model"),
+            }
+        )
         seed_everything(params.seed)
         model = build_model(
             name,
@@ -268,29 +291,52 @@ def tune(
             raise optuna.TrialPruned(f"pruned after epoch {reporter.pruned_at}")
         return float(curves["val_accuracy"][best])
 
-    with quiet_optuna():
-        tracker = MLflowCallback(
-            metric_name=OBJECTIVE,
-            create_experiment=False,
-            mlflow_kwargs={"nested": True, "experiment_id": experiment_id},
-            tag_trial_user_attrs=True,
-        )
-        objective = tracker.track_in_mlflow()(objective)
     with _parent_run(study, name, experiment_id):
         while len(_finished(study)) < trials:
-            study.optimize(objective, n_trials=1, callbacks=[tracker], gc_after_trial=True)
+            study.optimize(tracked(objective, experiment_id), n_trials=1, gc_after_trial=True)
             save_history(study, history)
             # The trial that just ended (a retried stale trial may now sit after it, waiting).
             last = max(_finished(study), key=lambda trial: trial.datetime_complete)
             log.info(
                 "trial %d: %s %s %s",
-                last.number, last.state.name,
+                last.number,
+                last.state.name,
                 "" if last.value is None else f"val_accuracy {last.value:.4f}",
                 json.dumps(last.params),
-            )  # fmt: skip
+            )
         best = study.best_trial
         mlflow.set_tags({"best_trial": str(best.number), OBJECTIVE: f"{best.value:.4f}"})
     return study
+
+
+def tracked(
+    objective: Callable[[optuna.Trial], float], experiment_id: str
+) -> Callable[[optuna.Trial], float]:
+    """``objective`` inside a nested MLflow run per trial, under the study's parent run.
+
+    The objective logs the per-epoch curves; this adds the trial's params, ``state``
+    (COMPLETE, PRUNED or FAIL), number and user attributes as tags, and on completion its
+    OBJECTIVE. A pruned trial's run ends FINISHED: pruning is an outcome, not a failure.
+    """
+
+    def run(trial: optuna.Trial) -> float:
+        mlflow.start_run(run_name=str(trial.number), nested=True, experiment_id=experiment_id)
+        state = "FAIL"
+        try:
+            value = objective(trial)
+            mlflow.log_metric(OBJECTIVE, value)
+            state = "COMPLETE"
+            return value
+        except optuna.TrialPruned:
+            state = "PRUNED"
+            raise
+        finally:
+            mlflow.log_params(trial.params)
+            attrs = {key: str(attr) for key, attr in trial.user_attrs.items()}
+            mlflow.set_tags(attrs | {"number": str(trial.number), "state": state})
+            mlflow.end_run("FAILED" if state == "FAIL" else "FINISHED")
+
+    return run
 
 
 def sibling_winners(
@@ -312,7 +358,7 @@ def sibling_winners(
     return found
 
 
-def _parent_run(study: optuna.Study, name: str, experiment_id: str):  # noqa: ANN202
+def _parent_run(study: optuna.Study, name: str, experiment_id: str) -> mlflow.ActiveRun:
     """The study's one parent run: resumed when the study is continued, else created."""
     found = mlflow.search_runs(
         experiment_ids=[experiment_id],
@@ -387,27 +433,17 @@ def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 def _as_trial_params(spec: ModelParams, max_vocab: int) -> dict[str, Any]:
     """The entry's values that lie in the search space (the rest are sampled)."""
-    choices = {
-        "vocab_size": [v for v in VOCAB_SIZES if v <= max_vocab] or [max_vocab],
-        "embedding_dim": EMBEDDING_DIMS,
-        "units": UNITS,
-        "layers": (1, 2),
-        "pooling": POOLINGS,
-        "batch_size": BATCH_SIZES,
-        "lr_schedule": LR_SCHEDULES,
-    }
-    low, high, step = DROPOUTS
-    steps = {round(low + i * step, 10) for i in range(round((high - low) / step) + 1)}
     values = {}
-    for key, value in as_dict(spec).items():
-        if key in choices:
-            fits = value in choices[key]
-        elif key in ("embedding_dropout", "dropout"):
-            fits = round(value, 10) in steps
-        elif key == "learning_rate":
-            fits = LEARNING_RATES[0] <= value <= LEARNING_RATES[1]
+    for key, dimension in search_space(max_vocab).items():
+        value = getattr(spec, key)
+        if "choices" in dimension:
+            fits = value in dimension["choices"]
+        elif "step" in dimension:
+            low, high, step = dimension["low"], dimension["high"], dimension["step"]
+            grid = {round(low + i * step, 10) for i in range(round((high - low) / step) + 1)}
+            fits = round(value, 10) in grid
         else:
-            fits = False
+            fits = dimension["low"] <= value <= dimension["high"]
         if fits:
             values[key] = value
     return values
@@ -474,116 +510,75 @@ def current_studies(
     return studies
 
 
-def tuning_report(
+def tuning_summary(
     studies: dict[str, optuna.Study], params: Params, n_val: int, top: int = 10
-) -> str:
-    """Markdown: the space searched, and per model what was tried and what won."""
-    # Half-width of a 95% normal interval on an accuracy near 88% over n_val reviews.
-    half_width = 1.96 * standard_error(0.88, n_val)
-    lines = [
-        "# Tuning search",
-        "",
-        "Generated by `imdb-sentiment tune --report` from the Optuna studies in `tuning.db`.",
-        "Every trial trains on the training split and is scored on the **validation split only**",
-        "(val accuracy at the epoch early stopping keeps); the test set picked nothing here.",
-        "Optuna's TPE sampler (seeded) proposes trials, the first one being the params.yaml entry",
-        "the study started from; the median pruner stops a trial whose val accuracy after",
-        f"epoch 2 to {params.train.patience + 1} falls below the median of the complete trials",
-        f"at that epoch. Not later: every complete trial reaches epoch "
-        f"{params.train.patience + 1}, fewer and stronger ones go on (the first trials of",
-        "these studies, before that rule, could be pruned later). Each trial is a nested",
-        "MLflow run under",
-        "the study's parent run `tune NAME` (experiment `imdb-sentiment`).",
-        "",
-        "Reproduce or continue: `dvc repro prepare`, then `imdb-sentiment tune NAME --trials N`",
-        "(a study is continued while the prepared data, seed and `train:` budget are the same);",
-        "`--write-params` puts the winner into `params.yaml`.",
-        "",
-        "**The winner** is chosen by the one-standard-error rule: of the complete trials whose",
-        "val accuracy lies within one standard error of the best one's, the one that trained in",
-        "the fewest seconds. Trials that close are not shown to be worse, and the best of many",
-        "noisy trials is flattered by its own noise; the rule keeps the default no slower than",
-        "the evidence requires. Seconds are wall time on the machine that ran the trial, which",
-        "ran two studies side by side.",
-        "",
-        "| searched | values |",
-        "|---|---|",
-        f"| vocab_size | {', '.join(map(str, VOCAB_SIZES))} |",
-        f"| embedding_dim | {', '.join(map(str, EMBEDDING_DIMS))} |",
-        f"| embedding_dropout, dropout | {DROPOUTS[0]} to {DROPOUTS[1]}, step {DROPOUTS[2]} |",
-        f"| units | {', '.join(map(str, UNITS))} |",
-        "| layers | 1, 2 |",
-        f"| pooling | {', '.join(POOLINGS)} |",
-        f"| batch_size | {', '.join(map(str, BATCH_SIZES))} |",
-        f"| learning_rate | {LEARNING_RATES[0]} to {LEARNING_RATES[1]}, log-uniform |",
-        f"| lr_schedule | {', '.join(LR_SCHEDULES)} |",
-        "",
-        f"Budget per trial: `train.epochs` {params.train.epochs}, `train.patience` "
-        f"{params.train.patience}, as in the pipeline.",
-        "",
-        f"How far to trust a ranking: the validation split has {n_val:,} reviews, so one "
-        f"trial's val accuracy carries a 95% interval of about ±{100 * half_width:.1f} points "
-        f"(one standard error: {100 * standard_error(0.88, n_val):.2f} points). The winner's "
-        "test accuracy, with intervals and the seed spread, is reported by the evaluate stage "
-        "and the benchmark, not here.",
-        "",
-    ]
-    if not studies:
-        lines += ["No study has run on the current data yet.", ""]
-    columns = ["vocab_size", "embedding_dim", "embedding_dropout", "units", "layers", "dropout",
-               "pooling", "batch_size", "learning_rate", "lr_schedule"]  # fmt: skip
-    for name, study in studies.items():
-        trials = study.get_trials(deepcopy=False)
-        counts = {state: sum(t.state == state for t in trials) for state in TrialState}
-        complete = sorted(
-            (t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: -t.value
-        )
-        minutes = sum(t.user_attrs.get("seconds", 0) for t in trials) / 60
-        imported = sum("imported_from" in t.user_attrs for t in trials)
-        lines += [
-            f"## {name} ({study.user_attrs.get('arch')}), study `{study.study_name}`",
-            "",
-            f"{len(trials)} trials: {counts[TrialState.COMPLETE]} complete, "
-            f"{counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed, "
-            f"{counts[TrialState.RUNNING]} running or interrupted (retried on the next run); "
-            f"{minutes:.0f} minutes of training"
-            + (f"; {imported} from `tuning/{study.study_name}.json`." if imported else "."),
-            "",
-        ]
-        if not complete:
-            lines += ["No complete trial yet.", ""]
-            continue
-        best, chosen = complete[0], chosen_trial(study, n_val)
-        entry = {"arch": study.user_attrs["arch"], **chosen.params}  # what winner() gives
-        in_params = entry == {k: v for k, v in as_dict(params.models[name]).items() if k in entry}
-        margin = standard_error(best.value, n_val)
-        near = sum(t.value >= best.value - margin for t in complete)
-        lines += [
-            f"Winner: trial {chosen.number}, val accuracy **{100 * chosen.value:.2f}%** "
-            f"(best epoch {chosen.user_attrs.get('best_epoch')} of "
-            f"{chosen.user_attrs.get('epochs_run')}, "
-            f"{chosen.user_attrs.get('seconds', 0):.0f} s), "
-            + (
-                "the best observed"
-                if chosen.number == best.number
-                else f"the fastest of {near} trials within one standard error "
-                f"({100 * margin:.2f} points) of the best observed, trial {best.number} "
-                f"({100 * best.value:.2f}%, {best.user_attrs.get('seconds', 0):.0f} s)"
-            )
-            + (". params.yaml has it." if in_params else ". params.yaml does **not** have it yet."),
-            "",
-            "| trial | val acc | within 1 SE | " + " | ".join(columns) + " | epochs | s |",
-            "|" + "---|" * (len(columns) + 5),
-        ]
-        for trial in complete[:top]:
-            cells = [str(trial.number), f"{100 * trial.value:.2f}%",
-                     "yes" if trial.value >= best.value - margin else ""]  # fmt: skip
-            cells += [_cell(trial.params.get(c)) for c in columns]
-            cells += [str(trial.user_attrs.get("epochs_run", "")),
-                      f"{trial.user_attrs.get('seconds', 0):.0f}"]  # fmt: skip
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
-    return "\n".join(lines)
+) -> dict[str, Any]:
+    """The numbers of reports/tuning.md: the space searched, the budget, the pruner, and per
+    model what was tried and what won (the ``top`` complete trials by val accuracy)."""
+    return {
+        "objective": OBJECTIVE,
+        "search_space": search_space(params.prepare.vocab_size),
+        "budget": {"epochs": params.train.epochs, "patience": params.train.patience},
+        # Pruning is asked from the first epoch after the warm-up up to epoch patience + 1
+        # (see trial_reporter), both 1-based here.
+        "pruner": {
+            "rule": "median",
+            "n_startup_trials": PRUNER["n_startup_trials"],
+            "first_epoch": PRUNER["n_warmup_steps"] + 1,
+            "last_epoch": params.train.patience + 1,
+        },
+        "n_val": n_val,
+        "studies": [
+            _study_summary(name, study, params.models[name], n_val, top)
+            for name, study in studies.items()
+        ],
+    }
+
+
+def _study_summary(
+    name: str, study: optuna.Study, spec: ModelParams, n_val: int, top: int
+) -> dict[str, Any]:
+    trials = study.get_trials(deepcopy=False)
+    complete = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: -t.value)
+    summary: dict[str, Any] = {
+        "name": name,
+        "arch": study.user_attrs.get("arch"),
+        "study": study.study_name,
+        "trials": len(trials),
+        "states": {state.name: sum(t.state == state for t in trials) for state in TrialState},
+        "training_minutes": round(sum(t.user_attrs.get("seconds", 0) for t in trials) / 60, 1),
+        "imported": sum("imported_from" in t.user_attrs for t in trials),
+        "history": (HISTORY / f"{study.study_name}.json").as_posix(),
+    }
+    if not complete:
+        return summary
+    best, chosen = complete[0], chosen_trial(study, n_val)
+    margin = standard_error(best.value, n_val)
+    entry = {"arch": study.user_attrs["arch"], **chosen.params}  # what winner() gives
+    return (
+        summary
+        | {
+            "standard_error": margin,  # of the best val accuracy: the winner rule's margin
+            "within_one_standard_error": sum(t.value >= best.value - margin for t in complete),
+            "winner": _trial_summary(chosen, best.value - margin),
+            "best": _trial_summary(best, best.value - margin),
+            "params_yaml_has_winner": entry
+            == {k: v for k, v in as_dict(spec).items() if k in entry},
+            "top": [_trial_summary(t, best.value - margin) for t in complete[:top]],
+        }
+    )
+
+
+def _trial_summary(trial: optuna.trial.FrozenTrial, threshold: float) -> dict[str, Any]:
+    return {
+        "number": trial.number,
+        "val_accuracy": trial.value,
+        "within_one_standard_error": trial.value >= threshold,
+        "params": trial.params,
+        "best_epoch": trial.user_attrs.get("best_epoch"),
+        "epochs_run": trial.user_attrs.get("epochs_run"),
+        "seconds": trial.user_attrs.get("seconds"),
+    }
 
 
 def validation_size(prepared_dir: Path) -> int:
@@ -594,20 +589,23 @@ def validation_size(prepared_dir: Path) -> int:
         return len(data["y_val"])
 
 
-def write_report(text: str, path: Path = REPORT) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-    return path
+def write_report(summary: dict[str, Any], root: Path) -> Path:
+    """``summary`` to ROOT/reports/tuning.json, then tuning.md rendered from that file alone."""
+    from imdb_sentiment.tuning_report import render
+
+    write_json(root / REPORT_DATA, summary)
+    with atomic_path(root / REPORT) as tmp:
+        tmp.write_text(render(read_json(root / REPORT_DATA)))
+    return root / REPORT
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return "" if value is None else str(value)
-
-
-def run_command(names: Sequence[str], trials: int, storage_url: str | None,
-                write_params: bool, report_only: bool) -> int:  # fmt: skip
+def run_command(
+    names: Sequence[str],
+    trials: int,
+    storage_url: str | None,
+    write_params: bool,
+    report_only: bool,
+) -> int:
     """`imdb-sentiment tune`: search each named model, then rewrite the report."""
     from imdb_sentiment.params import load_params
 
@@ -623,9 +621,7 @@ def run_command(names: Sequence[str], trials: int, storage_url: str | None,
                 log.info("params.yaml models.%s <- %s", name, entry)
             params = load_params(params_path)
     n_val = validation_size(prepared_dir)
-    report = write_report(
-        tuning_report(current_studies(params, prepared_dir, storage_url), params, n_val),
-        project_root() / REPORT,
-    )
-    log.info("wrote %s", report)
+    summary = tuning_summary(current_studies(params, prepared_dir, storage_url), params, n_val)
+    report = write_report(summary, project_root())
+    log.info("wrote %s and %s", project_root() / REPORT_DATA, report)
     return 0
