@@ -403,5 +403,5 @@ def test_the_readme_sweep_runs_and_exp_show_only_changed_is_readable(pipeline, t
     shown = ", ".join(header)
     assert len(header) <= 40, shown
     assert "models.gru.units" in header, shown  # what the sweep changed ...
-    assert "train_seconds" in header, shown  # ... and the headline it moved
+    assert "metrics/train/gru.json:train_seconds" in header, shown  # ... and what it moved
     assert len(table) >= 4, table  # the header, the baseline and the two experiments
