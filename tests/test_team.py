@@ -417,6 +417,7 @@ def wait_for_line(log: Path, pattern: str, worker: subprocess.Popen) -> re.Match
     raise TimeoutError(f"no line matching {pattern!r} in {log} after {TUNE_TIMEOUT}s")
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # retried_trial_number
 def test_a_worker_killed_mid_trial_leaves_nothing_running(team_tracking, tuning_repo, tmp_path):
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 

@@ -16,6 +16,7 @@ from imdb_sentiment.params import PrepareParams, load_params, parse_params
 from imdb_sentiment.tuning import (
     STUDY_TAG,
     chosen_trial,
+    surplus_reason,
     trial_reporter,
     tune,
     tuning_report,
@@ -43,6 +44,18 @@ def test_the_winner_is_the_fastest_trial_within_one_standard_error_of_the_best()
     assert chosen_trial(study, n_val=250_000).number == 0
     # Equal seconds: the higher val accuracy wins.
     assert chosen_trial(study_of((0.89, 50.0), (0.888, 50.0)), n_val=2500).number == 0
+
+
+def test_of_two_workers_starting_the_last_trial_together_the_later_numbered_one_stops():
+    study = study_of((0.8, 1.0), (0.8, 1.0))  # trials 0 and 1 finished; a budget of 3
+    first, second = study.ask(), study.ask()  # two workers, at the same moment
+    assert surplus_reason(study, first.number, trials=3) is None
+    assert surplus_reason(study, second.number, trials=3) == (
+        "surplus: trials 0, 1, 2 already fill the 3"
+    )
+    # Whichever asks first: the answer depends on the numbers, not on timing.
+    assert surplus_reason(study, first.number, trials=3) is None
+    assert surplus_reason(study, second.number, trials=4) is None
 
 
 @pytest.fixture

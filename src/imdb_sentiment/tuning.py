@@ -178,6 +178,11 @@ def _storage(url: str, heartbeat: int, attempts: int = 5) -> RDBStorage:
                 ) from None
             log.info("Optuna storage: another worker is creating its tables; trying again")
             time.sleep(attempt)
+        except sqlalchemy.exc.OperationalError as exc:  # no server, a wrong password
+            raise StorageError(
+                f"Optuna storage {_redacted(url)} is not reachable "
+                f"({str(exc.orig).strip().splitlines()[0]}); check --storage and the database"
+            ) from None
     raise AssertionError("unreachable")
 
 
@@ -402,6 +407,7 @@ def tune(
             fixed = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
             if "fixed_params" in fixed.system_attrs:  # a queued configuration: keep it queued
                 study.enqueue_trial(fixed.system_attrs["fixed_params"], user_attrs=fixed.user_attrs)
+            log.info("trial %d: not run, %s", trial.number, surplus)
             raise SurplusTrial(surplus)
         study.sampler = _sampler(params.seed, study.study_name, trial.number)
         return tracked(trial)
@@ -670,7 +676,8 @@ def tuning_report(
         f"{params.train.patience + 1}, fewer and stronger ones go on (the first trials of",
         "these studies, before that rule, could be pruned later). Each trial is a nested",
         "MLflow run under",
-        "the study's parent run `tune NAME` (experiment `imdb-sentiment`).",
+        "the parent run `tune NAME` of the worker that ran it (experiment `imdb-sentiment`;",
+        "one parent per study and worker, tag `tuning_worker` = host:pid).",
         "",
         "Reproduce or continue: `dvc repro prepare`, then `imdb-sentiment tune NAME --trials N`",
         "(a study is continued while the prepared data, seed and `train:` budget are the same);",
