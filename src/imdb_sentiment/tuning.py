@@ -399,8 +399,11 @@ def tune(
         )
         tracked = tracker.track_in_mlflow()(objective)
 
+    drawn: list[int] = []  # the trials this worker drew, in order
+
     def within_budget(trial: optuna.Trial) -> float:
         """Stop, untrained, a trial that another worker's trial leaves over the budget."""
+        drawn.append(trial.number)
         surplus = surplus_reason(study, trial.number, trials)
         if surplus:
             trial.set_user_attr("skipped", surplus)
@@ -442,8 +445,9 @@ def tune(
                     catch=(SurplusTrial,),
                 )  # fmt: skip
             save_history(study, history)
-            # The trial that just ended (a retried stale trial may now sit after it, waiting).
-            last = max(_finished(study), key=lambda trial: trial.datetime_complete)
+            last = study.get_trials(deepcopy=False)[drawn[-1]]  # this worker's trial
+            if "skipped" in last.user_attrs:
+                continue
             log.info(
                 "trial %d: %s %s %s",
                 last.number, last.state.name,
