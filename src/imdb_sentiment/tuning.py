@@ -422,14 +422,14 @@ def tune(
     with _parent_run(study, name, experiment_id) as parent:
         parent_id = parent.info.run_id
         mlflow.set_tag(WORKER_TAG, worker)
-        waiting_since = None
+        waiting = False  # logged once per wait
         while len(_finished(study)) < trials:
             running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             if len(_finished(study)) + len(running) >= trials:
                 # The last trials run elsewhere: wait for them, or for their heartbeats to
                 # stop, when this worker fails them and runs them again.
-                if waiting_since is None:
-                    waiting_since = time.monotonic()
+                if not waiting:
+                    waiting = True
                     log.info(
                         "study %s: waiting for trial(s) %s on other workers",
                         study.study_name, ", ".join(str(t.number) for t in running),
@@ -438,7 +438,7 @@ def tune(
                     optuna.storages.fail_stale_trials(study)
                 time.sleep(min(WAIT_POLL_SECONDS, heartbeat))
                 continue
-            waiting_since = None
+            waiting = False
             with quiet_optuna():
                 study.optimize(
                     within_budget, n_trials=1, callbacks=[track], gc_after_trial=True,
