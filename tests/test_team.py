@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -16,11 +18,18 @@ from pathlib import Path
 import mlflow
 import pytest
 import requests
-from conftest import MODELS, dvc, git, project_env, promote, runs_in, tiny_repo
+import yaml
+from conftest import MODELS, dvc, edit_params, git, project_env, promote, runs_in, tiny_repo
 from scoring_server import scoring_server
 
 from imdb_sentiment.services import free_port
-from imdb_sentiment.team_server import ServerSetupError, postgres_bin, tracking_server
+from imdb_sentiment.team_server import (
+    RunningServer,
+    ServerSetupError,
+    postgres_bin,
+    tracking_server,
+)
+from imdb_sentiment.tuning import STUDY_TAG
 
 pytestmark = pytest.mark.slow
 QUEUE_TIMEOUT = 900  # seconds for two tiny experiments on two workers
@@ -38,7 +47,7 @@ def default_store_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def team_server() -> Iterator[str]:
+def team_tracking() -> Iterator[RunningServer]:
     """A real PostgreSQL cluster and `mlflow server` on free 127.0.0.1 ports, in a temp dir."""
     try:
         postgres_bin("initdb")
@@ -54,9 +63,14 @@ def team_server() -> Iterator[str]:
         with tracking_server(
             folder, port=free_port(), postgres_port=free_port(), workers=2
         ) as server:
-            yield server.url
+            yield server
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def team_server(team_tracking) -> str:
+    return team_tracking.url
 
 
 @pytest.fixture(scope="module")
@@ -259,10 +273,13 @@ def test_evaluate_never_touches_the_registry_and_promote_moves_the_champion(pipe
     try:
         # What a queued experiment's stage sees: cwd a temporary copy, DVC_ROOT the project.
         result = subprocess.run(
-            [sys.executable, "stages/evaluate.py"], cwd=copy,
+            [sys.executable, "stages/evaluate.py"],
+            cwd=copy,
             env={**env, "DVC_ROOT": str(repo), "DVC_EXP_NAME": "sweep-1"},
-            capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert result.returncode == 0, result.stderr
         after = client.get_model_version_by_alias("imdb-sentiment", "champion")
         assert after.version == other.version
@@ -273,3 +290,182 @@ def test_evaluate_never_touches_the_registry_and_promote_moves_the_champion(pipe
         assert after.version == champion.version
     finally:
         client.set_registered_model_alias("imdb-sentiment", "champion", champion.version)
+
+
+# --- One study, two workers, the team server -------------------------------------------------
+
+TUNE_TRIALS = 4
+TUNE_HEARTBEAT = 3  # seconds: a killed worker's trial is failed and retried 9 s after its last
+TUNE_TIMEOUT = 300  # seconds for one worker to finish the tiny study
+
+
+@pytest.fixture(scope="module")
+def tuning_repo(tmp_path_factory, tiny_archive):
+    """A tiny repo with prepared data, whose trials run three short epochs (so a worker can be
+    killed between two of them)."""
+    repo = tiny_repo(tmp_path_factory.mktemp("tuning-repo"), tiny_archive)
+    edit_params(repo, train={"epochs": 3, "patience": 2})
+    git(repo, "commit", "-qam", "three epochs a trial")
+    dvc(repo, default_store_env(), "repro", "prepare")
+    return repo
+
+
+def machines(tuning_repo: Path, folder: Path) -> list[Path]:
+    """Two clones of the prepared repo: what two machines have after `git clone` + `dvc pull`."""
+    return [shutil.copytree(tuning_repo, folder / n, symlinks=True) for n in ("m1", "m2")]
+
+
+def fresh_database(storage: str, name: str) -> str:
+    """A new, empty database ``name`` on the cluster of ``storage``; its storage URL."""
+    import psycopg
+
+    base, _ = storage.rsplit("/", 1)
+    with psycopg.connect(storage.replace("+psycopg", ""), autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return f"{base}/{name}"
+
+
+def start_worker(repo: Path, server: str, storage: str, log: Path) -> subprocess.Popen:
+    """`imdb-sentiment tune gru --trials N --storage URL --write-params` as each machine runs it;
+    stderr (the log) into ``log``."""
+    command = [
+        sys.executable,
+        "-m",
+        "imdb_sentiment",
+        "tune",
+        "gru",
+        "--trials",
+        str(TUNE_TRIALS),
+        "--storage",
+        storage,
+        "--write-params",
+        "--heartbeat",
+        str(TUNE_HEARTBEAT),
+    ]
+    with log.open("w") as out:
+        return subprocess.Popen(
+            command, cwd=repo, env=project_env(server), stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def finish(worker: subprocess.Popen, log: Path) -> str:
+    try:
+        worker.wait(timeout=TUNE_TIMEOUT)
+    finally:
+        worker.kill()  # a no-op once it has exited
+    text = log.read_text()
+    assert worker.returncode == 0, text[-4000:]
+    return text
+
+
+def the_study(storage: str):
+    import optuna
+
+    (summary,) = optuna.get_all_study_summaries(storage)
+    return optuna.load_study(study_name=summary.study_name, storage=storage)
+
+
+def trained(study) -> list:
+    """The trials that trained: every one but those stopped untrained for the budget."""
+    return [t for t in study.trials if "skipped" not in t.user_attrs]
+
+
+def finished(study) -> list:
+    return [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+
+
+def test_two_workers_share_one_study_through_the_team_server(team_tracking, tuning_repo, tmp_path):
+    storage = fresh_database(team_tracking.tuning_storage, "optuna_shared")
+    repos = machines(tuning_repo, tmp_path)
+    logs = [tmp_path / f"worker-{n}.log" for n in (1, 2)]
+    started = time.monotonic()
+    workers = [
+        start_worker(r, team_tracking.url, storage, log) for r, log in zip(repos, logs, strict=True)
+    ]
+    outputs = [finish(worker, log) for worker, log in zip(workers, logs, strict=True)]
+    print(f"two workers, {TUNE_TRIALS} trials: {time.monotonic() - started:.1f}s")
+
+    study = the_study(storage)
+    assert len(finished(study)) == TUNE_TRIALS
+    assert {t.state.name for t in study.trials} <= {"COMPLETE", "PRUNED", "FAIL"}
+    assert all("skipped" in t.user_attrs for t in study.trials if t.state.name == "FAIL")
+    configurations = [json.dumps(t.params, sort_keys=True) for t in trained(study)]
+    assert len(set(configurations)) == len(configurations), configurations  # none twice
+    assert len({t.user_attrs["worker"] for t in trained(study)}) == 2  # both drew trials
+
+    # Each worker has its parent run on the server; each trained trial is one run under the
+    # parent of the worker that trained it.
+    runs = runs_in(team_tracking.url, **{f"tags.{STUDY_TAG}": study.study_name})
+    parents = {run.run_id: run["tags.tuning_worker"] for _, run in runs.iterrows()}
+    assert len(parents) == 2 and set(parents.values()) == {
+        t.user_attrs["worker"] for t in trained(study)
+    }
+    children = runs_in(team_tracking.url)
+    children = children[children["tags.mlflow.parentRunId"].isin(parents)]
+    assert sorted(children["tags.number"].astype(int)) == [t.number for t in trained(study)]
+    for trial in trained(study):
+        (run,) = [row for _, row in children.iterrows() if row["tags.number"] == str(trial.number)]
+        assert parents[run["tags.mlflow.parentRunId"]] == trial.user_attrs["worker"]
+        assert run["params.model.units"] == str(trial.params["units"])
+    assert (children.status == "FINISHED").all() and (runs.status == "FINISHED").all()
+
+    # --write-params on each machine picks the winner the generated report names.
+    for repo, output in zip(repos, outputs, strict=True):
+        report = (repo / "reports" / "tuning.md").read_text()
+        winner = int(re.search(r"Winner: trial (\d+)", report).group(1))
+        assert "params.yaml has it." in report
+        entry = yaml.safe_load((repo / "params.yaml").read_text())["models"]["gru"]
+        assert {k: entry[k] for k in study.trials[winner].params} == study.trials[winner].params
+        assert "params.yaml models.gru <- {'arch': 'gru'" in output
+
+
+def wait_for_line(log: Path, pattern: str, worker: subprocess.Popen) -> re.Match:
+    deadline = time.monotonic() + TUNE_TIMEOUT
+    while time.monotonic() < deadline:
+        found = re.search(pattern, log.read_text())
+        if found:
+            return found
+        assert worker.poll() is None, f"worker exited first:\n{log.read_text()[-4000:]}"
+        time.sleep(0.05)
+    raise TimeoutError(f"no line matching {pattern!r} in {log} after {TUNE_TIMEOUT}s")
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # retried_trial_number
+def test_a_worker_killed_mid_trial_leaves_nothing_running(team_tracking, tuning_repo, tmp_path):
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    storage = fresh_database(team_tracking.tuning_storage, "optuna_killed")
+    repos = machines(tuning_repo, tmp_path)
+    logs = [tmp_path / f"worker-{n}.log" for n in (1, 2)]
+    survivor = start_worker(repos[0], team_tracking.url, storage, logs[0])
+    victim = start_worker(repos[1], team_tracking.url, storage, logs[1])
+    # After its first epoch a trial has at least one more to go (three, or a prune after two).
+    number = int(wait_for_line(logs[1], r"trial (\d+) epoch 1:", victim).group(1))
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    started = time.monotonic()
+    output = finish(survivor, logs[0])
+    print(f"the survivor finished the study {time.monotonic() - started:.1f}s after the kill")
+
+    study = the_study(storage)
+    assert len(finished(study)) == TUNE_TRIALS
+    assert not [t.number for t in study.trials if t.state.name in ("RUNNING", "WAITING")]
+    killed = study.trials[number]
+    assert killed.state.name == "FAIL"
+    (retry,) = [
+        t
+        for t in study.trials
+        if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == number
+    ]
+    assert retry.state.name in ("COMPLETE", "PRUNED") and retry.params == killed.params
+    assert f"trial {number}: its worker stopped writing heartbeats" in output
+
+    # The killed worker's runs end KILLED (ended by the survivor), not RUNNING forever.
+    client = mlflow.MlflowClient(tracking_uri=team_tracking.url)
+    trial_run = client.get_run(killed.user_attrs["mlflow_run_id"])
+    assert trial_run.info.status == "KILLED"
+    assert trial_run.data.tags["state"] == "FAIL"
+    assert "no heartbeat for 9s" in trial_run.data.tags["killed"]
+    assert client.get_run(killed.user_attrs["mlflow_parent_run_id"]).info.status == "KILLED"
+    runs = runs_in(team_tracking.url, **{f"tags.{STUDY_TAG}": study.study_name})
+    assert sorted(runs.status) == ["FINISHED", "KILLED"]  # the survivor's parent, the victim's

@@ -20,6 +20,7 @@ from imdb_sentiment.tuning import (
     STUDY_TAG,
     chosen_trial,
     standard_error,
+    surplus_reason,
     tracked,
     trial_reporter,
     tune,
@@ -111,6 +112,18 @@ def test_each_trial_is_a_nested_mlflow_run_with_its_params_state_and_value(tmp_p
     assert runs["tags.seconds"].eq("1.5").all()
     assert runs["metrics.val_accuracy"].eq(0.5).all()
     assert mlflow.active_run() is None
+
+
+def test_of_two_workers_starting_the_last_trial_together_the_later_numbered_one_stops():
+    study = study_of((0.8, 1.0), (0.8, 1.0))  # trials 0 and 1 finished; a budget of 3
+    first, second = study.ask(), study.ask()  # two workers, at the same moment
+    assert surplus_reason(study, first.number, trials=3) is None
+    assert surplus_reason(study, second.number, trials=3) == (
+        "surplus: trials 0, 1, 2 already fill the 3"
+    )
+    # Whichever asks first: the answer depends on the numbers, not on timing.
+    assert surplus_reason(study, first.number, trials=3) is None
+    assert surplus_reason(study, second.number, trials=4) is None
 
 
 @pytest.fixture

@@ -62,6 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     tune.add_argument(
         "--report", action="store_true", help="only rewrite reports/tuning.json and .md"
     )
+    tune.add_argument(
+        "--heartbeat",
+        type=int,
+        metavar="SECONDS",
+        help="how often a running trial tells the study it is alive; another worker fails and "
+        "retries a trial silent for 3 beats (default 60, as tuning.HEARTBEAT_SECONDS)",
+    )
     experiment = commands.add_parser(
         "experiment",
         help="train one recurrent model as a DVC experiment (`dvc exp run train@MODEL -S ...`)",
@@ -133,8 +140,12 @@ def _tune(args: argparse.Namespace) -> int:
 
     if args.trials < 1:
         raise UserError(f"--trials must be >= 1, got {args.trials}")
+    if args.heartbeat is not None and args.heartbeat < 1:
+        raise UserError(f"--heartbeat must be >= 1 second, got {args.heartbeat}")
     run_stage(
-        lambda: run_command(args.names, args.trials, args.storage, args.write_params, args.report),
+        lambda: run_command(
+            args.names, args.trials, args.storage, args.write_params, args.report, args.heartbeat
+        ),
         tensorflow=not args.report,
     )
     return 0

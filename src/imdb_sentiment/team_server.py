@@ -5,8 +5,10 @@
 
 With only ``--data-dir``, the server keeps everything in that folder: a PostgreSQL cluster of
 its own (``postgres/``, initialised on first start, password in ``postgres-password``) and the
-artifacts (``artifacts/``). ``--backend-store-uri`` uses an existing PostgreSQL database
-instead. ``--basic-auth`` turns on MLflow's basic-auth app (users in ``basic_auth.db``).
+artifacts (``artifacts/``). The cluster also holds a database ``optuna`` for the tuning
+search's shared studies (``imdb-sentiment tune --storage URL``; the server prints the URL).
+``--backend-store-uri`` uses an existing PostgreSQL database instead. ``--basic-auth`` turns
+on MLflow's basic-auth app (users in ``basic_auth.db``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from imdb_sentiment.services import http_service
 
 SERVER_START_TIMEOUT = 120  # seconds: MLflow creates its schema on a fresh database
 DATABASE = "mlflow"
+TUNING_DATABASE = "optuna"  # Optuna's RDB storage for studies that workers share
 DB_USER = "mlflow"
 ADMIN_PASSWORD_MIN = 12  # MLflow's basic-auth app refuses shorter passwords
 POSTGRES_PORT = 55432  # the server's own cluster; away from a system PostgreSQL's 5432
@@ -43,6 +46,8 @@ POSTGRES_PORT = 55432  # the server's own cluster; away from a system PostgreSQL
 class RunningServer(NamedTuple):
     url: str
     process: subprocess.Popen
+    # The Optuna storage URL on the server's own cluster (None with --backend-store-uri).
+    tuning_storage: str | None = None
 
 
 class ServerSetupError(UserError, RuntimeError):
@@ -80,8 +85,11 @@ class PostgresCluster:
 
     @property
     def uri(self) -> str:
+        return self.uri_of(DATABASE)
+
+    def uri_of(self, database: str) -> str:
         password = self.password_file.read_text().strip()
-        return f"postgresql+psycopg://{DB_USER}:{password}@127.0.0.1:{self.port}/{DATABASE}"
+        return f"postgresql+psycopg://{DB_USER}:{password}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
         """Initialise the cluster on first use, start it, and make sure the database exists."""
@@ -93,9 +101,18 @@ class PostgresCluster:
             f"-c unix_socket_directories={shlex.quote(str(self.data))}"
         )
         self._run(
-            postgres_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "server.log"),
-            "-o", options, "-w", "-t", "60", "start",
-        )  # fmt: skip
+            postgres_bin("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.folder / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         self._create_database()
 
     def stop(self) -> None:
@@ -116,9 +133,17 @@ class PostgresCluster:
             os.chown(pwfile, owner.pw_uid, owner.pw_gid)
         try:
             self._run(
-                postgres_bin("initdb"), "-D", str(self.data), "-U", DB_USER,
-                f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C",
-            )  # fmt: skip
+                postgres_bin("initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                DB_USER,
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            )
         except ServerSetupError:
             shutil.rmtree(self.data, ignore_errors=True)  # so the next start initialises afresh
             raise
@@ -131,11 +156,12 @@ class PostgresCluster:
         password = self.password_file.read_text().strip()
         dsn = f"host=127.0.0.1 port={self.port} user={DB_USER} password={password} dbname=postgres"
         with psycopg.connect(dsn, autocommit=True) as connection:
-            exists = connection.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
-            ).fetchone()
-            if not exists:
-                connection.execute(f"CREATE DATABASE {DATABASE}")
+            for database in (DATABASE, TUNING_DATABASE):
+                exists = connection.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+                ).fetchone()
+                if not exists:
+                    connection.execute(f"CREATE DATABASE {database}")
 
     @staticmethod
     def _server_user() -> pwd.struct_passwd | None:
@@ -189,11 +215,19 @@ def tracking_server_command(
     workers: int | None = None,
 ) -> list[str]:
     command = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", backend_store_uri,
-        "--artifacts-destination", artifacts_destination,
-        "--host", host, "--port", str(port),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        backend_store_uri,
+        "--artifacts-destination",
+        artifacts_destination,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     if workers:
         command += ["--workers", str(workers)]
     if basic_auth:
@@ -264,7 +298,8 @@ def tracking_server(
     env = dict(os.environ)
     if basic_auth:
         env |= basic_auth_env(data_dir)
-    with _backend(data_dir, backend_store_uri, postgres_port or POSTGRES_PORT) as uri:
+    with _backend(data_dir, backend_store_uri, postgres_port or POSTGRES_PORT) as cluster:
+        uri = backend_store_uri or cluster.uri
         command = tracking_server_command(
             uri, str(data_dir / "artifacts"), host, port, basic_auth, workers
         )
@@ -273,16 +308,20 @@ def tracking_server(
         with http_service(
             command, url, "/health", log_path, SERVER_START_TIMEOUT, env=env
         ) as process:
-            yield RunningServer(url, process)
+            yield RunningServer(
+                url, process, None if cluster is None else cluster.uri_of(TUNING_DATABASE)
+            )
 
 
 @contextmanager
-def _backend(data_dir: Path, uri: str | None, postgres_port: int) -> Iterator[str]:
+def _backend(
+    data_dir: Path, uri: str | None, postgres_port: int
+) -> Iterator[PostgresCluster | None]:
     if uri:
-        yield uri
+        yield None
         return
     with postgres_cluster(data_dir / "postgres", postgres_port) as cluster:
-        yield cluster.uri
+        yield cluster
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -295,12 +334,23 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         with tracking_server(
-            Path(args.data_dir), args.port, args.host, args.backend_store_uri,
-            args.postgres_port, args.basic_auth, args.workers,
-        ) as server:  # fmt: skip
+            Path(args.data_dir),
+            args.port,
+            args.host,
+            args.backend_store_uri,
+            args.postgres_port,
+            args.basic_auth,
+            args.workers,
+        ) as server:
             url = server.url
             print(f"MLflow tracking server: {url} (UI and API; logs in {args.data_dir})")
             print(f"point the pipeline at it:  MLFLOW_TRACKING_URI={url} dvc repro", flush=True)
+            if server.tuning_storage:
+                password = Path(args.data_dir) / "postgres" / "postgres-password"
+                shown = server.tuning_storage.replace(
+                    password.read_text().strip(), f"$(cat {password.resolve()})"
+                )
+                print(f"share a tuning search:     imdb-sentiment tune NAME --storage {shown}")
             if args.basic_auth:
                 print("clients pass MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD")
             while server.process.poll() is None:

@@ -7,11 +7,14 @@ Trials train on the training split and are scored on the validation split only; 
 never sees the search. Each trial trains exactly as `train@NAME` would (the same loop, early
 stopping and epoch budget), reports its per-epoch validation accuracy to Optuna's median
 pruner, which stops hopeless trials early, and logs its params and curves to MLflow under one
-parent run per study. The study lives in an Optuna RDB store (``tuning.db`` beside
-``mlflow.db``, or ``--storage`` a team database): a re-run continues it, and a trial killed
-mid-way is retried once (Optuna's heartbeat + RetryHeartbeatStaleTrialCallback). Every
-finished trial is also written to ``tuning/<study>.json``, which git keeps: a fresh clone or
-another machine starts its store from that history and continues the same search.
+parent run per study and worker. The study lives in an Optuna RDB store (``tuning.db``
+beside ``mlflow.db``, or ``--storage`` a team database): a re-run continues it, and workers on
+several machines pointed at one database share it, each trial drawn by one of them. A worker
+that dies mid-trial stops writing its heartbeat (every ``--heartbeat`` seconds); after three
+missed beats another worker fails that trial, queues it again once
+(RetryHeartbeatStaleTrialCallback) and ends its MLflow runs as KILLED. Every finished trial
+is also written to ``tuning/<study>.json``, which git keeps: a fresh clone or another machine
+starts its store from that history and continues the same search.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
+import socket
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +37,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from imdb_sentiment.data import PreparedPaths
+from imdb_sentiment.errors import UserError
 from imdb_sentiment.files import atomic_path, project_root, read_json, write_json
 from imdb_sentiment.params import (
     LR_SCHEDULES,
@@ -49,10 +55,13 @@ log = logging.getLogger(__name__)
 
 OBJECTIVE = "best_val_accuracy"  # validation accuracy at the epoch early stopping keeps
 STUDY_TAG = "tuning_study"
+WORKER_TAG = "tuning_worker"  # on a parent run: the host:pid of the worker it belongs to
 REPORT = Path("reports/tuning.md")
 REPORT_DATA = Path("reports/tuning.json")  # the numbers REPORT is rendered from
 HISTORY = Path("tuning")  # one JSON file of finished trials per study, kept in git
-HEARTBEAT_SECONDS = 60
+HEARTBEAT_SECONDS = 60  # a trial's worker writes a heartbeat this often (`tune --heartbeat`)
+STALE_BEATS = 3  # missed heartbeats after which a trial counts as its worker's death
+WAIT_POLL_SECONDS = 5  # how often a worker looks at the last trials other workers run
 
 # The space every architecture is searched over, in the order a trial draws it (choices
 # fixed, so a study keeps one space): categorical ``choices``, or ``low`` to ``high`` with a
@@ -128,30 +137,132 @@ def study_name(name: str, params: Params, prepare_config: dict[str, Any]) -> str
     return f"{name}-{digest}"
 
 
-def open_study(name: str, storage_url: str, seed: int) -> optuna.Study:
-    """Create or load study ``name``, its sampler seeded by the study and its length.
+def open_study(
+    name: str, storage_url: str, seed: int, heartbeat: int = HEARTBEAT_SECONDS
+) -> tuple[optuna.Study, bool]:
+    """Create or load study ``name``; also whether this process created it.
 
-    Seeded by `seed` alone, a sampler would propose the same configuration first in every
-    process that continues a study.
+    Only the creator seeds a new study (history, the params.yaml entry): two workers that
+    start together would otherwise both queue the same first trial and train it twice.
+    The heartbeat is what lets a shared study outlive a worker that dies mid-trial.
+    """
+    storage = _storage(storage_url, heartbeat)
+    with quiet_optuna():
+        # Running trials count as observed (constant liar): workers drawing at the same
+        # time are steered away from what the others are training.
+        sampler = _sampler(seed, name, 0)
+    pruner = optuna.pruners.MedianPruner(**PRUNER)
+    try:
+        study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            direction="maximize",
+            pruner=pruner,
+            sampler=sampler,
+        )
+        return study, True
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(
+            study_name=name, storage=storage, pruner=pruner, sampler=sampler
+        ), False
+
+
+def _storage(url: str, heartbeat: int, attempts: int = 5) -> RDBStorage:
+    """The study store at ``url``, its tables created on first use.
+
+    Workers that start together on a fresh database race to create Optuna's tables and
+    types (PostgreSQL: "duplicate key value violates unique constraint"); the loser finds
+    them made a moment later.
+    """
+    import sqlalchemy.exc
+
+    for attempt in range(1, attempts + 1):
+        try:
+            with quiet_optuna():
+                return RDBStorage(
+                    url,
+                    heartbeat_interval=heartbeat,
+                    grace_period=STALE_BEATS * heartbeat,
+                    heartbeat_stale_trial_callback=StaleTrialCallback(1, STALE_BEATS * heartbeat),
+                )
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
+            if attempt == attempts:
+                raise StorageError(
+                    f"Optuna storage {_redacted(url)} is not usable "
+                    f"({str(exc.orig).splitlines()[0]}); check --storage"
+                ) from None
+            log.info("Optuna storage: another worker is creating its tables; trying again")
+            time.sleep(attempt)
+        except sqlalchemy.exc.OperationalError as exc:  # no server, a wrong password
+            raise StorageError(
+                f"Optuna storage {_redacted(url)} is not reachable "
+                f"({str(exc.orig).strip().splitlines()[0]}); check --storage and the database"
+            ) from None
+    raise AssertionError("unreachable")
+
+
+def _redacted(url: str) -> str:
+    """``url`` without its password, for messages."""
+    import sqlalchemy.engine
+
+    return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _sampler(seed: int, study: str, trial_number: int) -> optuna.samplers.TPESampler:
+    """The sampler for one trial, seeded by the study and the trial's number.
+
+    Seeded by `seed` alone, it would propose the same configuration first in every process
+    that continues a study, and two workers would draw the same trials; a trial's number is
+    unique in the study, whichever worker draws it.
     """
     with quiet_optuna():
-        storage = RDBStorage(
-            storage_url,
-            heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=3 * HEARTBEAT_SECONDS,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+        return optuna.samplers.TPESampler(
+            seed=_sampler_seed(seed, study, trial_number), n_startup_trials=8, constant_liar=True
         )
-    study = optuna.create_study(
-        study_name=name,
-        storage=storage,
-        direction="maximize",
-        pruner=optuna.pruners.MedianPruner(**PRUNER),
-        load_if_exists=True,
-    )
-    study.sampler = optuna.samplers.TPESampler(
-        seed=_sampler_seed(seed, name, len(study.trials)), n_startup_trials=8
-    )
-    return study
+
+
+class StaleTrialCallback:
+    """For a trial whose worker stopped beating: queue it again (up to ``max_retry`` times)
+    and end its MLflow run and its worker's parent run as KILLED, not RUNNING forever.
+
+    Runs in the worker that noticed, which is pointed at the same tracking store.
+    """
+
+    def __init__(self, max_retry: int, grace_seconds: int) -> None:
+        self.grace_seconds = grace_seconds
+        with quiet_optuna():
+            self.retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        with quiet_optuna():
+            self.retry(study, trial)
+        log.warning(
+            "trial %d: its worker stopped writing heartbeats; failed it and queued it again",
+            trial.number,
+        )
+        client = mlflow.MlflowClient()
+        reason = f"no heartbeat for {self.grace_seconds}s: its worker died"
+        for key in ("mlflow_run_id", "mlflow_parent_run_id"):
+            run_id = trial.user_attrs.get(key)
+            if not run_id:  # killed before its run started
+                continue
+            try:
+                if client.get_run(run_id).info.status != "RUNNING":
+                    continue
+                if key == "mlflow_run_id":
+                    client.set_tag(run_id, "state", TrialState.FAIL.name)
+                client.set_tag(run_id, "killed", f"trial {trial.number}: {reason}")
+                client.set_terminated(run_id, "KILLED")
+            except mlflow.exceptions.MlflowException as exc:
+                log.warning("could not end run %s of trial %d: %s", run_id, trial.number, exc)
+
+
+class StorageError(UserError, RuntimeError):
+    """The Optuna storage cannot be used; the message names it (without its password)."""
+
+
+class SurplusTrial(Exception):
+    """Another worker already runs the study's last trial: this one stops untrained."""
 
 
 def trial_reporter(trial: optuna.Trial, patience: int) -> Any:  # a keras Callback
@@ -193,8 +304,15 @@ def tune(
     prepared_dir: Path,
     trials: int,
     storage_url: str | None = None,
+    heartbeat: int = HEARTBEAT_SECONDS,
 ) -> optuna.Study:
-    """Run ``name``'s study until it has ``trials`` finished (complete or pruned) trials."""
+    """Run ``name``'s study until it has ``trials`` finished (complete or pruned) trials.
+
+    Other workers may share the study (the same ``storage_url``): this one starts a trial
+    only while the finished and running trials are fewer than ``trials``, then waits for the
+    others' last trials, retrying any whose worker died, so the study ends with exactly
+    ``trials`` finished.
+    """
     import keras
 
     from imdb_sentiment.models import build_model
@@ -215,12 +333,14 @@ def tune(
     spec = params.models[name]
     experiment_id = configure_tracking()
     storage_url = storage_url or default_storage()
-    study = open_study(study_name(name, params, prepare_config), storage_url, params.seed)
+    study, created = open_study(
+        study_name(name, params, prepare_config), storage_url, params.seed, heartbeat
+    )
     history = project_root() / HISTORY / f"{study.study_name}.json"
-    if not study.trials and history.exists():
+    if created and history.exists():
         imported = restore_history(study, history)
         log.info("study %s: %d finished trials taken from %s", study.study_name, imported, history)
-    if not study.trials:  # the search starts from what params.yaml has now
+    if created and not study.trials:  # the search starts from what params.yaml has now
         study.enqueue_trial(_as_trial_params(spec, params.prepare.vocab_size))
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "already exists" on every run
@@ -247,8 +367,13 @@ def tune(
         return study
 
     arrays_by_vocab: dict[int, Any] = {}
+    worker = f"{socket.gethostname()}:{os.getpid()}"  # which machine and process ran a trial
 
     def objective(trial: optuna.Trial) -> float:
+        # What the worker that notices this process's death needs to end its runs.
+        trial.set_user_attr("mlflow_run_id", mlflow.active_run().info.run_id)
+        trial.set_user_attr("mlflow_parent_run_id", parent_id)
+        trial.set_user_attr("worker", worker)
         trial_spec = suggest_model(trial, spec.arch, params.prepare.vocab_size)
         if trial_spec.vocab_size not in arrays_by_vocab:
             arrays_by_vocab.clear()  # one copy in memory at a time
@@ -291,12 +416,55 @@ def tune(
             raise optuna.TrialPruned(f"pruned after epoch {reporter.pruned_at}")
         return float(curves["val_accuracy"][best])
 
-    with _parent_run(study, name, experiment_id):
+    run_tracked = tracked(objective, experiment_id)
+    drawn: list[int] = []  # the trials this worker drew, in order
+
+    def within_budget(trial: optuna.Trial) -> float:
+        """Stop, untrained, a trial that another worker's trial leaves over the budget."""
+        drawn.append(trial.number)
+        surplus = surplus_reason(study, trial.number, trials)
+        if surplus:
+            trial.set_user_attr("skipped", surplus)
+            fixed = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
+            if "fixed_params" in fixed.system_attrs:  # a queued configuration: keep it queued
+                study.enqueue_trial(fixed.system_attrs["fixed_params"], user_attrs=fixed.user_attrs)
+            log.info("trial %d: not run, %s", trial.number, surplus)
+            raise SurplusTrial(surplus)
+        study.sampler = _sampler(params.seed, study.study_name, trial.number)
+        return run_tracked(trial)
+
+    with _parent_run(study, name, experiment_id) as parent:
+        parent_id = parent.info.run_id
+        mlflow.set_tag(WORKER_TAG, worker)
+        waiting = False  # logged once per wait
         while len(_finished(study)) < trials:
-            study.optimize(tracked(objective, experiment_id), n_trials=1, gc_after_trial=True)
+            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if len(_finished(study)) + len(running) >= trials:
+                # The last trials run elsewhere: wait for them, or for their heartbeats to
+                # stop, when this worker fails them and runs them again.
+                if not waiting:
+                    waiting = True
+                    log.info(
+                        "study %s: waiting for trial(s) %s on other workers",
+                        study.study_name,
+                        ", ".join(str(t.number) for t in running),
+                    )
+                with quiet_optuna():
+                    optuna.storages.fail_stale_trials(study)
+                time.sleep(min(WAIT_POLL_SECONDS, heartbeat))
+                continue
+            waiting = False
+            with quiet_optuna():
+                study.optimize(
+                    within_budget,
+                    n_trials=1,
+                    gc_after_trial=True,
+                    catch=(SurplusTrial,),
+                )
             save_history(study, history)
-            # The trial that just ended (a retried stale trial may now sit after it, waiting).
-            last = max(_finished(study), key=lambda trial: trial.datetime_complete)
+            last = study.get_trials(deepcopy=False)[drawn[-1]]  # this worker's trial
+            if "skipped" in last.user_attrs:
+                continue
             log.info(
                 "trial %d: %s %s %s",
                 last.number,
@@ -339,6 +507,24 @@ def tracked(
     return run
 
 
+def surplus_reason(study: optuna.Study, number: int, trials: int) -> str | None:
+    """Why trial ``number`` should not train, if the study's ``trials`` are already taken.
+
+    Finished trials count, and running ones numbered before it: of two workers that started
+    the last trial at the same moment, the later-numbered one stops, whichever noticed first.
+    """
+    taken = [
+        t
+        for t in study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+        )
+        if t.state != TrialState.RUNNING or t.number < number
+    ]
+    if len(taken) < trials:
+        return None
+    return f"surplus: trials {', '.join(str(t.number) for t in taken)} already fill the {trials}"
+
+
 def sibling_winners(
     name: str, params: Params, prepare_config: dict[str, Any], storage_url: str
 ) -> list[tuple[str, dict[str, Any]]]:
@@ -359,14 +545,17 @@ def sibling_winners(
 
 
 def _parent_run(study: optuna.Study, name: str, experiment_id: str) -> mlflow.ActiveRun:
-    """The study's one parent run: resumed when the study is continued, else created."""
+    """This worker's parent run of the study: the study's last one when the study is
+    continued, a new one while that is RUNNING (another worker's: each worker ends its own).
+    """
     found = mlflow.search_runs(
         experiment_ids=[experiment_id],
         filter_string=f"tags.{STUDY_TAG} = '{study.study_name}'",
         output_format="list",
     )
-    if found:
-        return mlflow.start_run(run_id=found[0].info.run_id)
+    idle = [run for run in found if run.info.status != "RUNNING"]
+    if idle:
+        return mlflow.start_run(run_id=idle[0].info.run_id)
     return mlflow.start_run(
         experiment_id=experiment_id,
         run_name=f"tune {name}",
@@ -422,8 +611,8 @@ def restore_history(study: optuna.Study, path: Path) -> int:
     return len(saved["trials"])
 
 
-def _sampler_seed(seed: int, study: str, trials_so_far: int) -> int:
-    text = f"{seed}/{study}/{trials_so_far}"
+def _sampler_seed(seed: int, study: str, trial_number: int) -> int:
+    text = f"{seed}/{study}/{trial_number}"
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
 
 
@@ -545,7 +734,7 @@ def _study_summary(
         "arch": study.user_attrs.get("arch"),
         "study": study.study_name,
         "trials": len(trials),
-        "states": {state.name: sum(t.state == state for t in trials) for state in TrialState},
+        "states": _state_counts(trials),
         "training_minutes": round(sum(t.user_attrs.get("seconds", 0) for t in trials) / 60, 1),
         "imported": sum("imported_from" in t.user_attrs for t in trials),
         "history": (HISTORY / f"{study.study_name}.json").as_posix(),
@@ -581,6 +770,15 @@ def _trial_summary(trial: optuna.trial.FrozenTrial, threshold: float) -> dict[st
     }
 
 
+def _state_counts(trials: Sequence[optuna.trial.FrozenTrial]) -> dict[str, int]:
+    """Trials per state; SKIPPED: failed on purpose, untrained, because another worker's
+    trial already filled the budget (not a failure of the trial)."""
+    counts = {state.name: sum(t.state == state for t in trials) for state in TrialState}
+    counts["SKIPPED"] = sum("skipped" in t.user_attrs for t in trials)
+    counts["FAIL"] -= counts["SKIPPED"]
+    return counts
+
+
 def validation_size(prepared_dir: Path) -> int:
     """How many reviews the validation split of the prepared data has."""
     import numpy as np
@@ -605,6 +803,7 @@ def run_command(
     storage_url: str | None,
     write_params: bool,
     report_only: bool,
+    heartbeat: int | None = None,
 ) -> int:
     """`imdb-sentiment tune`: search each named model, then rewrite the report."""
     from imdb_sentiment.params import load_params
@@ -615,7 +814,9 @@ def run_command(
     storage_url = storage_url or default_storage()
     if not report_only:
         for name in names or list(params.models):
-            study = tune(name, params, prepared_dir, trials, storage_url)
+            study = tune(
+                name, params, prepared_dir, trials, storage_url, heartbeat or HEARTBEAT_SECONDS
+            )
             if write_params and any(t.state == TrialState.COMPLETE for t in study.trials):
                 entry = write_winner(name, study, params_path, validation_size(prepared_dir))
                 log.info("params.yaml models.%s <- %s", name, entry)

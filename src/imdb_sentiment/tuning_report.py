@@ -14,6 +14,7 @@ STATES = {
     "FAIL": "failed",
     "RUNNING": "running or interrupted",
     "WAITING": "waiting",
+    "SKIPPED": "stopped untrained (the budget was full)",
 }
 
 
