@@ -28,7 +28,7 @@ from imdb_sentiment.evaluation import (
     roc_points,
     window_key,
 )
-from imdb_sentiment.files import atomic_path, read_json, write_json
+from imdb_sentiment.files import atomic_outputs, atomic_path, read_json, write_json
 from imdb_sentiment.plots import plot_comparison, plot_confusion, plot_roc, plot_shuffle_windows
 from imdb_sentiment.registry import champion_of
 from imdb_sentiment.runs import RUN_FILE, log_evaluation
@@ -69,6 +69,14 @@ class Outputs:
     def differences(self) -> Path:
         return self.metrics / "differences.json"
 
+    def declared(self) -> list[Path]:
+        """Every output, as dvc.yaml lists it under the evaluate stage."""
+        plots = [self.plots / name for name in ("comparison.csv", "roc", "confusion")]
+        return [self.metrics, self.report, self.figures, self.histories, self.curve, *plots]
+
+    def under(self, folder: Path) -> Outputs:
+        return Outputs(folder / self.metrics, folder / self.plots, folder / self.reports)
+
 
 def evaluate_and_compare(
     families: dict[str, str],
@@ -81,7 +89,22 @@ def evaluate_and_compare(
     """Score each model (name -> family), write every output and log it to MLflow.
 
     Returns the comparison table (one row per model). Touches no registry: see registry.py.
+    The outputs appear together once all are written (a killed run leaves none behind).
     """
+    with atomic_outputs(outputs.declared(), "evaluate") as staging:
+        return _evaluate_into(
+            families, models_root, prepared_dir, contrast_path, seed, outputs.under(staging)
+        )
+
+
+def _evaluate_into(
+    families: dict[str, str],
+    models_root: Path,
+    prepared_dir: Path,
+    contrast_path: Path,
+    seed: int,
+    outputs: Outputs,
+) -> pd.DataFrame:
     data = load_evaluation_data(prepared_dir, contrast_path, seed)
     log.info(
         "evaluating %d models on %d val, %d test (+ shuffled) and %d contrast reviews",
