@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -425,14 +426,17 @@ def _load_checkpoint(
             with np.load(reading) as saved:
                 best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
         reading = folder / "last.keras"
+        if not zipfile.is_zipfile(reading):  # Keras would call a cut-short file "not found"
+            return _start_afresh(folder, reading, "not a complete .keras zip file")
         model = keras.models.load_model(reading)
         resume = {**state["early_stopping"], "best_weights": best_weights}
     except Exception as exc:  # noqa: BLE001 - whatever the damage, the remedy is a fresh start
-        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-        log.warning(
-            "checkpoint %s is unreadable (%s: %s); starting afresh", reading, type(exc).__name__,
-            reason,
-        )  # fmt: skip
-        shutil.rmtree(folder, ignore_errors=True)
-        return {}, None, None
+        message = " ".join(str(exc).split())[:200]
+        return _start_afresh(folder, reading, f"{type(exc).__name__}: {message}".rstrip(": "))
     return state, resume, model
+
+
+def _start_afresh(folder: Path, unreadable: Path, reason: str) -> tuple[dict, None, None]:
+    log.warning("checkpoint %s is unreadable (%s); starting afresh", unreadable, reason)
+    shutil.rmtree(folder, ignore_errors=True)
+    return {}, None, None
