@@ -24,6 +24,7 @@ import yaml
 from conftest import MODELS, dvc, edit_params, runs_in
 
 from imdb_sentiment.comparison import Outputs
+from imdb_sentiment.files import atomic_outputs, write_json
 from imdb_sentiment.services import free_port
 from imdb_sentiment.team_server import ServerSetupError, postgres_bin, tracking_server
 
@@ -58,6 +59,23 @@ def test_evaluate_outputs_are_the_ones_dvc_yaml_declares():
     declared = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
     declared |= {next(iter(p)) if isinstance(p, dict) else p for p in stage["plots"]}
     assert {str(p) for p in Outputs().declared()} == declared
+
+
+def test_staged_outputs_replace_all_at_once_or_none(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_json("metrics/old.json", {"old": 1})
+    Path(".evaluate.partial/metrics").mkdir(parents=True)  # what a killed run leaves
+    with pytest.raises(RuntimeError), atomic_outputs(["metrics", "report.md"], "evaluate") as s:
+        write_json(s / "metrics" / "new.json", {"new": 1})
+        raise RuntimeError("killed half-way")
+    assert [p.name for p in Path("metrics").iterdir()] == ["old.json"]
+    assert not Path("report.md").exists()
+    with atomic_outputs(["metrics", "report.md"], "evaluate") as staging:
+        write_json(staging / "metrics" / "new.json", {"new": 1})
+        (staging / "report.md").write_text("# report\n")
+    assert [p.name for p in Path("metrics").iterdir()] == ["new.json"]  # the run's set only
+    assert Path("report.md").read_text() == "# report\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics", "report.md"]
 
 
 @pytest.mark.slow
