@@ -67,7 +67,7 @@ def _wait_until_ready(process: subprocess.Popen, url: str, log_path: Path, timeo
         try:
             if requests.get(url, timeout=2).ok:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or still busy
             pass
         time.sleep(0.5)
     raise TimeoutError(f"{url} did not answer in {timeout:.0f}s:\n{log_path.read_text()[-3000:]}")
