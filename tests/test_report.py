@@ -1,6 +1,8 @@
 """The report stage on fixture numbers: everything it prints comes from the evaluate stage's
 files, and the rule that calls a difference real is the interval's."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -128,14 +130,15 @@ def write_evaluation(outputs: Outputs, n_test: int = 1234) -> None:
 
 
 @pytest.fixture
-def outputs(tmp_path) -> Outputs:
-    outputs = Outputs(tmp_path / "metrics", tmp_path / "plots", tmp_path / "reports")
+def outputs(tmp_path, monkeypatch) -> Outputs:
+    monkeypatch.chdir(tmp_path)  # the stages' outputs are relative to the project root
+    outputs = Outputs()
     write_evaluation(outputs)
     return outputs
 
 
 def test_the_report_and_its_figures_are_rendered_from_the_files_alone(outputs):
-    written = render_report(outputs)
+    assert render_report(outputs) == [outputs.report, outputs.figures]
     report = outputs.report.read_text()
     assert report.startswith("# What does word order buy?")
     assert "Test set: 1,234 reviews" in report  # the count comes from the data
@@ -152,9 +155,11 @@ def test_the_report_and_its_figures_are_rendered_from_the_files_alone(outputs):
     assert "- tfidf: flat: exactly 89.0% at every k." in report
     assert "Not bad \\| at all." in report  # a `|` in a review does not break the table
     assert "](figures/comparison.png)" in report
-    figures = {path.name for path in written if path.suffix == ".png"}
+    written = list(outputs.figures.iterdir())
+    figures = {path.name for path in written}
     assert {"comparison.png", "shuffle_windows.png", "gru_roc.png", "gru_confusion.png"} <= figures
     assert all(path.stat().st_size > 1000 for path in written)
+    assert not Path(".report.partial").exists()  # nothing staged is left behind
 
 
 def test_a_wording_change_needs_no_evaluation_only_the_files(outputs):

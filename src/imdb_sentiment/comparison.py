@@ -28,7 +28,7 @@ from imdb_sentiment.evaluation import (
     roc_points,
     window_key,
 )
-from imdb_sentiment.files import atomic_path, read_json, write_json
+from imdb_sentiment.files import atomic_outputs, atomic_path, read_json, write_json
 from imdb_sentiment.headline import write_evaluation_headline
 from imdb_sentiment.paths import Outputs
 from imdb_sentiment.registry import champion_of
@@ -56,9 +56,24 @@ def evaluate_and_compare(
     """Score each model (name -> family), write every number and log it to MLflow.
 
     Returns the comparison table (one row per model). Writes numbers only (JSON, CSV): the
-    report stage renders them (report.py). Touches no registry: see registry.py.
+    report stage renders them (report.py). Touches no registry: see registry.py. The outputs
+    appear together once all are written (a killed run leaves none behind).
     """
     outputs = outputs or Outputs()
+    with atomic_outputs(outputs.declared(), "evaluate") as staging:
+        return _evaluate_into(
+            families, models_root, prepared_dir, contrast_path, seed, outputs.under(staging)
+        )
+
+
+def _evaluate_into(
+    families: dict[str, str],
+    models_root: Path,
+    prepared_dir: Path,
+    contrast_path: Path,
+    seed: int,
+    outputs: Outputs,
+) -> pd.DataFrame:
     data = load_evaluation_data(prepared_dir, contrast_path, seed)
     log.info(
         "evaluating %d models on %d val, %d test (+ shuffled) and %d contrast reviews",

@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,42 @@ def atomic_path(dest: str | Path, directory: bool = False) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_outputs(outputs: Sequence[str | Path], name: str) -> Iterator[Path]:
+    """Yield a staging folder that stands in for the working directory while a stage writes
+    ``outputs`` (relative paths) under it; when the block succeeds each output replaces its
+    namesake, one rename apiece, and when it fails or the process is killed none is touched.
+
+    Per-file atomic writes are not enough for a stage with many outputs: DVC deletes them all
+    before the stage runs, so a stage killed half-way would leave a few new files beside
+    missing ones, which `dvc metrics show` and a reader take for a result. The folder has a
+    fixed name (``.NAME.partial``), so the one a killed run leaves is cleared by the next run.
+    """
+    for output in outputs:
+        if Path(output).is_absolute() or ".." in Path(output).parts:
+            raise ValueError(f"atomic_outputs takes paths inside the working directory: {output}")
+    staging = Path(f".{name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+        for output in outputs:
+            _replace(staging / output, Path(output))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _replace(staged: Path, dest: Path) -> None:
+    """Put ``staged`` where ``dest`` is; an output the run did not write is not left over."""
+    if dest.is_dir() and not dest.is_symlink():
+        shutil.rmtree(dest)
+    elif dest.exists() or dest.is_symlink():
+        dest.unlink()
+    if staged.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, dest)
 
 
 def write_json(dest: str | Path, data: Any) -> None:

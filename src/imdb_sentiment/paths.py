@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from imdb_sentiment.headline import EVALUATION_FILES, ORDER_FILES
+
+HEADLINE_FILES = [*EVALUATION_FILES, *ORDER_FILES]
+
 PREPARED = Path("data/prepared")
 MODELS = Path("models")
 TRAIN_METRICS = Path("metrics/train")  # train@NAME / baseline@NAME: metrics/train/NAME.json
@@ -53,6 +57,20 @@ class Outputs:
     @property
     def order(self) -> Path:
         return self.evaluation / "order.json"
+
+    def declared(self) -> list[Path]:
+        """Every output of the evaluate stage, as dvc.yaml lists it (outs, metrics, plots)."""
+        headline = [self.metrics / f"{stem}.json" for stem in HEADLINE_FILES]
+        plots = [self.histories, self.plots / "roc", self.plots / "confusion"]
+        return [self.evaluation, self.table, self.curve, *headline, *plots]
+
+    def rendered(self) -> list[Path]:
+        """Every output of the report stage."""
+        return [self.report, self.figures]
+
+    def under(self, folder: Path) -> Outputs:
+        """The same layout inside ``folder`` (a staging folder)."""
+        return Outputs(folder / self.metrics, folder / self.plots, folder / self.reports)
 
     @property
     def comparison(self) -> Path:

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from imdb_sentiment import markdown as md
-from imdb_sentiment.files import atomic_path, read_json
+from imdb_sentiment.files import atomic_outputs, atomic_path, read_json
 from imdb_sentiment.paths import Outputs
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,16 @@ class Evaluation:
 
 
 def render_report(outputs: Outputs | None = None) -> list[Path]:
-    """Write the comparison report and its figures; return the files written."""
+    """Write the comparison report and its figures (together, or neither); return them."""
+    outputs = outputs or Outputs()
+    evaluation = Evaluation.load(outputs)
+    with atomic_outputs(outputs.rendered(), "report") as staging:
+        _render_into(evaluation, outputs, outputs.under(staging))
+    log.info("wrote %s and its figures", outputs.report)
+    return outputs.rendered()
+
+
+def _render_into(evaluation: Evaluation, source: Outputs, outputs: Outputs) -> None:
     from imdb_sentiment.plots import (
         plot_comparison,
         plot_confusion,
@@ -55,23 +64,15 @@ def render_report(outputs: Outputs | None = None) -> list[Path]:
         plot_shuffle_windows,
     )
 
-    outputs = outputs or Outputs()
-    evaluation = Evaluation.load(outputs)
-    written = [
-        plot_comparison(evaluation.table, outputs.figures / "comparison.png"),
-        plot_shuffle_windows(evaluation.curve, outputs.figures / "shuffle_windows.png"),
-    ]
+    plot_comparison(evaluation.table, outputs.figures / "comparison.png")
+    plot_shuffle_windows(evaluation.curve, outputs.figures / "shuffle_windows.png")
     for name in evaluation.table.index:
-        roc = pd.read_csv(outputs.plots / "roc" / f"{name}.csv")
-        confusion = pd.read_csv(outputs.plots / "confusion" / f"{name}.csv")
-        written += [
-            plot_roc(roc, name, outputs.figures / f"{name}_roc.png"),
-            plot_confusion(confusion, name, outputs.figures / f"{name}_confusion.png"),
-        ]
+        roc = pd.read_csv(source.plots / "roc" / f"{name}.csv")
+        plot_roc(roc, name, outputs.figures / f"{name}_roc.png")
+        confusion = pd.read_csv(source.plots / "confusion" / f"{name}.csv")
+        plot_confusion(confusion, name, outputs.figures / f"{name}_confusion.png")
     with atomic_path(outputs.report) as tmp:
         tmp.write_text(comparison_report(evaluation))
-    log.info("wrote %s and %d figures", outputs.report, len(written))
-    return [outputs.report, *written]
 
 
 def comparison_report(evaluation: Evaluation) -> str:

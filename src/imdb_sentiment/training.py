@@ -7,6 +7,7 @@ import json
 import logging
 import shutil
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -263,7 +264,11 @@ def train_recurrent(
     spec = params.models[name]
     arrays = SplitArrays.load(prepared, spec.vocab_size)
     fingerprint = _fingerprint(name, params, prepared.sequences)
-    state, resume = _load_checkpoint(checkpoint_dir, fingerprint)
+    state, resume, checkpoint_model = _load_checkpoint(checkpoint_dir, fingerprint)
+    if not resume:
+        # A checkpoint that failed to load may have drawn from the global RNG while building
+        # its layers: start from the very state an untouched fresh run starts from.
+        seed_everything(params.seed)
     epochs = params.train.epochs
 
     with model_run(name, "recurrent", resume_run_id=state.get("run_id")) as run:
@@ -281,8 +286,8 @@ def train_recurrent(
             log_dataset(prepared_dataset(prepared_dir, "train"), "training")
         n_train = len(arrays.x_train)
         model = (
-            keras.models.load_model(checkpoint_dir / "last.keras")
-            if resume
+            checkpoint_model
+            if checkpoint_model is not None
             else build_model(
                 name, spec, steps_per_epoch(n_train, spec.batch_size), epochs, params.seed
             )
@@ -399,20 +404,41 @@ def _fingerprint(name: str, params: Params, sequences: Path) -> str:
 
 def _load_checkpoint(
     folder: Path, fingerprint: str
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(state, early-stopping resume state) of a matching checkpoint, else an empty start."""
+) -> tuple[dict[str, Any], dict[str, Any] | None, keras.Model | None]:
+    """(state, early-stopping resume state, model) of a matching checkpoint, else an empty
+    start.
+
+    A checkpoint that cannot be read (a file cut short by a full disk or a lost machine) is
+    removed with one log line naming the file: training starts afresh instead of stopping.
+    """
     state_file = folder / "state.json"
     if not state_file.exists():
         shutil.rmtree(folder, ignore_errors=True)
-        return {}, None
-    state = read_json(state_file)
-    if state.get("fingerprint") != fingerprint or not (folder / "last.keras").exists():
-        log.info("checkpoint in %s is from other params or data; starting afresh", folder)
-        shutil.rmtree(folder, ignore_errors=True)
-        return {}, None
-    best_file = folder / "best_weights.npz"
-    best_weights = None
-    if best_file.exists():
-        with np.load(best_file) as saved:
-            best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
-    return state, {**state["early_stopping"], "best_weights": best_weights}
+        return {}, None, None
+    reading = state_file
+    try:
+        state = read_json(state_file)
+        if state.get("fingerprint") != fingerprint or not (folder / "last.keras").exists():
+            log.info("checkpoint in %s is from other params or data; starting afresh", folder)
+            shutil.rmtree(folder, ignore_errors=True)
+            return {}, None, None
+        best_weights = None
+        reading = folder / "best_weights.npz"
+        if reading.exists():
+            with np.load(reading) as saved:
+                best_weights = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        reading = folder / "last.keras"
+        if not zipfile.is_zipfile(reading):  # Keras would call a cut-short file "not found"
+            return _start_afresh(folder, reading, "not a complete .keras zip file")
+        model = keras.models.load_model(reading)
+        resume = {**state["early_stopping"], "best_weights": best_weights}
+    except Exception as exc:  # noqa: BLE001 - whatever the damage, the remedy is a fresh start
+        message = " ".join(str(exc).split())[:200]
+        return _start_afresh(folder, reading, f"{type(exc).__name__}: {message}".rstrip(": "))
+    return state, resume, model
+
+
+def _start_afresh(folder: Path, unreadable: Path, reason: str) -> tuple[dict, None, None]:
+    log.warning("checkpoint %s is unreadable (%s); starting afresh", unreadable, reason)
+    shutil.rmtree(folder, ignore_errors=True)
+    return {}, None, None
