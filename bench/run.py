@@ -14,9 +14,11 @@
    numpy arrays (bench/reference.py), and at each tuned default against the same model fed
    reviews padded to the length cap;
 5. the machine's float32 matmul rate and the fraction of it each training loop reaches;
-6. serving latency and throughput (bench/serve_load.py) for the champion and tfidf.
+6. serving latency and throughput (bench/serve_load.py) for the champion and tfidf;
+7. a serving soak (bench/soak.py): 10,000 requests at 16 concurrent, one in ten malformed,
+   against the champion and a recurrent model at 1 and 2 server workers.
 
-Writes bench/results.json and bench/RESULTS.md.
+Writes bench/results.json, bench/soak.json and bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import yaml
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+SOAK_JSON = BENCH / "soak.json"
 sys.path.insert(0, str(BENCH))
 
 TUTORIAL = {"vocab_size": 10000, "max_len": 200, "embedding_dim": 128, "units": 64, "batch": 128}
@@ -417,6 +420,19 @@ def serving(clone: Path) -> list[dict]:
     ]
 
 
+def soak(clone: Path) -> dict:
+    """The serving soak against the clone's store and reviews; written to bench/soak.json."""
+    from soak import parser, run_soak, write_json
+
+    from imdb_sentiment.tracking import tracking_uri
+
+    os.chdir(clone)  # as serving(): the clone's MLflow store is the default one there
+    settings = parser().parse_args([])
+    result = run_soak(tracking_uri(), clone / "data/prepared/reviews.parquet", settings, clone)
+    write_json(SOAK_JSON, result)
+    return result
+
+
 def fix_threads() -> None:
     """TensorFlow's thread pools at THREADS, before anything runs on TensorFlow."""
     from imdb_sentiment.runtime import import_tensorflow
@@ -466,7 +482,7 @@ def main() -> int:
 
     def save() -> None:  # after each part, so a later failure loses nothing measured
         (BENCH / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (BENCH / "RESULTS.md").write_text(render(results))
+        write_report(results)
 
     previous = {}
     if not args.skip_cold:
@@ -509,6 +525,9 @@ def main() -> int:
     if not args.skip_serving:
         log("serving load test")
         results["serving"] = serving(clone)
+        save()
+        log("serving soak")
+        soak(clone)
     save()
     log(f"wrote {BENCH / 'results.json'} and {BENCH / 'RESULTS.md'}")
     return 0
@@ -528,7 +547,58 @@ def _ratio(value: float | None) -> str:
     return "" if value is None else f"{value:.2f}×"
 
 
-def render(results: dict) -> str:
+def write_report(results: dict, soak: dict | None = None) -> None:
+    """bench/RESULTS.md from ``results`` and the soak (bench/soak.json unless given)."""
+    if soak is None and SOAK_JSON.exists():
+        soak = json.loads(SOAK_JSON.read_text())
+    temp = BENCH / "RESULTS.md.tmp"
+    temp.write_text(render(results, soak))
+    temp.replace(BENCH / "RESULTS.md")
+
+
+def render_soak(soak: dict) -> list[str]:
+    """The soak section: one row per server, then the answers per request kind."""
+    lines = [
+        "",
+        "## Serving soak",
+        "",
+        f"`python bench/soak.py` at `{soak['commit'][:10]}`, {soak['date']}: "
+        f"{soak['requests']:,} requests per server at {soak['concurrency']} concurrent, "
+        f"every {soak['malformed_every']}th hostile (the kinds below, in turn). Targets: no 5xx, "
+        "every good request and valid large one 200, every malformed one 4xx, /ping after.",
+        "",
+        "| model | workers | requests/s | good p50 ms | good p99 ms | 5xx or no answer "
+        "| missed targets | peak RSS MB | RSS MB after warm-up → end | /ping after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for run in soak["runs"]:
+        lines.append(
+            f"| {run['model_name']} (`{run['model_uri']}`) | {run['workers']} | "
+            f"{run['requests_per_second']} | {run['good_p50_ms']} | {run['good_p99_ms']} | "
+            f"{run['server_errors']} | {run['missed_targets']} | {run['peak_rss_mb']:.0f} | "
+            f"{run['rss_mb_after_warm_up']:.0f} → {run['rss_mb_at_end']:.0f} | "
+            f"{'yes' if run['ping_after'] else '**no**'} |"
+        )
+    kinds = list(soak["runs"][0]["by_kind"]) if soak["runs"] else []
+    header = [f"{r['model_name']}, -w {r['workers']}" for r in soak["runs"]]
+    lines += [
+        "",
+        "Answers by status, per request kind:",
+        "",
+        "| kind | expected | " + " | ".join(header) + " |",
+        "|---|---|" + "---|" * len(header),
+    ]
+    for kind in kinds:
+        cells = [
+            ", ".join(f"{n} × {s}" for s, n in run["by_kind"][kind]["statuses"].items()) or "-"
+            for run in soak["runs"]
+        ]
+        expected = soak["runs"][0]["by_kind"][kind]["expected"]
+        lines.append(f"| {kind} | {expected} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def render(results: dict, soak: dict | None = None) -> str:
     machine = results["machine"]
     cold_commit = results.get("cold_pipeline", {}).get("commit", results["commit"])
     reused = (
@@ -661,6 +731,8 @@ def render(results: dict) -> str:
             f"{batch['requests']} requests of 64 reviews: {batch['reviews_per_second']} reviews/s "
             f"(p50 {batch['p50_ms']} ms), {batch['errors']} errors.",
         ]
+    if soak:
+        lines += render_soak(soak)
     return "\n".join(lines) + "\n"
 
 
