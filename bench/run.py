@@ -14,11 +14,13 @@
    numpy arrays (bench/reference.py), and at each tuned default against the same model fed
    reviews padded to the length cap;
 5. the machine's float32 matmul rate and the fraction of it each training loop reaches;
-6. serving latency and throughput (bench/serve_load.py) for the champion and tfidf.
+6. serving latency and throughput (bench/serve_load.py) for the champion and tfidf;
+7. a serving soak (bench/soak.py): 10,000 requests at 16 concurrent, one in ten malformed,
+   against the champion and a recurrent model at 1 and 2 server workers.
 
-Writes bench/results.json (the numbers and the settings they were measured at) and
-bench/RESULTS.md, rendered from results.json alone; `python bench/run.py --render-only`
-re-renders RESULTS.md from the saved results.json.
+Writes bench/results.json (the numbers and the settings they were measured at),
+bench/soak.json (the soak's) and bench/RESULTS.md, rendered from those files alone;
+`python bench/run.py --render-only` re-renders RESULTS.md from them.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from imdb_sentiment.files import atomic_path, read_json, write_json
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+SOAK_JSON = BENCH / "soak.json"
 sys.path.insert(0, str(BENCH))
 
 TUTORIAL = {"vocab_size": 10000, "max_len": 200, "embedding_dim": 128, "units": 64, "batch": 128}
@@ -485,6 +488,19 @@ def serving(clone: Path) -> list[dict]:
     ]
 
 
+def soak(clone: Path) -> dict:
+    """The serving soak against the clone's store and reviews; written to bench/soak.json."""
+    from soak import parser, run_soak, write_json
+
+    from imdb_sentiment.tracking import tracking_uri
+
+    os.chdir(clone)  # as serving(): the clone's MLflow store is the default one there
+    settings = parser().parse_args([])
+    result = run_soak(tracking_uri(), clone / "data/prepared/reviews.parquet", settings, clone)
+    write_json(SOAK_JSON, result)
+    return result
+
+
 def fix_threads() -> str:
     """TensorFlow's thread pools at THREADS, before anything runs on TensorFlow; returns the
     device it trains on ("gpu" or "cpu")."""
@@ -607,6 +623,9 @@ def main() -> int:
     if not args.skip_serving:
         log("serving load test")
         results["serving"] = serving(clone)
+        save()
+        log("serving soak")
+        soak(clone)
     save()
     log(f"wrote {BENCH / 'results.json'} and {BENCH / 'RESULTS.md'}")
     return 0
@@ -618,14 +637,18 @@ def _head(checkout: Path) -> str:
     ).stdout.strip()
 
 
-def write_rendered(results: dict) -> None:
-    """bench/RESULTS.md rendered from ``results`` (what bench/results.json holds), atomically."""
+def write_rendered(results: dict, soak: dict | None = None) -> None:
+    """bench/RESULTS.md rendered from ``results`` (what bench/results.json holds) and the soak
+    (bench/soak.json unless given), atomically."""
+    if soak is None and SOAK_JSON.exists():
+        soak = read_json(SOAK_JSON)
     with atomic_path(BENCH / "RESULTS.md") as tmp:
-        tmp.write_text(render(results))
+        tmp.write_text(render(results, soak))
 
 
-def render(results: dict) -> str:
-    """RESULTS.md from ``results`` alone: every number, setting and target comes from it."""
+def render(results: dict, soak: dict | None = None) -> str:
+    """RESULTS.md from ``results`` and ``soak`` alone: every number, setting and target comes
+    from them."""
     sections = [
         header_section(results),
         cold_run_section(results),
@@ -633,8 +656,52 @@ def render(results: dict) -> str:
         throughput_tutorial_section(results),
         throughput_defaults_section(results),
         *(serving_section(served) for served in results.get("serving", [])),
+        soak_section(soak),
     ]
     return "\n\n".join(section for section in sections if section) + "\n"
+
+
+def soak_section(soak: dict | None) -> str:
+    """The soak (bench/soak.json): one row per server, then the answers per request kind."""
+    if not soak:
+        return ""
+    lines = [
+        "## Serving soak",
+        "",
+        f"`python bench/soak.py` at `{soak['commit'][:10]}`, {soak['date']}: "
+        f"{soak['requests']:,} requests per server at {soak['concurrency']} concurrent, "
+        f"every {soak['malformed_every']}th hostile (the kinds below, in turn). Targets: no 5xx, "
+        "every good request and valid large one 200, every malformed one 4xx, /ping after.",
+        "",
+        "| model | workers | requests/s | good p50 ms | good p99 ms | 5xx or no answer "
+        "| missed targets | peak RSS MB | RSS MB after warm-up → end | /ping after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for run in soak["runs"]:
+        lines.append(
+            f"| {run['model_name']} (`{run['model_uri']}`) | {run['workers']} | "
+            f"{run['requests_per_second']} | {run['good_p50_ms']} | {run['good_p99_ms']} | "
+            f"{run['server_errors']} | {run['missed_targets']} | {run['peak_rss_mb']:.0f} | "
+            f"{run['rss_mb_after_warm_up']:.0f} → {run['rss_mb_at_end']:.0f} | "
+            f"{'yes' if run['ping_after'] else '**no**'} |"
+        )
+    kinds = list(soak["runs"][0]["by_kind"]) if soak["runs"] else []
+    header = [f"{r['model_name']}, -w {r['workers']}" for r in soak["runs"]]
+    lines += [
+        "",
+        "Answers by status, per request kind:",
+        "",
+        "| kind | expected | " + " | ".join(header) + " |",
+        "|---|---|" + "---|" * len(header),
+    ]
+    for kind in kinds:
+        cells = [
+            ", ".join(f"{n} × {s}" for s, n in run["by_kind"][kind]["statuses"].items()) or "-"
+            for run in soak["runs"]
+        ]
+        expected = soak["runs"][0]["by_kind"][kind]["expected"]
+        lines.append(f"| {kind} | {expected} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def header_section(results: dict) -> str:

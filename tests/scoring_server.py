@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,16 @@ START_TIMEOUT = 180  # seconds: loading TensorFlow and a Keras model on a 2-core
 def scoring_server(
     model_uri: str, cwd: Path, env: dict[str, str] | None = None, workers: int = 1
 ) -> Iterator[str]:
-    """`mlflow models serve` on a free 127.0.0.1 port; yields its URL, always stops it.
+    """`mlflow models serve` on a free 127.0.0.1 port; yields its URL, always stops it."""
+    with scoring_server_process(model_uri, cwd, env, workers) as (url, _):
+        yield url
+
+
+@contextmanager
+def scoring_server_process(
+    model_uri: str, cwd: Path, env: dict[str, str] | None = None, workers: int = 1
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """As `scoring_server`, yielding (URL, the server's process: its workers are its children).
 
     The server runs with this interpreter's bin/ first on PATH: `--env-manager local` starts
     `uvicorn` from PATH.
@@ -28,9 +38,22 @@ def scoring_server(
     url = f"http://127.0.0.1:{port}"
     log_path = Path(cwd) / f".scoring-server-{port}.log"
     command = [
-        sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
-        "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(workers),
-    ]  # fmt: skip
-    with http_service(command, url, "/ping", log_path, START_TIMEOUT, cwd=cwd, env=env):
-        yield url
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        model_uri,
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-w",
+        str(workers),
+    ]
+    with http_service(command, url, "/ping", log_path, START_TIMEOUT, cwd=cwd, env=env) as process:
+        yield url, process
     log_path.unlink(missing_ok=True)

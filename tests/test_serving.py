@@ -3,7 +3,12 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from imdb_sentiment.serving import label_probabilities, load_predictor, validate_texts
+from imdb_sentiment.serving import (
+    json_reviews,
+    label_probabilities,
+    load_predictor,
+    validate_texts,
+)
 
 
 def test_texts_come_from_the_text_column_or_a_plain_list():
@@ -17,7 +22,14 @@ def test_texts_come_from_the_text_column_or_a_plain_list():
     [
         (pd.DataFrame({"review": ["a"]}), "input has no 'text' column"),
         (pd.DataFrame({"text": ["fine", 3]}), "column 'text', row 1: expected a string"),
-        (pd.DataFrame({"text": [None]}), "row 0: expected a string .* got NoneType"),
+        (
+            pd.DataFrame({"text": [None]}),
+            r"row 0: expected a string \(the review text\), got null$",
+        ),
+        (pd.DataFrame({"text": [float("nan")]}), "row 0: .* got null$"),
+        (pd.DataFrame({"text": [["a"]]}), r'got a list: \["a"\]$'),
+        (pd.DataFrame({"text": [{"x": 1}]}), r'got an object: \{"x": 1\}$'),
+        (pd.DataFrame({"text": [np.int64(5)]}), "got a number: 5$"),
         (42, "expected a table with a 'text' column or a list of strings"),
     ],
 )
@@ -25,6 +37,22 @@ def test_bad_input_is_rejected_with_a_message_naming_the_problem(model_input, me
     with pytest.raises(MlflowException, match=message) as failure:
         validate_texts(model_input)
     assert failure.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize(
+    ("inputs", "values"),
+    [
+        (["a", None], ["a", None]),
+        ({"text": ["a", 5]}, ["a", 5]),
+        ({"text": "a"}, ["a"]),
+        ([{"text": "a"}, {"text": None}], ["a", None]),
+        ([{"review": "a"}], None),
+        ({"review": ["a"]}, None),
+        (7, [7]),
+    ],
+)
+def test_json_inputs_are_read_as_the_reviews_they_carry(inputs, values):
+    assert json_reviews(inputs) == values
 
 
 def test_labels_follow_the_half_probability_threshold():
