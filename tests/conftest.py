@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import mlflow
@@ -219,3 +220,22 @@ def copy_repo(dest: Path) -> Path:
     git(dest, "add", "-A")
     git(dest, "commit", "-qm", "copy")
     return dest
+
+
+def postgres_folder(prefix: str) -> Path:
+    """A fresh folder for a PostgreSQL cluster and tracking server; skips the test where
+    PostgreSQL's server programs are missing (fails instead under
+    IMDB_SENTIMENT_REQUIRE_POSTGRES, as CI sets it)."""
+    from imdb_sentiment.team_server import ServerSetupError, postgres_bin
+
+    try:
+        postgres_bin("initdb")
+    except ServerSetupError as exc:
+        if os.environ.get("IMDB_SENTIMENT_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(str(exc))
+    # Not pytest's tmp_path: its parents are private to this user, and PostgreSQL, when the
+    # tests run as root, runs as `postgres` and must reach its folder.
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    return folder

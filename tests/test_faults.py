@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -21,12 +20,12 @@ import pandas as pd
 import psutil
 import pytest
 import yaml
-from conftest import MODELS, dvc, edit_params, runs_in
+from conftest import MODELS, dvc, edit_params, postgres_folder, runs_in
 
 from imdb_sentiment.files import atomic_outputs, write_json
 from imdb_sentiment.paths import Outputs
 from imdb_sentiment.services import free_port
-from imdb_sentiment.team_server import ServerSetupError, postgres_bin, tracking_server
+from imdb_sentiment.team_server import tracking_server
 
 OUTAGE_SECONDS = 30
 EVALUATE_PARTIAL = ".evaluate.partial"  # files.atomic_outputs' staging folder for `evaluate`
@@ -38,6 +37,19 @@ def own_copy(pipeline, dest: Path) -> tuple[Path, dict[str, str]]:
     source = Path(pipeline[1]["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///"))
     shutil.copy2(source, dest / "mlflow.db")
     return repo, {**pipeline[1], "MLFLOW_TRACKING_URI": f"sqlite:///{dest / 'mlflow.db'}"}
+
+
+def start_evaluate(repo: Path, env: dict, stderr: int) -> subprocess.Popen:
+    """`dvc repro` of the evaluate stage alone, in a session of its own (to kill as a group)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", "evaluate"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_for(condition, process: subprocess.Popen, timeout: float, what: str) -> None:
@@ -134,15 +146,7 @@ def test_a_killed_evaluate_leaves_no_half_written_outputs_and_the_next_repro_com
 ):
     repo, env = own_copy(pipeline, tmp_path)
     partial = repo / EVALUATE_PARTIAL
-    running = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", "evaluate"],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    running = start_evaluate(repo, env, stderr=subprocess.PIPE)
 
     def stage() -> psutil.Process | None:
         with contextlib.suppress(psutil.Error):  # dvc or a child may be gone by now
@@ -203,16 +207,7 @@ def test_a_killed_evaluate_leaves_no_half_written_outputs_and_the_next_repro_com
 def team_server_folder() -> Iterator[Path]:
     """A folder for a tracking server this test stops and starts itself (test_team.py's
     server is shared by its module, so stopping it would break the tests there)."""
-    try:
-        postgres_bin("initdb")
-    except ServerSetupError as exc:
-        if os.environ.get("IMDB_SENTIMENT_REQUIRE_POSTGRES"):
-            raise
-        pytest.skip(str(exc))
-    # Not pytest's tmp_path: when the tests run as root, PostgreSQL runs as `postgres` and
-    # must reach its folder (as in test_team.py).
-    folder = Path(tempfile.mkdtemp(prefix="imdb-outage-"))
-    folder.chmod(0o755)
+    folder = postgres_folder("imdb-outage-")
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -278,15 +273,7 @@ def test_a_second_dvc_repro_in_the_same_workspace_is_refused_and_the_first_compl
     pipeline, tmp_path
 ):
     repo, env = own_copy(pipeline, tmp_path)
-    first = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", "evaluate"],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    first = start_evaluate(repo, env, stderr=subprocess.STDOUT)
     try:
         wait_for(
             lambda: any(p.is_file() for p in (repo / EVALUATE_PARTIAL).rglob("*")),

@@ -4,13 +4,11 @@ experiment queue with two workers, a DVC remote, and an unreachable tracking ser
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,14 +17,22 @@ import mlflow
 import pytest
 import requests
 import yaml
-from conftest import MODELS, dvc, edit_params, git, project_env, promote, runs_in, tiny_repo
+from conftest import (
+    MODELS,
+    dvc,
+    edit_params,
+    git,
+    postgres_folder,
+    project_env,
+    promote,
+    runs_in,
+    tiny_repo,
+)
 from scoring_server import scoring_server
 
 from imdb_sentiment.services import free_port
 from imdb_sentiment.team_server import (
     RunningServer,
-    ServerSetupError,
-    postgres_bin,
     tracking_server,
 )
 from imdb_sentiment.tuning import STUDY_TAG
@@ -49,16 +55,7 @@ def default_store_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def team_tracking() -> Iterator[RunningServer]:
     """A real PostgreSQL cluster and `mlflow server` on free 127.0.0.1 ports, in a temp dir."""
-    try:
-        postgres_bin("initdb")
-    except ServerSetupError as exc:
-        if os.environ.get("IMDB_SENTIMENT_REQUIRE_POSTGRES"):
-            raise
-        pytest.skip(str(exc))
-    # Not pytest's tmp_path: its parents are private to this user, and PostgreSQL, when the
-    # tests run as root, runs as `postgres` and must reach its folder.
-    folder = Path(tempfile.mkdtemp(prefix="imdb-team-server-"))
-    folder.chmod(0o755)
+    folder = postgres_folder("imdb-team-server-")
     try:
         with tracking_server(
             folder, port=free_port(), postgres_port=free_port(), workers=2
