@@ -111,7 +111,7 @@ def cold_pipeline(clone: Path) -> dict:
             source["url"] = str((ROOT / source["url"]).resolve())
         (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     stages = ["download", "prepare", *(f"train@{a}" for a in params["models"])]
-    stages += [*(f"baseline@{b}" for b in params["baselines"]), "evaluate"]
+    stages += [*(f"baseline@{b}" for b in params["baselines"]), "evaluate", "report"]
     commands = {stage: ["dvc", "repro", "--single-item", stage] for stage in stages}
     commands["promote"] = ["imdb_sentiment", "promote"]  # as `make run`: register, move `champion`
     env = bench_env()
