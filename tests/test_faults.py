@@ -149,9 +149,12 @@ def test_a_killed_evaluate_leaves_no_half_written_outputs_and_the_next_repro_com
     running = start_evaluate(repo, env, stderr=subprocess.PIPE)
 
     def stage() -> psutil.Process | None:
+        # The Python process itself: its argv has the script as an element. The shell DVC
+        # may start it through (`sh -c "python stages/evaluate.py"`) has it inside one
+        # string; killing that shell would leave the stage running as an orphan.
         with contextlib.suppress(psutil.Error):  # dvc or a child may be gone by now
             for child in psutil.Process(running.pid).children(recursive=True):
-                if "stages/evaluate.py" in " ".join(child.cmdline()):
+                if "stages/evaluate.py" in child.cmdline():
                     return child
         return None
 

@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 OBJECTIVE = "best_val_accuracy"  # validation accuracy at the epoch early stopping keeps
 STUDY_TAG = "tuning_study"
 WORKER_TAG = "tuning_worker"  # on a parent run: the host:pid of the worker it belongs to
+PARENT_ATTR = "mlflow_parent_run:"  # a study user attr per parent run it has had
 REPORT = Path("reports/tuning.md")
 REPORT_DATA = Path("reports/tuning.json")  # the numbers REPORT is rendered from
 HISTORY = Path("tuning")  # one JSON file of finished trials per study, kept in git
@@ -315,14 +316,7 @@ def tune(
     """
     import keras
 
-    from imdb_sentiment.models import build_model
-    from imdb_sentiment.training import (
-        ResumableEarlyStopping,
-        SplitArrays,
-        fit_recurrent,
-        seed_everything,
-        steps_per_epoch,
-    )
+    from imdb_sentiment.training import SplitArrays, early_stopping, fit_model
 
     if name not in params.models:
         raise ParamsError(f"params.yaml: models.{name} is missing; tune a model it lists")
@@ -389,22 +383,10 @@ def tune(
                 **flatten_params(trial_spec, "model"),
             }
         )
-        seed_everything(params.seed)
-        model = build_model(
-            name,
-            trial_spec,
-            steps_per_epoch(len(arrays.x_train), trial_spec.batch_size),
-            params.train.epochs,
-            params.seed,
-        )
-        stopper = ResumableEarlyStopping(
-            monitor="val_loss", patience=params.train.patience, restore_best_weights=True
-        )
+        stopper = early_stopping(params.train)
         reporter = trial_reporter(trial, params.train.patience)
         started = time.perf_counter()
-        fit_recurrent(
-            model, trial_spec, arrays, params.seed, params.train.epochs, [stopper, reporter]
-        )
+        model = fit_model(name, trial_spec, arrays, params.seed, params.train, stopper, [reporter])
         curves = model.history.history
         best = stopper.best_epoch if stopper.best is not None else 0
         trial.set_user_attr("epochs_run", len(curves["val_loss"]))
@@ -433,7 +415,7 @@ def tune(
         study.sampler = _sampler(params.seed, study.study_name, trial.number)
         return run_tracked(trial)
 
-    with _parent_run(study, name, experiment_id) as parent:
+    with _parent_run(study, name, experiment_id, worker) as parent:
         parent_id = parent.info.run_id
         mlflow.set_tag(WORKER_TAG, worker)
         waiting = False  # logged once per wait
@@ -544,23 +526,43 @@ def sibling_winners(
     return found
 
 
-def _parent_run(study: optuna.Study, name: str, experiment_id: str) -> mlflow.ActiveRun:
+def _parent_run(
+    study: optuna.Study, name: str, experiment_id: str, worker: str
+) -> mlflow.ActiveRun:
     """This worker's parent run of the study: the study's last one when the study is
-    continued, a new one while that is RUNNING (another worker's: each worker ends its own).
+    continued and no other worker holds it, else a new one (each worker ends its own).
+
+    Only a parent this study recorded is continued: a new study that reuses a name (a fresh
+    database, another team's store) starts its own. Two workers that continue the study at
+    once both see its last parent idle; the claim is a param named after that parent's end
+    time, and MLflow refuses to change a param, so exactly one of them gets it.
     """
+    recorded = {
+        key.removeprefix(PARENT_ATTR) for key in study.user_attrs if key.startswith(PARENT_ATTR)
+    }
     found = mlflow.search_runs(
         experiment_ids=[experiment_id],
         filter_string=f"tags.{STUDY_TAG} = '{study.study_name}'",
+        order_by=["attributes.end_time DESC"],
         output_format="list",
     )
-    idle = [run for run in found if run.info.status != "RUNNING"]
-    if idle:
-        return mlflow.start_run(run_id=idle[0].info.run_id)
-    return mlflow.start_run(
+    for run in found:
+        if run.info.run_id not in recorded or run.info.status == "RUNNING":
+            continue
+        try:
+            mlflow.MlflowClient().log_param(
+                run.info.run_id, f"continued_after_{run.info.end_time}", worker
+            )
+        except mlflow.exceptions.MlflowException:  # another worker claimed it first
+            break
+        return mlflow.start_run(run_id=run.info.run_id)
+    started = mlflow.start_run(
         experiment_id=experiment_id,
         run_name=f"tune {name}",
         tags=run_tags(name, "recurrent") | {STUDY_TAG: study.study_name},
     )
+    study.set_user_attr(PARENT_ATTR + started.info.run_id, worker)
+    return started
 
 
 def save_history(study: optuna.Study, path: Path) -> None:
@@ -582,7 +584,9 @@ def save_history(study: optuna.Study, path: Path) -> None:
         }
         for trial in _finished(study)
     ]
-    write_json(path, {"study": study.study_name, "attrs": study.user_attrs, "trials": trials})
+    # The parent runs live in this machine's store only; a new store starts its own.
+    attrs = {k: v for k, v in study.user_attrs.items() if not k.startswith(PARENT_ATTR)}
+    write_json(path, {"study": study.study_name, "attrs": attrs, "trials": trials})
 
 
 def restore_history(study: optuna.Study, path: Path) -> int:
