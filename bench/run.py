@@ -259,17 +259,9 @@ def seed_spread(clone: Path, seeds: list[int], models: dict) -> dict:
 
     from imdb_sentiment.data import PreparedPaths
     from imdb_sentiment.evaluation import metric_intervals
-    from imdb_sentiment.models import build_model
     from imdb_sentiment.params import load_params
     from imdb_sentiment.serving import KerasPredictor
     from imdb_sentiment.text import Vocabulary
-    from imdb_sentiment.training import (
-        ResumableEarlyStopping,
-        SplitArrays,
-        fit_recurrent,
-        seed_everything,
-        steps_per_epoch,
-    )
 
     params = load_params(clone / "params.yaml")
     prepared = PreparedPaths(clone / "data" / "prepared")
@@ -279,22 +271,10 @@ def seed_spread(clone: Path, seeds: list[int], models: dict) -> dict:
     vocab = Vocabulary.load(prepared.vocab)
     results = {}
     for name, spec in params.models.items():
-        arrays = SplitArrays.load(prepared, spec.vocab_size)
         runs = [{"seed": params.seed, "test_accuracy": models[name]["test_accuracy"]}]
         for seed in seeds:
-            seed_everything(seed)
-            model = build_model(
-                name,
-                spec,
-                steps_per_epoch(len(arrays.x_train), spec.batch_size),
-                params.train.epochs,
-                seed,
-            )
-            stopper = ResumableEarlyStopping(
-                monitor="val_loss", patience=params.train.patience, restore_best_weights=True
-            )
             started = time.perf_counter()
-            fit_recurrent(model, spec, arrays, seed, params.train.epochs, [stopper])
+            model, stopper = seed_model(params, prepared, name, seed)
             predictor = KerasPredictor(
                 model,
                 Vocabulary(vocab.tokens[: spec.vocab_size]),
@@ -325,6 +305,16 @@ def seed_spread(clone: Path, seeds: list[int], models: dict) -> dict:
             "test_accuracy_std": round(float(np.std(accuracies, ddof=1)), 6),
         }
     return results
+
+
+def seed_model(params, prepared, name: str, seed: int) -> tuple:  # (keras.Model, its stopper)
+    """Model ``name`` of ``params`` trained with ``seed``, as `train@NAME` trains it."""
+    from imdb_sentiment.training import SplitArrays, early_stopping, fit_model
+
+    arrays = SplitArrays.load(prepared, params.models[name].vocab_size)
+    stopper = early_stopping(params.train)
+    model = fit_model(name, params.models[name], arrays, seed, params.train, stopper)
+    return model, stopper
 
 
 def flops_per_example(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import sys
 
 import mlflow
+import numpy as np
 import optuna
 import pytest
 import yaml
@@ -257,3 +259,41 @@ def test_the_search_refuses_a_model_that_params_yaml_does_not_list(tuning_setup)
     broken = copy.deepcopy(params)
     with pytest.raises(Exception, match="models.transformer is missing"):
         tune("transformer", broken, prepared, trials=1, storage_url=storage)
+
+
+def test_train_the_search_and_the_benchmark_train_identical_weights(tuning_setup):
+    # The three callers of training.fit_model, on the same params and data: `train@NAME`
+    # (train_recurrent, as stages/train.py runs it), the benchmark's seed runs, and a trial of
+    # the search (its first trial is params.yaml's configuration).
+    import keras
+    import pandas as pd
+
+    from imdb_sentiment.data import PreparedPaths
+    from imdb_sentiment.serving import KERAS_FILE
+    from imdb_sentiment.training import HISTORY_KEYS, train_recurrent
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from run import seed_model
+
+    params, prepared, storage, root = tuning_setup
+    # Small, and inside the search space, so that the first trial is this entry exactly.
+    spec = params.models["gru"].model_copy(
+        update={"embedding_dim": 64, "units": 32, "learning_rate": 0.003}
+    )
+    params = params.model_copy(update={"models": {**params.models, "gru": spec}})
+    folder = root / "models" / "gru"
+    train_recurrent("gru", params, prepared, folder, root / "checkpoints" / "gru")
+    trained = keras.models.load_model(folder / "predictor" / KERAS_FILE).get_weights()
+    bench, _ = seed_model(params, PreparedPaths(prepared), "gru", params.seed)
+    assert len(trained) == len(bench.get_weights()) > 0
+    for ours, theirs in zip(trained, bench.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+    study = tune("gru", params, prepared, trials=1, storage_url=storage)
+    (trial,) = study.trials
+    assert trial.params == {k: getattr(spec, k) for k in trial.params}
+    history = pd.read_csv(folder / "history.csv")
+    client = mlflow.MlflowClient()
+    for key in HISTORY_KEYS:  # every epoch's numbers, to the last bit float32 carries
+        curve = [m.value for m in client.get_metric_history(trial.user_attrs["mlflow_run_id"], key)]
+        np.testing.assert_array_equal(np.float32(curve), np.float32(history[key]))

@@ -16,10 +16,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from imdb_sentiment.data import PreparedPaths
-from imdb_sentiment.files import atomic_path, read_json, write_json
+from imdb_sentiment.files import read_json
+from imdb_sentiment.model_folder import write_model_folder
 from imdb_sentiment.params import BaselineParams, Params, PrepareParams, flatten_params
-from imdb_sentiment.runs import RUN_FILE, log_dataset, model_run, prepared_dataset, run_record
-from imdb_sentiment.serving import PIPELINE_FILE, log_sentiment_model
+from imdb_sentiment.runs import log_dataset, model_run, prepared_dataset
+from imdb_sentiment.serving import PIPELINE_FILE
 from imdb_sentiment.text import tokenize
 
 log = logging.getLogger(__name__)
@@ -96,15 +97,9 @@ def train_baseline(name: str, params: Params, prepared_dir: Path, out_dir: Path)
             }
         )
         log.info("%s: selected C=%g (val_accuracy %.4f)", name, best["C"], best["val_accuracy"])
-        with atomic_path(out_dir, directory=True) as tmp:
-            predictor = tmp / "predictor"
-            predictor.mkdir()
-            joblib.dump(pipeline, predictor / PIPELINE_FILE)
+        with write_model_folder(out_dir, run, summary, ["scikit-learn"]) as folder:
+            joblib.dump(pipeline, folder.predictor / PIPELINE_FILE)
             selection = pd.DataFrame([{k: c[k] for k in ("C", "val_accuracy")} for c in candidates])
-            selection.to_csv(tmp / "selection.csv", index=False)
-            mlflow.log_artifact(str(tmp / "selection.csv"))
-            model_info = log_sentiment_model(predictor, ["scikit-learn"])
-            record = run_record(run, model_info)
-            write_json(tmp / RUN_FILE, record)
-            write_json(tmp / "training.json", summary | record)
-    return summary | record
+            selection.to_csv(folder.root / "selection.csv", index=False)
+            mlflow.log_artifact(str(folder.root / "selection.csv"))
+    return summary | folder.record

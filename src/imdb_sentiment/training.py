@@ -8,6 +8,7 @@ import logging
 import shutil
 import time
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,20 @@ import tensorflow as tf
 
 from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.files import atomic_path, read_json, write_json
+from imdb_sentiment.model_folder import write_model_folder
 from imdb_sentiment.models import build_model
-from imdb_sentiment.params import ModelParams, Params, PrepareParams, as_dict, flatten_params
+from imdb_sentiment.params import (
+    ModelParams,
+    Params,
+    PrepareParams,
+    TrainParams,
+    as_dict,
+    flatten_params,
+)
 from imdb_sentiment.plots import plot_learning_curves
-from imdb_sentiment.runs import RUN_FILE, log_dataset, model_run, prepared_dataset, run_record
+from imdb_sentiment.runs import log_dataset, model_run, prepared_dataset
 from imdb_sentiment.runtime import training_device
-from imdb_sentiment.serving import KERAS_FILE, TEXT_CONFIG_FILE, VOCAB_FILE, log_sentiment_model
+from imdb_sentiment.serving import KERAS_FILE, TEXT_CONFIG_FILE, VOCAB_FILE
 from imdb_sentiment.text import Vocabulary, limit_vocabulary, token_lengths
 
 log = logging.getLogger(__name__)
@@ -174,6 +183,46 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
     return -(-n_train // batch_size)
 
 
+def early_stopping(
+    train: TrainParams, resume: dict[str, Any] | None = None
+) -> ResumableEarlyStopping:
+    """Stop after ``train.patience`` epochs without a better val_loss; keep the best weights."""
+    return ResumableEarlyStopping(
+        resume=resume, monitor="val_loss", patience=train.patience, restore_best_weights=True
+    )
+
+
+def fit_model(
+    name: str,
+    spec: ModelParams,
+    arrays: SplitArrays,
+    seed: int,
+    train: TrainParams,
+    stopper: ResumableEarlyStopping,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    resumed: keras.Model | None = None,
+    initial_epoch: int = 0,
+) -> keras.Model:
+    """Seed, build, early-stop and fit one recurrent model: the one way `train@NAME`, the
+    tuning search and the benchmark train, so the three train the same thing by construction.
+
+    ``resumed`` is a checkpoint's model, trained on from ``initial_epoch`` (not rebuilt, not
+    reseeded: its weights and optimizer state are the checkpoint's).
+    """
+    model = resumed
+    if model is None:
+        # Seeded right here: whatever ran before (a checkpoint that failed to load, say) may
+        # have drawn from the global RNG.
+        seed_everything(seed)
+        model = build_model(
+            name, spec, steps_per_epoch(len(arrays.x_train), spec.batch_size), train.epochs, seed
+        )
+    fit_recurrent(
+        model, spec, arrays, seed, train.epochs, [stopper, *callbacks], initial_epoch=initial_epoch
+    )
+    return model
+
+
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """Keras' EarlyStopping whose patience count and best weights survive a restart."""
 
@@ -248,6 +297,19 @@ class EpochRecorder(keras.callbacks.Callback):
         write_json(self.folder / "state.json", self.state)
 
 
+class SummaryLogger(keras.callbacks.Callback):
+    """The model's size in the log and, for a new run, its layer summary in MLflow."""
+
+    def __init__(self, run_is_new: bool):
+        super().__init__()
+        self.run_is_new = run_is_new
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        log.info("%s: %d parameters", self.model.name, self.model.count_params())
+        if self.run_is_new:
+            mlflow.log_text(_summary_text(self.model), "model_summary.txt")
+
+
 def train_recurrent(
     name: str, params: Params, prepared_dir: Path, out_dir: Path, checkpoint_dir: Path
 ) -> dict[str, Any]:
@@ -258,17 +320,13 @@ def train_recurrent(
     it is only trusted when its fingerprint matches these params and this data, and is removed
     once the model is safely written.
     """
-    seed_everything(params.seed)
+    seed_everything(params.seed)  # op determinism, and a seeded start for the checkpoint load
     prepared = PreparedPaths(prepared_dir)
     prepare_config = read_json(prepared.config)
     spec = params.models[name]
     arrays = SplitArrays.load(prepared, spec.vocab_size)
     fingerprint = _fingerprint(name, params, prepared.sequences)
     state, resume, checkpoint_model = _load_checkpoint(checkpoint_dir, fingerprint)
-    if not resume:
-        # A checkpoint that failed to load may have drawn from the global RNG while building
-        # its layers: start from the very state an untouched fresh run starts from.
-        seed_everything(params.seed)
     epochs = params.train.epochs
 
     with model_run(name, "recurrent", resume_run_id=state.get("run_id")) as run:
@@ -285,33 +343,21 @@ def train_recurrent(
             )
             log_dataset(prepared_dataset(prepared_dir, "train"), "training")
         n_train = len(arrays.x_train)
-        model = (
-            checkpoint_model
-            if checkpoint_model is not None
-            else build_model(
-                name, spec, steps_per_epoch(n_train, spec.batch_size), epochs, params.seed
-            )
-        )
-        early_stopping = ResumableEarlyStopping(
-            resume=resume,
-            monitor="val_loss",
-            patience=params.train.patience,
-            restore_best_weights=True,
-        )
+        stopper = early_stopping(params.train, resume)
         initial_epoch = epochs if state.get("stopped") else state.get("epochs_done", 0)
         if initial_epoch:
             log.info("resuming %s from its checkpoint after epoch %d", name, initial_epoch)
-        if not resume:
-            mlflow.log_text(_summary_text(model), "model_summary.txt")
-        log.info("training %s on %d reviews (%d params)", name, n_train, model.count_params())
+        log.info("training %s on %d reviews", name, n_train)
         log.info("device: %s", training_device())
-        fit_recurrent(
-            model,
+        model = fit_model(
+            name,
             spec,
             arrays,
             params.seed,
-            epochs,
-            [early_stopping, EpochRecorder(checkpoint_dir, early_stopping, state)],
+            params.train,
+            stopper,
+            [EpochRecorder(checkpoint_dir, stopper, state), SummaryLogger(run_is_new=not resume)],
+            resumed=checkpoint_model,
             initial_epoch=initial_epoch,
         )
         summary = _summarize(state, n_train, model.count_params())
@@ -333,31 +379,25 @@ def train_recurrent(
                 "parameters": summary["parameters"],
             }
         )
-        with atomic_path(out_dir, directory=True) as tmp:
-            predictor = tmp / "predictor"
-            predictor.mkdir()
-            model.save(predictor / KERAS_FILE)
+        with write_model_folder(out_dir, run, summary, ["tensorflow", "keras"]) as folder:
+            model.save(folder.predictor / KERAS_FILE)
             # The model's own vocabulary: the prefix it was trained on, so the served text
             # path maps every rarer word to out-of-vocabulary exactly as training did.
             vocab = Vocabulary.load(prepared.vocab)
-            Vocabulary(vocab.tokens[: spec.vocab_size]).save(predictor / VOCAB_FILE)
-            write_json(predictor / TEXT_CONFIG_FILE, _text_config(prepare_config))
+            Vocabulary(vocab.tokens[: spec.vocab_size]).save(folder.predictor / VOCAB_FILE)
+            write_json(folder.predictor / TEXT_CONFIG_FILE, _text_config(prepare_config))
             history = pd.DataFrame(state["history"])
-            history.to_csv(tmp / "history.csv", index=False)
+            history.to_csv(folder.root / "history.csv", index=False)
             curves = plot_learning_curves(
                 history,
                 f"{name}: learning curves (weights kept from epoch {summary['best_epoch']})",
-                tmp / "learning_curves.png",
+                folder.root / "learning_curves.png",
                 best_epoch=summary["best_epoch"],
             )
             mlflow.log_artifact(str(curves))
-            mlflow.log_artifact(str(tmp / "history.csv"))
-            model_info = log_sentiment_model(predictor, ["tensorflow", "keras"])
-            record = run_record(run, model_info)
-            write_json(tmp / RUN_FILE, record)
-            write_json(tmp / "training.json", summary | record)
+            mlflow.log_artifact(str(folder.root / "history.csv"))
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    return summary | record
+    return summary | folder.record
 
 
 def _summary_text(model: keras.Model) -> str:
