@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from imdb_sentiment.models import build_model
+from imdb_sentiment.models import LastRealStep, ReverseRealSteps, build_model
 from imdb_sentiment.params import ModelParams
 from imdb_sentiment.training import (
     ResumableEarlyStopping,
@@ -54,20 +54,13 @@ def test_same_seed_same_data_gives_identical_weights(arch):
         np.testing.assert_array_equal(first, second)
 
 
-@pytest.mark.parametrize(
-    ("arch", "pooling", "layers"),
-    [
-        ("gru", "last", 1),
-        ("lstm", "max", 2),
-        ("bilstm", "max", 1),
-        ("bilstm", "mean", 2),
-        ("simple_rnn", "mean", 1),
-    ],
-)
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("arch", ["simple_rnn", "lstm", "gru", "bilstm"])
 def test_a_review_scores_the_same_alone_and_inside_a_padded_batch(arch, pooling, layers):
-    # Right padding is masked and pooling skips it exactly: a review scores the same whatever
-    # batch it is in and however much padding that batch adds (max over raw outputs would not:
-    # a bidirectional layer outputs zeros on padded steps).
+    # No mask: padding is handled exactly (the last real step gathered, pooling over the real
+    # steps, the backward pass over each review's real steps reversed in place), so a review
+    # scores the same whatever batch it is in and however much padding that batch adds.
     spec = SPEC.model_copy(update=dict(arch=arch, pooling=pooling, layers=layers))
     seed_everything(0)
     model = build_model(arch, spec, 4, 1, seed=0)
@@ -79,6 +72,16 @@ def test_a_review_scores_the_same_alone_and_inside_a_padded_batch(arch, pooling,
     scores_alone = keras.ops.convert_to_numpy(model(alone, training=False))
     scores_batch = keras.ops.convert_to_numpy(model(batch, training=False))
     np.testing.assert_allclose(scores_batch[0], scores_alone[0], atol=1e-5)
+    assert abs(float(scores_batch[0, 0]) - float(scores_batch[1, 0])) > 0  # not a constant
+
+
+def test_the_backward_pass_reads_each_review_from_its_last_real_word():
+    ids = np.array([[5, 9, 13, 0, 0], [2, 0, 0, 0, 0], [0, 0, 0, 0, 0]], dtype=np.int32)
+    steps = ids[..., None].astype(np.float32)  # each step carries its own id
+    flipped = keras.ops.convert_to_numpy(ReverseRealSteps()(steps, ids))[..., 0]
+    np.testing.assert_array_equal(flipped, [[13, 9, 5, 0, 0], [2, 0, 0, 0, 0], [0] * 5])
+    last = keras.ops.convert_to_numpy(LastRealStep()(steps, ids))[:, 0]
+    np.testing.assert_array_equal(last, [13, 2, 0])  # no real step: zeros
 
 
 def test_masked_max_pooling_ignores_padding_and_survives_saving(tmp_path):
