@@ -1,0 +1,561 @@
+"""The pretraining study: does a language model trained on IMDB's unlabeled reviews make a
+recurrent classifier better than the same classifier from random weights?
+
+    python bench/pretrain.py --prepared data/prepared      # the whole study; a rerun resumes
+
+1. ``lm``: a word-level language model (embedding -> LSTM -> projection, its output tied to the
+   embedding, a sampled softmax) on the train split plus the archive's 50,000 unlabeled
+   reviews, 1% of them held out for its validation loss. Validation and test text never
+   reach it. Checkpointed after every epoch.
+2. ``lm_target``: the same model, further trained on the labeled train split's text alone
+   (the target text first, as ULMFiT does).
+3. For each seed, two classifiers with the same architecture (the LM's embedding and LSTM,
+   then last + max + mean pooling over time, dropout, sigmoid) and the same schedule (linear
+   warmup, then cosine decay), trained by the project's loop (``fit_recurrent``: bucketed
+   batches, early stopping on val_loss, best weights kept):
+   - ``pretrained``: started from the LM, with discriminative learning rates (each lower
+     layer group a factor ``--lr-decay`` slower) and gradual unfreezing (epoch 1 the head,
+     epoch 2 the LSTM too, then everything);
+   - ``random``: its twin from random weights, every layer trained from the start.
+   Both are scored on validation (which decides) and test (which is reported).
+
+Every phase is an MLflow run in the experiment ``pretraining-study`` of the project's store;
+``bench/pretrain.json`` gets each result as it arrives, so a killed study loses at most the
+epoch or classifier in progress.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = BENCH / "pretrain.json"
+EXPERIMENT = "pretraining-study"
+_UNSUP_MEMBER = re.compile(r"^aclImdb/train/unsup/\d+_0\.txt$")
+
+log = logging.getLogger("pretrain")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--prepared", type=Path, default=ROOT / "data" / "prepared")
+    parser.add_argument(
+        "--archive", type=Path, default=ROOT.parent / "shared" / "data" / "aclImdb_v1_full.tar.gz"
+    )
+    parser.add_argument("--work", type=Path, default=BENCH / "pretrain", help="checkpoints")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--seeds", type=int, nargs="*", default=[42, 43, 44])
+    parser.add_argument("--vocab-size", type=int, default=20000)
+    parser.add_argument("--embedding-dim", type=int, default=128)
+    parser.add_argument("--units", type=int, default=128)
+    parser.add_argument("--segment", type=int, default=70, help="LM tokens per sequence")
+    parser.add_argument("--lm-batch", type=int, default=64)
+    parser.add_argument("--lm-epochs", type=int, default=1)
+    parser.add_argument("--lm-target-epochs", type=int, default=1)
+    parser.add_argument("--lm-lr", type=float, default=2e-3)
+    parser.add_argument("--sampled", type=int, default=1024, help="sampled softmax classes")
+    parser.add_argument("--lm-reviews", type=int, default=0, help="0: all; else a sample")
+    parser.add_argument("--epochs", type=int, default=4, help="classifier epochs at most")
+    parser.add_argument("--patience", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-3, help="classifier head's peak rate")
+    parser.add_argument("--lr-decay", type=float, default=2.6, help="per lower layer group")
+    parser.add_argument("--dropout", type=float, default=0.4)
+    parser.add_argument("--threads", type=int, default=1, help="TensorFlow intra-op threads")
+    parser.add_argument("--max-train", type=int, default=0, help="0: all; else a sample")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import mlflow
+
+    from imdb_sentiment.tracking import configure_tracking
+
+    configure_tracking()
+    mlflow.set_experiment(EXPERIMENT)
+    results = _load(args.results)
+    results["settings"] = {
+        k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "results"
+    }
+    corpus = lm_corpus(args)
+    results["corpus"] = corpus["summary"]
+    _save(args.results, results)
+    for phase, streams, epochs, lr in (
+        ("lm", corpus["general"], args.lm_epochs, args.lm_lr),
+        ("lm_target", corpus["target"], args.lm_target_epochs, args.lm_lr / 2),
+    ):
+        results[phase] = train_language_model(
+            phase, streams, corpus["held_out"], epochs, lr, args, results.get(phase, {})
+        )
+        _save(args.results, results)
+    runs = results.setdefault("classifiers", {})
+    for seed in args.seeds:
+        for variant in ("pretrained", "random"):
+            key = f"{variant}/{seed}"
+            if key in runs:
+                continue
+            runs[key] = train_classifier(variant, seed, args)
+            _save(args.results, results)
+    results["summary"] = summarize(runs)
+    _save(args.results, results)
+    log.info("summary: %s", json.dumps(results["summary"]))
+    return 0
+
+
+def lm_corpus(args: argparse.Namespace) -> dict:
+    """Id streams for the language model: the train split's reviews and the unlabeled ones,
+    through the project's text path and vocabulary (built on the train split alone)."""
+    import pandas as pd
+
+    from imdb_sentiment.data import PreparedPaths
+    from imdb_sentiment.text import Vocabulary, tokenize
+
+    prepared = PreparedPaths(args.prepared)
+    vocab = Vocabulary(Vocabulary.load(prepared.vocab).tokens[: args.vocab_size])
+    reviews = pd.read_parquet(prepared.reviews, columns=["split", "text"])
+    train_text = reviews.text[reviews.split == "train"].tolist()
+    unlabeled = read_unlabeled(args.archive)
+    rng = np.random.default_rng(0)
+    general = train_text + unlabeled
+    if args.lm_reviews:
+        general = [general[i] for i in rng.choice(len(general), args.lm_reviews, replace=False)]
+    order = rng.permutation(len(general))
+    held = set(order[: max(1, len(general) // 100)].tolist())
+    encode = [np.asarray(vocab.ids(tokenize(text)), dtype=np.int32) for text in general]
+    kept = [ids for i, ids in enumerate(encode) if i not in held]
+    held_out = [ids for i, ids in enumerate(encode) if i in held]
+    if args.lm_reviews:  # a smoke run: the target text sampled too
+        train_text = [train_text[i] for i in rng.choice(len(train_text), args.lm_reviews)]
+    target = [np.asarray(vocab.ids(tokenize(text)), dtype=np.int32) for text in train_text]
+    summary = {
+        "train_reviews": int((reviews.split == "train").sum()),
+        "unlabeled_reviews": len(unlabeled),
+        "lm_reviews": len(kept),
+        "lm_tokens": int(sum(len(ids) for ids in kept)),
+        "held_out_reviews": len(held_out),
+        "target_tokens": int(sum(len(ids) for ids in target)),
+        "vocab_size": len(vocab),
+    }
+    log.info("language-model corpus: %s", summary)
+    return {"general": kept, "held_out": held_out, "target": target, "summary": summary}
+
+
+def read_unlabeled(archive: Path) -> list[str]:
+    """The texts of ``aclImdb/train/unsup/*.txt``, sorted by member name (never a label)."""
+    texts = {}
+    with tarfile.open(archive, mode="r:gz") as tar:
+        for member in tar:
+            if member.isfile() and _UNSUP_MEMBER.match(member.name):
+                texts[member.name] = tar.extractfile(member).read().decode("utf-8")
+    if not texts:
+        raise SystemExit(f"{archive}: no aclImdb/train/unsup reviews; use the full archive")
+    return [texts[name] for name in sorted(texts)]
+
+
+def segments(streams: list[np.ndarray], length: int, seed: int) -> np.ndarray:
+    """The reviews end to end, cut into rows of ``length + 1`` tokens (inputs + next words),
+    in a seeded order."""
+    flat = np.concatenate(streams)
+    rows = (len(flat) - 1) // length
+    starts = np.arange(rows) * length
+    cut = flat[starts[:, None] + np.arange(length + 1)]
+    return cut[np.random.default_rng(seed).permutation(rows)]
+
+
+class LanguageModel:
+    """Embedding -> LSTM -> projection to the embedding size; the logits are the projection
+    times the embedding matrix (tied weights) plus a bias, trained by sampled softmax."""
+
+    def __init__(self, args: argparse.Namespace):
+        import keras
+
+        self.args = args
+        self.embedding = keras.layers.Embedding(args.vocab_size, args.embedding_dim, name="emb")
+        self.lstm = keras.layers.LSTM(args.units, return_sequences=True, name="lstm")
+        self.project = keras.layers.Dense(args.embedding_dim, name="project")
+        inputs = keras.Input(shape=(None,), dtype="int32")
+        hidden = keras.layers.Dropout(0.1, seed=1)(self.lstm(self.embedding(inputs)))
+        self.model = keras.Model(inputs, self.project(hidden))
+        self.bias = keras.Variable(np.zeros(args.vocab_size, np.float32), name="softmax_bias")
+        self.variables = [*self.model.trainable_variables, self.bias]
+
+    def sampled_loss(self, x, y, training: bool):  # -> a scalar tf.Tensor
+        import tensorflow as tf
+
+        hidden = self.model(x, training=training)
+        return tf.reduce_mean(
+            tf.nn.sampled_softmax_loss(
+                weights=self.embedding.embeddings.value,
+                biases=self.bias.value,
+                labels=tf.reshape(tf.cast(y, tf.int64), [-1, 1]),
+                inputs=tf.reshape(hidden, [-1, self.args.embedding_dim]),
+                num_sampled=self.args.sampled,
+                num_classes=self.args.vocab_size,
+            )
+        )
+
+    def full_loss(self, x, y):  # -> a scalar tf.Tensor: the exact cross-entropy
+        import tensorflow as tf
+
+        hidden = self.model(x, training=False)
+        logits = tf.matmul(hidden, self.embedding.embeddings.value, transpose_b=True) + self.bias
+        return tf.reduce_mean(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+        )
+
+    def save(self, path: Path) -> None:
+        weights = [v.numpy() for v in self.variables]
+        partial = path.with_suffix(".partial.npz")
+        np.savez(partial, *weights)
+        partial.replace(path)
+
+    def load(self, path: Path) -> None:
+        with np.load(path) as saved:
+            for i, variable in enumerate(self.variables):
+                variable.assign(saved[f"arr_{i}"])
+
+
+def train_language_model(
+    phase: str,
+    streams: list[np.ndarray],
+    held_out: list[np.ndarray],
+    epochs: int,
+    lr: float,
+    args: argparse.Namespace,
+    done: dict,
+) -> dict:
+    """Train (or resume) one LM phase; its loss curve goes to MLflow every 100 steps and its
+    weights to ``args.work / f"{phase}.npz"`` after every epoch."""
+    import keras
+    import mlflow
+    import tensorflow as tf
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    history = done.get("epochs", [])
+    if len(history) >= epochs and (args.work / f"{phase}.npz").exists():
+        log.info("%s: done (%d epochs), skipped", phase, len(history))
+        return done
+    keras.utils.set_random_seed(0)
+    lm = LanguageModel(args)
+    start_from = args.work / f"{phase}.npz" if history else None
+    if start_from is None and phase == "lm_target":
+        start_from = args.work / "lm.npz"
+    if start_from is not None:
+        lm.load(start_from)
+    rows_per_epoch = sum(len(s) for s in streams) // args.segment
+    steps = rows_per_epoch // args.lm_batch
+    schedule = keras.optimizers.schedules.CosineDecay(
+        lr / 10,
+        decay_steps=steps * epochs,
+        warmup_target=lr,
+        warmup_steps=max(1, steps * epochs // 10),
+        alpha=0.1,
+    )
+    optimizer = keras.optimizers.Adam(learning_rate=schedule, clipnorm=1.0)
+    optimizer.build(lm.variables)
+    optimizer.iterations.assign(steps * len(history))
+
+    @tf.function(reduce_retracing=True)
+    def step(batch):
+        with tf.GradientTape() as tape:
+            loss = lm.sampled_loss(batch[:, :-1], batch[:, 1:], training=True)
+        optimizer.apply(tape.gradient(loss, lm.variables), lm.variables)
+        return loss
+
+    held = segments(held_out, args.segment, seed=1)[:2048]
+    evaluate = tf.function(lambda b: lm.full_loss(b[:, :-1], b[:, 1:]), reduce_retracing=True)
+
+    def held_out_loss() -> float:
+        losses = [float(evaluate(held[i : i + 256])) for i in range(0, len(held), 256)]
+        return float(np.mean(losses))
+
+    run_id = done.get("run_id")
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else phase) as run:
+        if not run_id:
+            mlflow.log_params({"phase": phase, "epochs": epochs, "lr": lr} | _lm_params(args))
+        for epoch in range(len(history), epochs):
+            rows = segments(streams, args.segment, seed=1000 + epoch)
+            started = time.perf_counter()
+            losses = []
+            for i in range(steps):
+                losses.append(
+                    float(step(tf.constant(rows[i * args.lm_batch : (i + 1) * args.lm_batch])))
+                )
+                if (i + 1) % 100 == 0:
+                    global_step = epoch * steps + i + 1
+                    mlflow.log_metric("sampled_loss", float(np.mean(losses[-100:])), global_step)
+                if (i + 1) % 1000 == 0:
+                    log.info(
+                        "%s epoch %d: step %d/%d, sampled loss %.3f, %.0f tokens/s",
+                        phase,
+                        epoch + 1,
+                        i + 1,
+                        steps,
+                        np.mean(losses[-1000:]),
+                        (i + 1) * args.lm_batch * args.segment / (time.perf_counter() - started),
+                    )
+            seconds = time.perf_counter() - started
+            loss = held_out_loss()
+            mlflow.log_metric("held_out_loss", loss, (epoch + 1) * steps)
+            lm.save(args.work / f"{phase}.npz")
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "sampled_loss": round(float(np.mean(losses[-1000:])), 4),
+                    "held_out_loss": round(loss, 4),
+                    "held_out_perplexity": round(float(np.exp(loss)), 1),
+                    "seconds": round(seconds, 1),
+                }
+            )
+            log.info("%s epoch %d: %s", phase, epoch + 1, history[-1])
+            done = {"run_id": run.info.run_id, "epochs": history, "steps_per_epoch": steps}
+            _save_phase(args, phase, done)
+    return done
+
+
+def _lm_params(args: argparse.Namespace) -> dict:
+    keys = ("vocab_size", "embedding_dim", "units", "segment", "lm_batch", "sampled")
+    return {k: getattr(args, k) for k in keys}
+
+
+def _save_phase(args: argparse.Namespace, phase: str, done: dict) -> None:
+    results = _load(args.results)
+    results[phase] = done
+    _save(args.results, results)
+
+
+def classifier(args: argparse.Namespace, seed: int, lm_weights: Path | None):  # -> keras.Model
+    """The LM's embedding and LSTM, then last + max + mean pooling (concat pooling), dropout
+    and a sigmoid; the LM's weights are copied in when ``lm_weights`` is given."""
+    import keras
+    from keras import ops
+
+    class ConcatPooling(keras.layers.Layer):
+        """The last real step, the max and the mean over real steps, side by side."""
+
+        def call(self, inputs, mask=None):
+            valid = ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+            lengths = ops.maximum(ops.sum(valid, axis=1), 1.0)
+            last_index = ops.cast(lengths - 1, "int32")[:, :, None]
+            last = ops.squeeze(ops.take_along_axis(inputs, last_index, axis=1), 1)
+            lowest = ops.full_like(inputs, -3.0e38)
+            maximum = ops.max(ops.where(valid > 0, inputs, lowest), axis=1)
+            mean = ops.sum(inputs * valid, axis=1) / lengths
+            return ops.concatenate([last, maximum, mean], axis=-1)
+
+        def compute_mask(self, inputs, mask=None):
+            return None
+
+    keras.utils.set_random_seed(seed)
+    embedding = keras.layers.Embedding(
+        args.vocab_size, args.embedding_dim, mask_zero=True, name="emb"
+    )
+    lstm = keras.layers.LSTM(args.units, return_sequences=True, name="lstm")
+    head = keras.layers.Dense(1, activation="sigmoid", name="head")
+    inputs = keras.Input(shape=(None,), dtype="int32")
+    hidden = keras.layers.SpatialDropout1D(0.2, seed=seed + 1)(embedding(inputs))
+    pooled = ConcatPooling()(lstm(hidden))
+    outputs = head(keras.layers.Dropout(args.dropout, seed=seed + 2)(pooled))
+    model = Discriminative(inputs, outputs)
+    if lm_weights is not None:
+        source = LanguageModel(args)
+        source.load(lm_weights)
+        embedding.set_weights(source.embedding.get_weights())
+        lstm.set_weights(source.lstm.get_weights())
+    model.groups = [head, lstm, embedding]  # top first: group g learns at lr / decay**g
+    return model
+
+
+def _discriminative_class():
+    import keras
+    import tensorflow as tf
+
+    class Discriminative(keras.Model):
+        """A functional model whose layer groups each have their own optimizer (their own
+        learning rate): Keras optimizers take one rate, and Adam ignores gradient scaling."""
+
+        groups: list = []
+        optimizers_by_group: list = []
+
+        def train_step(self, data):
+            x, y = data
+            with tf.GradientTape() as tape:
+                y_pred = self(x, training=True)
+                loss = self.compute_loss(x=x, y=y, y_pred=y_pred)
+            variables = self.trainable_variables
+            gradients = dict(
+                zip([id(v) for v in variables], tape.gradient(loss, variables), strict=True)
+            )
+            for layer, optimizer in zip(self.groups, self.optimizers_by_group, strict=True):
+                pairs = [(gradients[id(v)], v) for v in layer.trainable_variables]
+                if pairs:
+                    optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+            for metric in self.metrics:
+                if metric.name == "loss":
+                    metric.update_state(loss)
+                else:
+                    metric.update_state(y, y_pred)
+            return {m.name: m.result() for m in self.metrics}
+
+    return Discriminative
+
+
+def Discriminative(inputs, outputs):  # noqa: N802 - builds the class late (TF imported late)
+    return _discriminative_class()(inputs, outputs)
+
+
+def train_classifier(variant: str, seed: int, args: argparse.Namespace) -> dict:
+    """One classifier through the project's training loop; its val and test accuracy."""
+    import keras
+    import mlflow
+
+    from imdb_sentiment.data import PreparedPaths
+    from imdb_sentiment.params import ModelParams
+    from imdb_sentiment.text import limit_vocabulary
+    from imdb_sentiment.training import (
+        ResumableEarlyStopping,
+        SplitArrays,
+        fit_recurrent,
+        make_dataset,
+        steps_per_epoch,
+    )
+
+    prepared = PreparedPaths(args.prepared)
+    arrays = SplitArrays.load(prepared, args.vocab_size)
+    if args.max_train:
+        keep = np.random.default_rng(seed).permutation(len(arrays.x_train))[: args.max_train]
+        arrays = SplitArrays(arrays.x_train[keep], arrays.y_train[keep], arrays.x_val, arrays.y_val)
+    with np.load(prepared.sequences) as data:
+        x_test, y_test = limit_vocabulary(data["x_test"], args.vocab_size), data["y_test"]
+    spec = ModelParams(
+        arch="lstm",
+        vocab_size=args.vocab_size,
+        embedding_dim=args.embedding_dim,
+        units=args.units,
+        layers=1,
+        dropout=args.dropout,
+        embedding_dropout=0.2,
+        pooling="last",
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        lr_schedule="constant",
+    )
+    pretrained = variant == "pretrained"
+    model = classifier(args, seed, args.work / "lm_target.npz" if pretrained else None)
+    steps = steps_per_epoch(len(arrays.x_train), args.batch_size)
+    model.optimizers_by_group = []
+    for depth, layer in enumerate(model.groups):
+        peak = args.lr / (args.lr_decay**depth if pretrained else 1.0)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            peak / 10,
+            decay_steps=steps * args.epochs,
+            warmup_target=peak,
+            warmup_steps=max(1, steps * args.epochs // 10),
+            alpha=0.05,
+        )
+        optimizer = keras.optimizers.Adam(learning_rate=schedule)
+        optimizer.build(layer.trainable_variables)
+        model.optimizers_by_group.append(optimizer)
+    # Gradual unfreezing: epoch 1 the head alone, epoch 2 the LSTM too, then everything.
+    stages = [(0, 1, 1), (1, 2, 2), (2, args.epochs, 3)] if pretrained else [(0, args.epochs, 3)]
+    resume = None
+    history: list[dict] = []
+    started = time.perf_counter()
+    with mlflow.start_run(run_name=f"classifier {variant} seed {seed}"):
+        mlflow.log_params({"variant": variant, "seed": seed} | _lm_params(args))
+        for first, last, groups in stages:
+            if first >= last:
+                break
+            for depth, layer in enumerate(model.groups):
+                layer.trainable = depth < groups
+            model.compile(
+                optimizer=keras.optimizers.SGD(), loss="binary_crossentropy", metrics=["accuracy"]
+            )
+            stopper = ResumableEarlyStopping(
+                resume=resume, monitor="val_loss", patience=args.patience, restore_best_weights=True
+            )
+            fit_recurrent(model, spec, arrays, seed, last, [stopper], initial_epoch=first)
+            for offset, values in enumerate(zip(*model.history.history.values(), strict=True)):
+                row = dict(zip(model.history.history, map(float, values), strict=True))
+                history.append({"epoch": first + offset + 1, **row})
+                mlflow.log_metrics(row, step=first + offset)
+                log.info("%s seed %d epoch %d: %s", variant, seed, first + offset + 1, row)
+            resume = {**stopper.state(), "best_weights": stopper.best_weights}
+            if stopper.stopped_epoch:
+                break
+        if resume["best_weights"] is not None:
+            model.set_weights(resume["best_weights"])
+        scored = {}
+        for split, x, y in (("val", arrays.x_val, arrays.y_val), ("test", x_test, y_test)):
+            data = make_dataset(x, y, 256, None)[0]
+            scored[f"{split}_accuracy"] = float(
+                model.evaluate(data, verbose=0, return_dict=True)["accuracy"]
+            )
+        mlflow.log_metrics(scored)
+    result = {
+        **{k: round(v, 5) for k, v in scored.items()},
+        "best_epoch": resume["best_epoch"] + 1,
+        "epochs_run": len(history),
+        "seconds": round(time.perf_counter() - started, 1),
+        "history": history,
+    }
+    log.info("%s seed %d: %s", variant, seed, {k: v for k, v in result.items() if k != "history"})
+    keras.backend.clear_session()
+    return result
+
+
+def summarize(runs: dict) -> dict:
+    """Per variant: mean and std over seeds of val and test accuracy; the pretrained gain on
+    validation against twice the larger seed spread (the study's bar)."""
+    out: dict = {}
+    for variant in ("pretrained", "random"):
+        rows = [r for key, r in runs.items() if key.startswith(f"{variant}/")]
+        if not rows:
+            continue
+        out[variant] = {"seeds": len(rows)}
+        for metric in ("val_accuracy", "test_accuracy"):
+            values = np.array([r[metric] for r in rows])
+            out[variant][f"{metric}_mean"] = round(float(values.mean()), 5)
+            out[variant][f"{metric}_std"] = round(
+                float(values.std(ddof=1)) if len(rows) > 1 else 0.0, 5
+            )
+    if {"pretrained", "random"} <= out.keys():
+        gain = out["pretrained"]["val_accuracy_mean"] - out["random"]["val_accuracy_mean"]
+        bar = 2 * max(out["pretrained"]["val_accuracy_std"], out["random"]["val_accuracy_std"])
+        out["val_gain"] = round(gain, 5)
+        out["bar"] = round(bar, 5)
+        out["pays"] = bool(gain > bar)
+    return out
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save(path: Path, results: dict) -> None:
+    partial = path.with_suffix(".partial.json")
+    partial.write_text(json.dumps(results, indent=2) + "\n")
+    partial.replace(path)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "src"))
+    sys.exit(main())
