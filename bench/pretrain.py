@@ -30,9 +30,8 @@ import argparse
 import json
 import logging
 import os
-import re
+import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -42,7 +41,6 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "pretrain.json"
 EXPERIMENT = "pretraining-study"
-_UNSUP_MEMBER = re.compile(r"^aclImdb/train/unsup/\d+_0\.txt$")
 
 log = logging.getLogger("pretrain")
 
@@ -66,7 +64,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--lm-lr", type=float, default=2e-3)
     parser.add_argument("--sampled", type=int, default=1024, help="sampled softmax classes")
     parser.add_argument("--lm-reviews", type=int, default=0, help="0: all; else a sample")
-    parser.add_argument("--epochs", type=int, default=4, help="classifier epochs at most")
+    parser.add_argument("--epochs", type=int, default=3, help="classifier epochs at most")
     parser.add_argument("--patience", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3, help="classifier head's peak rate")
@@ -92,6 +90,9 @@ def main() -> int:
     configure_tracking()
     mlflow.set_experiment(EXPERIMENT)
     results = _load(args.results)
+    results["commit"] = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=BENCH, capture_output=True, text=True, check=True
+    ).stdout.strip()
     results["settings"] = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "results"
     }
@@ -132,7 +133,7 @@ def lm_corpus(args: argparse.Namespace) -> dict:
     vocab = Vocabulary(Vocabulary.load(prepared.vocab).tokens[: args.vocab_size])
     reviews = pd.read_parquet(prepared.reviews, columns=["split", "text"])
     train_text = reviews.text[reviews.split == "train"].tolist()
-    unlabeled = read_unlabeled(args.archive)
+    unlabeled = read_unlabeled(prepared, args.archive)
     rng = np.random.default_rng(0)
     general = train_text + unlabeled
     if args.lm_reviews:
@@ -158,16 +159,25 @@ def lm_corpus(args: argparse.Namespace) -> dict:
     return {"general": kept, "held_out": held_out, "target": target, "summary": summary}
 
 
-def read_unlabeled(archive: Path) -> list[str]:
-    """The texts of ``aclImdb/train/unsup/*.txt``, sorted by member name (never a label)."""
-    texts = {}
-    with tarfile.open(archive, mode="r:gz") as tar:
-        for member in tar:
-            if member.isfile() and _UNSUP_MEMBER.match(member.name):
-                texts[member.name] = tar.extractfile(member).read().decode("utf-8")
+def read_unlabeled(prepared, archive: Path) -> list[str]:
+    """The unlabeled reviews' text: what `prepare` kept of them, else read from ``archive``
+    by the same reader (never a label)."""
+    import tempfile
+
+    import pandas as pd
+
+    from imdb_sentiment.data import read_reviews
+
+    if prepared.unlabeled.exists():
+        texts = pd.read_parquet(prepared.unlabeled, columns=["text"]).text.tolist()
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            texts = read_reviews(archive, Path(scratch))[1].text.tolist()
     if not texts:
-        raise SystemExit(f"{archive}: no aclImdb/train/unsup reviews; use the full archive")
-    return [texts[name] for name in sorted(texts)]
+        raise SystemExit(
+            f"no unlabeled reviews in {prepared.root} or {archive}: use the full archive"
+        )
+    return texts
 
 
 def segments(streams: list[np.ndarray], length: int, seed: int) -> np.ndarray:

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_ARCHIVE = REPO.parent / "shared" / "data" / "aclImdb_v1_labeled.tar.gz"
-REVIEWS_PER_FOLDER = 24  # per split and label: 96 reviews in all
+REAL_ARCHIVE = REPO.parent / "shared" / "data" / "aclImdb_v1_full.tar.gz"
+REVIEWS_PER_FOLDER = 24  # per split and label: 96 labeled reviews in all, and 24 unlabeled
 MODELS = ["simple_rnn", "lstm", "gru", "bilstm", "tfidf", "tfidf_bigram"]
 
 
@@ -33,6 +33,7 @@ def cut_archive(dest: Path, per_folder: int = REVIEWS_PER_FOLDER) -> Path:
     """The first ``per_folder`` reviews of each train/test pos/neg folder of the real archive,
     or synthetic reviews in the same layout where the real archive is not at hand."""
     wanted = {f"aclImdb/{s}/{p}/": per_folder for s in ("train", "test") for p in ("pos", "neg")}
+    wanted["aclImdb/train/unsup/"] = per_folder
     with tarfile.open(dest, "w:gz") as out:
         if REAL_ARCHIVE.exists():
             with tarfile.open(REAL_ARCHIVE, "r:gz") as src:
@@ -52,15 +53,17 @@ def cut_archive(dest: Path, per_folder: int = REVIEWS_PER_FOLDER) -> Path:
             filler = ["the", "film", "plot", "actor", "scene", "story", "was", "and", "it", "a"]
             for number, (folder, count) in enumerate(wanted.items()):
                 polarity = folder.split("/")[2]
+                if polarity == "unsup":
+                    words[polarity] = words["pos"] + words["neg"]
                 # Three reviews per movie, as the real urls_*.txt say which movie each is about.
                 urls = "".join(
                     f"http://www.imdb.com/title/tt{1000 * (number + 1) + i // 3:07d}/usercomments\n"
                     for i in range(count)
                 )
-                add_file(out, f"{folder.rstrip('/')[:-3]}urls_{polarity}.txt", urls.encode())
+                add_file(out, f"{folder.rsplit('/', 2)[0]}/urls_{polarity}.txt", urls.encode())
                 for i in range(count):
                     text = " ".join(rng.choice(filler + words[polarity]) for _ in range(40))
-                    rating = 8 if polarity == "pos" else 2
+                    rating = {"pos": 8, "neg": 2, "unsup": 0}[polarity]
                     add_file(out, f"{folder}{i}_{rating}.txt", f"{text}<br /><br />end".encode())
     return dest
 

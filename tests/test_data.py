@@ -128,6 +128,15 @@ def test_prepare_writes_aligned_arrays_and_a_vocabulary_from_train_only(tiny_arc
     assert histogram[["train", "val", "test"]].to_numpy().sum() == len(reviews)
     assert list(tmp_path.iterdir()) == [out]  # no temp folder left beside it
 
+    # The unlabeled reviews: their text kept apart, counted, never a label or a vocabulary word.
+    unlabeled = pd.read_parquet(paths.unlabeled)
+    assert list(unlabeled.columns) == ["id", "text", "movie", "n_tokens"]
+    assert len(unlabeled) == stats["counts"]["unlabeled"]["total"] == REVIEWS_PER_FOLDER
+    assert unlabeled.id.str.startswith("train/unsup/").all() and unlabeled.movie.notna().all()
+    assert not set(unlabeled.text) & set(reviews.text)
+    assert (unlabeled.n_tokens == [len(tokenize(t)) for t in unlabeled.text]).all()
+    assert stats["length_percentiles"]["unlabeled"]["max"] == unlabeled.n_tokens.max()
+
 
 def test_prepare_leaves_no_output_when_the_archive_is_bad(tmp_path):
     bad = tmp_path / "bad.tar.gz"

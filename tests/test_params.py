@@ -21,7 +21,7 @@ def with_change(section: str, key: str, value) -> dict:
 def test_shipped_params_are_valid():
     params = load_params(REPO / "params.yaml")
     assert set(params.models) == {"simple_rnn", "lstm", "gru", "bilstm"}
-    assert params.data.sources[-1].url.endswith("aclImdb_v1_labeled.tar.gz")
+    assert params.data.sources[-1].url.endswith("aclImdb_v1_full.tar.gz")  # with train/unsup
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,12 @@ log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 LABELS = ("negative", "positive")
-# aclImdb/{train,test}/{pos,neg}/ID_RATING.txt; train/unsup and the .feat files are not used.
-_REVIEW_MEMBER = re.compile(r"^aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
-# Line i of urls_{pos,neg}.txt is the IMDB page of the movie that review i is about.
-_URLS_MEMBER = re.compile(r"^aclImdb/(train|test)/urls_(pos|neg)\.txt$")
+# aclImdb/{train,test}/{pos,neg}/ID_RATING.txt, and the unlabeled aclImdb/train/unsup/ID_0.txt
+# (the .feat files are not used).
+_REVIEW_MEMBER = re.compile(r"^aclImdb/(train|test)/(pos|neg|unsup)/(\d+)_(\d+)\.txt$")
+# Line i of urls_{pos,neg,unsup}.txt is the IMDB page of the movie that review i is about.
+_URLS_MEMBER = re.compile(r"^aclImdb/(train|test)/urls_(pos|neg|unsup)\.txt$")
+UNLABELED = "unsup"  # upstream's folder of unlabeled reviews (train/unsup)
 _MOVIE_ID = re.compile(r"/title/(tt\d+)/")
 LENGTH_PERCENTILES = (50, 90, 95, 99)
 HISTOGRAM_BIN = 50
@@ -45,6 +47,12 @@ class PreparedPaths:
         return self.root / "reviews.parquet"
 
     @property
+    def unlabeled(self) -> Path:
+        """The unlabeled reviews' text (id, text, movie, n_tokens): never a label, never in the
+        vocabulary or a split; for pretraining only."""
+        return self.root / "unlabeled.parquet"
+
+    @property
     def sequences(self) -> Path:
         return self.root / "sequences.npz"
 
@@ -58,7 +66,14 @@ class PreparedPaths:
 
 
 def read_archive(archive: Path, scratch: Path) -> pd.DataFrame:
-    """All labeled reviews in the archive: id, split (train/test), text, label, rating, movie.
+    """All labeled reviews in the archive: id, split (train/test), text, label, rating, movie."""
+    return read_reviews(archive, scratch)[0]
+
+
+def read_reviews(archive: Path, scratch: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(labeled, unlabeled) reviews in one pass over the archive. Labeled: id, split
+    (train/test), text, label, rating, movie. Unlabeled (``train/unsup``, empty where the
+    archive has none): id, text, movie.
 
     ``movie`` is the IMDB title id from the archive's urls_*.txt files (None where absent).
 
@@ -67,6 +82,7 @@ def read_archive(archive: Path, scratch: Path) -> pd.DataFrame:
     would escape its folder (``../``, absolute paths, links out) is refused outright.
     """
     rows = []
+    unlabeled = []
     movies: dict[tuple[str, str], list[str | None]] = {}
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
@@ -89,6 +105,11 @@ def read_archive(archive: Path, scratch: Path) -> pd.DataFrame:
                     continue
                 split, polarity, review_id, rating = match.groups()
                 handle = tar.extractfile(member)
+                if polarity == UNLABELED:  # upstream has them under train/ only
+                    if split == "train":
+                        text = handle.read().decode("utf-8")
+                        unlabeled.append((f"train/unsup/{review_id}", text, int(review_id)))
+                    continue
                 rows.append(
                     (
                         f"{split}/{polarity}/{review_id}",
@@ -115,8 +136,13 @@ def read_archive(archive: Path, scratch: Path) -> pd.DataFrame:
                     f"{archive}: no {split}/{'pos' if label else 'neg'} reviews; "
                     "expected the aclImdb layout aclImdb/{train,test}/{pos,neg}/ID_RATING.txt"
                 )
+    unsup = pd.DataFrame(unlabeled, columns=["id", "text", "number"])
+    unsup["movie"] = [_lookup(movies.get(("train", UNLABELED)), n) for n in unsup.number]
     # Sorted so the split and the vocabulary never depend on the archive's member order.
-    return reviews.sort_values(["split", "label", "id"], ignore_index=True)
+    return (
+        reviews.sort_values(["split", "label", "id"], ignore_index=True),
+        unsup.sort_values("number", ignore_index=True).drop(columns="number"),
+    )
 
 
 def split_validation(reviews: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataFrame:
@@ -159,10 +185,20 @@ def _lookup(values: list[str | None] | None, index: int) -> str | None:
 def prepare_dataset(
     archive: Path, out_dir: Path, params: PrepareParams, seed: int
 ) -> tuple[dict, pd.DataFrame]:
-    """Archive -> ``out_dir`` (reviews, vocabulary, padded ids); returns stats and histogram."""
+    """Archive -> ``out_dir`` (labeled reviews, unlabeled reviews' text, vocabulary, padded
+    ids); returns stats and histogram. The vocabulary and every split come from the labeled
+    reviews alone."""
     with atomic_path(out_dir, directory=True) as tmp:
-        reviews = split_validation(read_archive(archive, scratch=tmp), params.val_fraction, seed)
-        log.info("read %d reviews; tokenizing", len(reviews))
+        labeled, unlabeled = read_reviews(archive, scratch=tmp)
+        reviews = split_validation(labeled, params.val_fraction, seed)
+        if unlabeled.empty:
+            log.warning(
+                "%s has no unlabeled reviews (aclImdb/train/unsup); %s is empty: use the full "
+                "archive (params.yaml data.sources) to pretrain on them",
+                archive,
+                PreparedPaths(out_dir).unlabeled,
+            )
+        log.info("read %d labeled, %d unlabeled reviews; tokenizing", len(reviews), len(unlabeled))
         tokenized = [tokenize(text) for text in reviews.text]
         is_train = (reviews.split == "train").to_numpy()
         vocab = Vocabulary.build(
@@ -175,6 +211,8 @@ def prepare_dataset(
 
         paths = PreparedPaths(tmp)
         reviews.to_parquet(paths.reviews, index=False)
+        unlabeled["n_tokens"] = np.array([len(tokenize(t)) for t in unlabeled.text], np.int32)
+        unlabeled.to_parquet(paths.unlabeled, index=False)
         vocab.save(paths.vocab)
         arrays = {}
         for split in SPLITS:
@@ -185,23 +223,33 @@ def prepare_dataset(
         # Later stages read how the data was shaped from here, not from params.yaml, so what
         # they log describes the data they actually trained on.
         write_json(paths.config, {"seed": seed, "prepare": as_dict(params), "vocab": len(vocab)})
-        stats = dataset_stats(reviews, params.max_len)
-    log.info("prepared %s", {s: stats["counts"][s]["total"] for s in SPLITS})
+        stats = dataset_stats(reviews, params.max_len, unlabeled)
+    log.info("prepared %s", {s: stats["counts"][s]["total"] for s in stats["counts"]})
     return stats, length_histogram(reviews)
 
 
-def dataset_stats(reviews: pd.DataFrame, max_len: int) -> dict:
-    """Counts per split and label, token-length percentiles, and how many reviews get cut."""
+def dataset_stats(
+    reviews: pd.DataFrame, max_len: int, unlabeled: pd.DataFrame | None = None
+) -> dict:
+    """Counts per split and label, token-length percentiles, and how many reviews get cut;
+    the unlabeled reviews are counted too (``unlabeled``), with their lengths."""
     stats: dict = {"counts": {}, "length_percentiles": {}, "truncated_fraction": {}}
     for split in SPLITS:
         part = reviews[reviews.split == split]
         counts = {LABELS[label]: int((part.label == label).sum()) for label in (0, 1)}
         stats["counts"][split] = {**counts, "total": len(part)}
-        stats["length_percentiles"][split] = {
-            f"p{q}": int(np.percentile(part.n_tokens, q)) for q in LENGTH_PERCENTILES
-        } | {"max": int(part.n_tokens.max())}
+        stats["length_percentiles"][split] = _percentiles(part.n_tokens)
         stats["truncated_fraction"][split] = round(float((part.n_tokens > max_len).mean()), 4)
+    if unlabeled is not None:
+        stats["counts"]["unlabeled"] = {"total": len(unlabeled)}
+        if len(unlabeled):
+            stats["length_percentiles"]["unlabeled"] = _percentiles(unlabeled.n_tokens)
     return stats
+
+
+def _percentiles(lengths: pd.Series) -> dict[str, int]:
+    quantiles = {f"p{q}": int(np.percentile(lengths, q)) for q in LENGTH_PERCENTILES}
+    return quantiles | {"max": int(lengths.max())}
 
 
 def length_histogram(reviews: pd.DataFrame) -> pd.DataFrame:
