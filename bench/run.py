@@ -47,6 +47,7 @@ from imdb_sentiment.files import atomic_path, read_json, write_json
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 SOAK_JSON = BENCH / "soak.json"
+PRETRAIN_JSON = BENCH / "pretrain.json"  # bench/pretrain.py's study
 sys.path.insert(0, str(BENCH))
 
 TUTORIAL = {"vocab_size": 10000, "max_len": 200, "embedding_dim": 128, "units": 64, "batch": 128}
@@ -627,28 +628,125 @@ def _head(checkout: Path) -> str:
     ).stdout.strip()
 
 
-def write_rendered(results: dict, soak: dict | None = None) -> None:
-    """bench/RESULTS.md rendered from ``results`` (what bench/results.json holds) and the soak
-    (bench/soak.json unless given), atomically."""
+def write_rendered(results: dict, soak: dict | None = None, pretrain: dict | None = None) -> None:
+    """bench/RESULTS.md rendered from ``results`` (what bench/results.json holds), the soak
+    (bench/soak.json unless given) and the pretraining study (bench/pretrain.json unless
+    given), atomically."""
     if soak is None and SOAK_JSON.exists():
         soak = read_json(SOAK_JSON)
+    if pretrain is None and PRETRAIN_JSON.exists():
+        pretrain = read_json(PRETRAIN_JSON)
     with atomic_path(BENCH / "RESULTS.md") as tmp:
-        tmp.write_text(render(results, soak))
+        tmp.write_text(render(results, soak, pretrain))
 
 
-def render(results: dict, soak: dict | None = None) -> str:
-    """RESULTS.md from ``results`` and ``soak`` alone: every number, setting and target comes
-    from them."""
+def render(results: dict, soak: dict | None = None, pretrain: dict | None = None) -> str:
+    """RESULTS.md from ``results``, ``soak`` and ``pretrain`` alone: every number, setting
+    and target comes from them."""
     sections = [
         header_section(results),
         cold_run_section(results),
         accuracy_section(results),
+        pretraining_section(pretrain),
         throughput_tutorial_section(results),
         throughput_defaults_section(results),
         *(serving_section(served) for served in results.get("serving", [])),
         soak_section(soak),
     ]
     return "\n\n".join(section for section in sections if section) + "\n"
+
+
+def pretraining_section(study: dict | None) -> str:
+    """The pretraining study (bench/pretrain.json): what the language model was and saw, then
+    each classifier variant over seeds, and whether pretraining clears its bar."""
+    if not study or not study.get("classifiers"):
+        return ""
+    settings, corpus = study["settings"], study["corpus"]
+    phases = [(name, study[name]) for name in ("lm", "lm_target") if study.get(name)]
+    seconds = sum(e["seconds"] for _, phase in phases for e in phase["epochs"])
+    seconds += sum(run["seconds"] for run in study["classifiers"].values())
+    lines = [
+        "## Pretraining on the unlabeled reviews",
+        "",
+        f"`python bench/pretrain.py` at `{study['commit'][:10]}`: "
+        f"{seconds / 3600:.1f} process-hours at {settings['threads']} thread(s). "
+        f"A word-level language model (embedding {settings['embedding_dim']}, LSTM "
+        f"{settings['units']}, vocabulary {corpus['vocab_size']:,}, tied output, sampled "
+        f"softmax of {settings['sampled']}, {settings['segment']}-token segments) on the train "
+        f"split plus {corpus['unlabeled_reviews']:,} unlabeled reviews "
+        f"({corpus['lm_tokens']:,} tokens; validation and test text never reach it), then on "
+        f"the train split's text alone ({corpus['target_tokens']:,} tokens).",
+        "",
+        md.rows(
+            ["phase", "epoch", "sampled loss", "held-out loss", "held-out perplexity", "seconds"],
+            (
+                [
+                    name,
+                    e["epoch"],
+                    e["sampled_loss"],
+                    e["held_out_loss"],
+                    e["held_out_perplexity"],
+                    e["seconds"],
+                ]
+                for name, phase in phases
+                for e in phase["epochs"]
+            ),
+        ),
+        "",
+        f"Classifiers: that embedding and LSTM, then last + max + mean pooling, dropout "
+        f"{settings['dropout']}, a sigmoid; at most {settings['epochs']} epochs (early stopping "
+        f"on val_loss, patience {settings['patience']}), warmup then cosine decay to a peak "
+        f"rate of {settings['lr']}, on the project's training loop. `pretrained` starts from "
+        f"the language model, each lower layer group {settings['lr_decay']}× slower, unfrozen "
+        "one group per epoch (head, then LSTM, then embedding); `random` is its twin from "
+        "random weights, every layer trained at the peak rate from the start. Validation "
+        "decides; test is reported.",
+        "",
+    ]
+    summary = study.get("summary", {})
+    body = []
+    for variant in ("pretrained", "random"):
+        runs = {
+            k.split("/")[1]: r
+            for k, r in study["classifiers"].items()
+            if k.startswith(f"{variant}/")
+        }
+        if not runs:
+            continue
+        row = summary.get(variant, {})
+        body.append(
+            [
+                variant,
+                len(runs),
+                md.plus_minus(row["val_accuracy_mean"], row["val_accuracy_std"]) if row else "",
+                md.plus_minus(row["test_accuracy_mean"], row["test_accuracy_std"]) if row else "",
+                ", ".join(f"{seed}: {md.pct(r['val_accuracy'], 2)}" for seed, r in runs.items()),
+                ", ".join(
+                    f"{seed}: {r['best_epoch']}/{r['epochs_run']}" for seed, r in runs.items()
+                ),
+            ]
+        )
+    lines.append(
+        md.rows(
+            [
+                "variant",
+                "seeds",
+                "val accuracy (mean ± std)",
+                "test accuracy (mean ± std)",
+                "val per seed",
+                "best / run epochs per seed",
+            ],
+            body,
+        )
+    )
+    if "val_gain" in summary:
+        lines += [
+            "",
+            f"Pretraining gain on validation: {md.points(summary['val_gain'])} points, against "
+            f"a bar of {md.points(summary['bar'], signed=False)} (twice the larger seed "
+            f"spread): {'it pays' if summary['pays'] else 'it does not pay'} on this budget.",
+        ]
+    return "\n".join(lines)
 
 
 def soak_section(soak: dict | None) -> str:
