@@ -2,6 +2,8 @@
 recurrent classifier better than the same classifier from random weights?
 
     python bench/pretrain.py --prepared data/prepared      # the whole study; a rerun resumes
+    python bench/pretrain.py --seeds 44 --results b.json   # a second process, other seeds ...
+    python bench/pretrain.py --merge b.json                # ... joined before the summary
 
 1. ``lm``: a word-level language model (embedding -> LSTM -> projection, its output tied to the
    embedding, a sampled softmax) on the train split plus the archive's 50,000 unlabeled
@@ -41,6 +43,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 RESULTS = BENCH / "pretrain.json"
 EXPERIMENT = "pretraining-study"
+VARIANTS = ("pretrained", "random")
 
 log = logging.getLogger("pretrain")
 
@@ -72,6 +75,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--dropout", type=float, default=0.4)
     parser.add_argument("--threads", type=int, default=1, help="TensorFlow intra-op threads")
     parser.add_argument("--max-train", type=int, default=0, help="0: all; else a sample")
+    parser.add_argument(
+        "--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS, help="to train"
+    )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="results files of other processes of this study (the same settings, other "
+        "seeds or variants): their classifiers join --results before the summary",
+    )
     return parser.parse_args()
 
 
@@ -90,11 +104,17 @@ def main() -> int:
     configure_tracking()
     mlflow.set_experiment(EXPERIMENT)
     results = _load(args.results)
-    results["commit"] = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=BENCH, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    # The commit that started the study (its language model); a resumed or merging run keeps it.
+    results.setdefault(
+        "commit",
+        subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=BENCH, capture_output=True, text=True, check=True
+        ).stdout.strip(),
+    )
     results["settings"] = {
-        k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "results"
+        k: (str(v) if isinstance(v, Path) else v)
+        for k, v in vars(args).items()
+        if k not in ("results", "merge")
     }
     corpus = lm_corpus(args)
     results["corpus"] = corpus["summary"]
@@ -108,8 +128,15 @@ def main() -> int:
         )
         _save(args.results, results)
     runs = results.setdefault("classifiers", {})
+    for other in args.merge:
+        merged = _load(other)
+        if merged.get("lm") != results.get("lm") or _study_settings(merged) != _study_settings(
+            results
+        ):
+            raise SystemExit(f"{other}: another study's results (its LM or settings differ)")
+        runs.update({k: v for k, v in merged.get("classifiers", {}).items() if k not in runs})
     for seed in args.seeds:
-        for variant in ("pretrained", "random"):
+        for variant in args.variants:
             key = f"{variant}/{seed}"
             if key in runs:
                 continue
@@ -339,6 +366,12 @@ def train_language_model(
             done = {"run_id": run.info.run_id, "epochs": history, "steps_per_epoch": steps}
             _save_phase(args, phase, done)
     return done
+
+
+def _study_settings(results: dict) -> dict:
+    """The settings that make two processes' results one study (all but seeds and paths)."""
+    skip = {"seeds", "variants", "merge", "work", "prepared", "archive"}
+    return {k: v for k, v in results.get("settings", {}).items() if k not in skip}
 
 
 def _lm_params(args: argparse.Namespace) -> dict:
