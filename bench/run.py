@@ -708,7 +708,9 @@ def pretraining_section(study: dict | None) -> str:
     for variant in ("pretrained", "random"):
         runs = {
             k.split("/")[1]: r
-            for k, r in study["classifiers"].items()
+            for k, r in sorted(
+                study["classifiers"].items(), key=lambda kv: int(kv[0].split("/")[1])
+            )
             if k.startswith(f"{variant}/")
         }
         if not runs:
