@@ -114,7 +114,7 @@ def main() -> int:
     results["settings"] = {
         k: (str(v) if isinstance(v, Path) else v)
         for k, v in vars(args).items()
-        if k not in ("results", "merge")
+        if k not in ("results", "merge", "prepared", "archive", "work")  # this machine's paths
     }
     corpus = lm_corpus(args)
     results["corpus"] = corpus["summary"]
