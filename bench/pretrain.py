@@ -118,7 +118,7 @@ def main() -> int:
     }
     corpus = lm_corpus(args)
     results["corpus"] = corpus["summary"]
-    _save(args.results, results)
+    _write(args.results, results)
     for phase, streams, epochs, lr in (
         ("lm", corpus["general"], args.lm_epochs, args.lm_lr),
         ("lm_target", corpus["target"], args.lm_target_epochs, args.lm_lr / 2),
@@ -126,7 +126,7 @@ def main() -> int:
         results[phase] = train_language_model(
             phase, streams, corpus["held_out"], epochs, lr, args, results.get(phase, {})
         )
-        _save(args.results, results)
+        _write(args.results, results)
     runs = results.setdefault("classifiers", {})
     for other in args.merge:
         merged = _load(other)
@@ -141,9 +141,9 @@ def main() -> int:
             if key in runs:
                 continue
             runs[key] = train_classifier(variant, seed, args)
-            _save(args.results, results)
+            _write(args.results, results)
     results["summary"] = summarize(runs)
-    _save(args.results, results)
+    _write(args.results, results)
     log.info("summary: %s", json.dumps(results["summary"]))
     return 0
 
@@ -382,7 +382,7 @@ def _lm_params(args: argparse.Namespace) -> dict:
 def _save_phase(args: argparse.Namespace, phase: str, done: dict) -> None:
     results = _load(args.results)
     results[phase] = done
-    _save(args.results, results)
+    _write(args.results, results)
 
 
 def classifier(args: argparse.Namespace, seed: int, lm_weights: Path | None):  # -> keras.Model
@@ -589,14 +589,16 @@ def summarize(runs: dict) -> dict:
     return out
 
 
+def _write(path: Path, results: dict) -> None:
+    from imdb_sentiment.files import write_json  # atomic: a killed study keeps its last file
+
+    write_json(path, results)
+
+
 def _load(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.exists() else {}
+    from imdb_sentiment.files import read_json
 
-
-def _save(path: Path, results: dict) -> None:
-    partial = path.with_suffix(".partial.json")
-    partial.write_text(json.dumps(results, indent=2) + "\n")
-    partial.replace(path)
+    return read_json(path) if path.exists() else {}
 
 
 if __name__ == "__main__":
