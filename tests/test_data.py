@@ -62,6 +62,11 @@ def test_truncated_or_corrupt_archives_fail_clearly(tiny_archive, tmp_path):
         read_archive(garbage, scratch=tmp_path)
 
 
+def test_a_missing_archive_says_not_found_and_how_to_fetch_it(tmp_path):
+    with pytest.raises(ArchiveError, match=r"archive not found; run `dvc repro download`"):
+        read_archive(tmp_path / "absent.tar.gz", scratch=tmp_path)
+
+
 def test_an_archive_in_another_layout_says_what_layout_is_expected(tmp_path):
     archive = tmp_path / "other.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:

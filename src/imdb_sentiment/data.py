@@ -81,6 +81,11 @@ def read_reviews(archive: Path, scratch: Path) -> tuple[pd.DataFrame, pd.DataFra
     tarfile's ``data`` extraction filter against ``scratch``, so an archive with a member that
     would escape its folder (``../``, absolute paths, links out) is refused outright.
     """
+    if not archive.is_file():  # not "corrupt": a missing file needs fetching, not deleting
+        raise ArchiveError(
+            f"{archive}: archive not found; run `dvc repro download` to fetch it from "
+            "params.yaml's data.sources"
+        )
     rows = []
     unlabeled = []
     movies: dict[tuple[str, str], list[str | None]] = {}

@@ -46,6 +46,10 @@ class MaskedGlobalMaxPooling1D(keras.layers.Layer):
         return (input_shape[0], input_shape[2])
 
 
+def real_lengths(ids):  # -> an int32 tensor: each review's number of real tokens
+    return ops.sum(ops.cast(ops.not_equal(ids, 0), "int32"), axis=1)
+
+
 @keras.saving.register_keras_serializable(package="imdb_sentiment")
 class RealSteps(keras.layers.Layer):
     """Which steps of a right-padded id matrix are real tokens (id 0 pads)."""
@@ -62,8 +66,7 @@ class ReverseRealSteps(keras.layers.Layer):
     def call(self, sequence, ids):
         import tensorflow as tf
 
-        lengths = ops.sum(ops.cast(ops.not_equal(ids, 0), "int32"), axis=1)
-        return tf.reverse_sequence(sequence, lengths, seq_axis=1, batch_axis=0)
+        return tf.reverse_sequence(sequence, real_lengths(ids), seq_axis=1, batch_axis=0)
 
 
 @keras.saving.register_keras_serializable(package="imdb_sentiment")
@@ -76,7 +79,7 @@ class LastRealStep(keras.layers.Layer):
         self.at_start = at_start
 
     def call(self, sequence, ids):
-        lengths = ops.sum(ops.cast(ops.not_equal(ids, 0), "int32"), axis=1)
+        lengths = real_lengths(ids)
         index = ops.zeros_like(lengths) if self.at_start else ops.maximum(lengths - 1, 0)
         picked = ops.take_along_axis(sequence, index[:, None, None], axis=1)[:, 0]
         return ops.where((lengths > 0)[:, None], picked, ops.zeros_like(picked))
