@@ -6,6 +6,7 @@ from mlflow.exceptions import MlflowException
 from imdb_sentiment.serving import (
     json_reviews,
     label_probabilities,
+    length_batches,
     load_predictor,
     validate_texts,
 )
@@ -64,3 +65,16 @@ def test_labels_follow_the_half_probability_threshold():
 def test_a_folder_without_a_model_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="neither model.keras nor pipeline.joblib"):
         load_predictor(tmp_path)
+
+
+def test_length_batches_cover_each_review_once_shortest_first_within_both_budgets():
+    lengths = np.random.default_rng(0).integers(1, 1001, size=3000)
+    batches = list(length_batches(lengths, reviews=256, tokens=256 * 256))
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(len(lengths)))
+    assert np.all(np.diff(lengths[rows]) >= 0)  # shortest first: each batch cut to its longest
+    for batch in batches:
+        assert len(batch) <= 256 and len(batch) * lengths[batch].max() <= 256 * 256
+    # The short reviews still fill whole batches; a review over the token budget goes alone.
+    assert len(batches[0]) == 256
+    assert [len(b) for b in length_batches(np.array([70000, 5]), tokens=65536)] == [1, 1]
