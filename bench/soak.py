@@ -290,7 +290,7 @@ def run_soak(store: str, reviews_file: Path, args: argparse.Namespace, cwd: Path
     return {
         "date": time.strftime("%Y-%m-%d"),
         "commit": _commit(),
-        "tracking_uri": store,
+        "tracking_uri": _within(store, cwd),
         "requests": args.requests,
         "concurrency": args.concurrency,
         "malformed_every": args.malformed_every,
@@ -347,6 +347,13 @@ def main() -> int:
         write_rendered(json.loads((BENCH / "results.json").read_text()), soak)
         print(f"rendered {BENCH / 'RESULTS.md'}", file=sys.stderr)
     return 0 if targets_met(soak) else 1
+
+
+def _within(store: str, checkout: Path) -> str:
+    """The store as bench/soak.json records it: a SQLite file inside the soaked checkout is
+    named relative to it, so the results carry no machine's paths."""
+    inside = f"sqlite:///{checkout.resolve()}/"
+    return "sqlite:///" + store.removeprefix(inside) if store.startswith(inside) else store
 
 
 def _commit() -> str:
