@@ -25,7 +25,8 @@ from sklearn import metrics as skm
 
 from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.errors import UserError
-from imdb_sentiment.serving import Predictor
+from imdb_sentiment.progress import progress
+from imdb_sentiment.serving import THRESHOLD, Predictor
 from imdb_sentiment.suites import SUITES_FILE, Suite, load_suites, sentiment_words
 from imdb_sentiment.text import standardize, tokenize
 
@@ -56,11 +57,21 @@ class EvaluationData:
     test: pd.DataFrame
     shuffled_test_texts: list[str]
     contrast: pd.DataFrame  # one row per review: pair_id, text, label
-    # The test reviews shuffled within windows of k words, k in WINDOWS but 1 and None
-    # (the review itself, and shuffled_test_texts).
+    # The test reviews of window_index shuffled within windows of k words, k in WINDOWS but
+    # 1 and None (the review itself, and shuffled_test_texts).
     window_texts: dict[int, list[str]]
     suites: dict[str, Suite]
     subsets: dict[str, np.ndarray]  # masks over test
+    # The test reviews (indices, sorted) that the windows of the order curve shuffle.
+    window_index: np.ndarray
+
+
+@dataclass(frozen=True)
+class Groupings:
+    # Per suite, per group: 1.0 when the group counts (all right, or for filler unchanged).
+    suite_groups: dict[str, np.ndarray]
+    # Per suite, per group: the share of its reviews that are right.
+    suite_reviews: dict[str, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -172,7 +183,11 @@ def contrast_reviews(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_evaluation_data(
-    prepared_dir: Path, contrast_path: Path, seed: int, suites_path: Path = SUITES_FILE
+    prepared_dir: Path,
+    contrast_path: Path,
+    seed: int,
+    suites_path: Path = SUITES_FILE,
+    window_reviews: int | None = None,
 ) -> EvaluationData:
     reviews = pd.read_parquet(
         PreparedPaths(prepared_dir).reviews,
@@ -181,7 +196,7 @@ def load_evaluation_data(
     )
     val = reviews[reviews.split == "val"].reset_index(drop=True)
     test = reviews[reviews.split == "test"].reset_index(drop=True)
-    return evaluation_data(val, test, contrast_path, seed, suites_path)
+    return evaluation_data(val, test, contrast_path, seed, suites_path, window_reviews)
 
 
 def evaluation_data(
@@ -190,25 +205,30 @@ def evaluation_data(
     contrast_path: Path,
     seed: int,
     suites_path: Path = SUITES_FILE,
+    window_reviews: int | None = None,
 ) -> EvaluationData:
-    """Everything every model is scored on, derived from the val and test reviews."""
+    """Everything every model is scored on, derived from the val and test reviews; the order
+    curve's windows on ``window_reviews`` test reviews (a seeded sample; None: all)."""
     suites = load_suites(suites_path, seed)  # first: a broken suites file fails at once
     # Interned: the test set's ~6M tokens share ~100k strings (300 MB less at the peak).
     tokenized = [[sys.intern(token) for token in tokenize(text)] for text in test.text]
+    window_index = window_sample(len(test), window_reviews, seed)
+    sampled = [tokenized[i] for i in window_index]
     return EvaluationData(
         val=val,
         test=test,
         shuffled_test_texts=shuffle_tokens(tokenized, seed),
         contrast=contrast_reviews(load_contrast_pairs(contrast_path)),
-        window_texts={k: shuffle_tokens(tokenized, seed, k) for k in WINDOWS if k not in (1, None)},
+        window_texts={k: shuffle_tokens(sampled, seed, k) for k in WINDOWS if k not in (1, None)},
         suites=suites,
         subsets=natural_subsets(test, sentiment_words(suites_path)),
+        window_index=window_index,
     )
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
     """Accuracy, precision, recall, F1 (positive class), ROC AUC and log loss."""
-    predicted = (probabilities >= 0.5).astype(int)
+    predicted = predicted_positive(probabilities).astype(int)
     return {
         "accuracy": float(skm.accuracy_score(labels, predicted)),
         "precision": float(skm.precision_score(labels, predicted, zero_division=0)),
@@ -226,14 +246,14 @@ def metric_statistic(name: str) -> Statistic:
     """``name`` as a statistic scipy.stats.bootstrap can evaluate on many resamples at once."""
 
     def counts(y, p, axis):
-        predicted = p >= 0.5
+        predicted = p >= THRESHOLD
         tp = np.sum(predicted & (y == 1), axis=axis)
         fp = np.sum(predicted & (y == 0), axis=axis)
         fn = np.sum(~predicted & (y == 1), axis=axis)
         return tp, fp, fn
 
     def accuracy(y, p, axis=-1):
-        return np.mean((p >= 0.5) == (y == 1), axis=axis)
+        return np.mean((p >= THRESHOLD) == (y == 1), axis=axis)
 
     def precision(y, p, axis=-1):
         tp, fp, _ = counts(y, p, axis)
@@ -313,27 +333,66 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, seed: int) -
     return {"difference": float(a.mean() - b.mean()), "ci_low": low, "ci_high": high}
 
 
-def evaluate_predictor(
-    predictor: Predictor, data: EvaluationData, seed: int = 0
-) -> ModelEvaluation:
-    """Every number the comparison reports, for one model."""
-    val_probs = predictor.positive_probability(data.val.text.tolist())
-    test_probs = predictor.positive_probability(data.test.text.tolist())
-    shuffled_probs = predictor.positive_probability(data.shuffled_test_texts)
-    contrast_probs = predictor.positive_probability(data.contrast.text.tolist())
+def window_sample(n_test: int, reviews: int | None, seed: int) -> np.ndarray:
+    """The test reviews the order curve shuffles within windows: a seeded sample of
+    ``reviews`` of them (sorted), or all of them when ``reviews`` is None or not smaller."""
+    if reviews is None or reviews >= n_test:
+        return np.arange(n_test)
+    return np.sort(np.random.default_rng([seed, n_test]).choice(n_test, reviews, replace=False))
 
+
+def score_texts(
+    predictor: Predictor, data: EvaluationData, model: str = "model"
+) -> dict[str, np.ndarray]:
+    """One model's probability of positive for every text set the evaluation reads, each
+    scored once, as float32: what ``evaluate_scores`` turns into numbers and what an
+    ensemble averages. Progress: a bar per set on a terminal, else a line per set."""
+    sets: dict[str, Sequence[str]] = {
+        "val": data.val.text.tolist(),
+        "test": data.test.text.tolist(),
+        "shuffled": data.shuffled_test_texts,
+        "contrast": data.contrast.text.tolist(),
+        **{f"window_{k}": texts for k, texts in data.window_texts.items()},
+        **{f"suite_{name}": suite.cases.text.tolist() for name, suite in data.suites.items()},
+    }
+    scores = {}
+    for name, texts in sets.items():
+        with progress(f"{model}: {name}", len(texts)) as advance:
+            probabilities = predictor.positive_probability(texts, progress=advance)
+        scores[name] = np.asarray(probabilities, dtype=np.float32)
+    return scores
+
+
+def predicted_positive(probabilities: np.ndarray) -> np.ndarray:
+    """The decision rule, in one place: positive when the probability is at least THRESHOLD."""
+    return np.asarray(probabilities) >= THRESHOLD
+
+
+def is_right(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per review, 1.0 where the decision matches the label (0/1), else 0.0."""
+    return (predicted_positive(probabilities) == np.asarray(labels).astype(bool)).astype(np.float64)
+
+
+def evaluate_scores(
+    scores: dict[str, np.ndarray], data: EvaluationData, seed: int = 0
+) -> ModelEvaluation:
+    """Every number the comparison reports for one model, from its scores (``score_texts``,
+    or an ensemble's average of its members' scores): nothing is scored here."""
+    test_probs = scores["test"].astype(np.float64)
+    shuffled_probs = scores["shuffled"].astype(np.float64)
     test_labels = data.test.label.to_numpy()
     test = classification_metrics(test_labels, test_probs)
-    shuffled_accuracy = float(np.mean((shuffled_probs >= 0.5) == test_labels))
-    contrast_right = (contrast_probs >= 0.5) == data.contrast.label.to_numpy()
-    pair_right = pd.Series(contrast_right).groupby(data.contrast.pair_id.to_numpy()).all()
-    shuffled_right = ((shuffled_probs >= 0.5) == test_labels).astype(np.float64)
-    test_right = ((test_probs >= 0.5) == test_labels).astype(np.float64)
+    groups = group_results(scores, data)
+    contrast_right = is_right(scores["contrast"], data.contrast.label.to_numpy())
+    pair_right = groups.suite_groups["handwritten"]
+    shuffled_right = is_right(shuffled_probs, test_labels)
+    test_right = is_right(test_probs, test_labels)
+    shuffled_accuracy = float(np.mean(shuffled_right))
     shuffled_low, shuffled_high = bootstrap_interval(_mean, (shuffled_right,), seed)
     drop = paired_difference(test_right, shuffled_right, seed)
-    pairs_low, pairs_high = bootstrap_interval(_mean, (pair_right.to_numpy(float),), seed)
+    pairs_low, pairs_high = bootstrap_interval(_mean, (pair_right,), seed)
     metrics = {
-        "val_accuracy": float(np.mean((val_probs >= 0.5) == data.val.label.to_numpy())),
+        "val_accuracy": float(np.mean(is_right(scores["val"], data.val.label.to_numpy()))),
         **{f"test_{name}": value for name, value in test.items()},
         **metric_intervals(test_labels, test_probs, seed),
         "shuffled_test_accuracy": shuffled_accuracy,
@@ -350,43 +409,67 @@ def evaluate_predictor(
         "contrast_pair_accuracy_ci_low": pairs_low,
         "contrast_pair_accuracy_ci_high": pairs_high,
     }
-    for window in WINDOWS:  # the order curve: accuracy with words shuffled within k
+    # The order curve: every window on the same reviews (the whole test set, or a seeded
+    # sample of it), so that its points differ only by how far the words were shuffled.
+    sample = data.window_index
+    for window in WINDOWS:
         if window == 1:
-            right = test_right
+            right = test_right[sample]
         elif window is None:
-            right = shuffled_right
+            right = shuffled_right[sample]
         else:
-            probs = predictor.positive_probability(data.window_texts[window])
-            right = ((probs >= 0.5) == test_labels).astype(np.float64)
+            right = is_right(scores[f"window_{window}"], test_labels[sample])
         metrics |= _accuracy_with_interval(f"window_{window_key(window)}", right, seed)
     for name, mask in data.subsets.items():
         metrics |= _accuracy_with_interval(f"subset_{name}", test_right[mask], seed)
-    suite_groups = {"handwritten": pair_right.to_numpy(np.float64)}
-    suite_reviews = {}
     for name, suite in data.suites.items():
-        probs = predictor.positive_probability(suite.cases.text.tolist())
-        predicted = pd.Series(probs >= 0.5)
-        right = (predicted == suite.cases.label.astype(bool)).astype(np.float64)
-        by_group = suite.cases.group.to_numpy()
-        # Bootstrap over groups: the reviews of one group are not independent of each other.
-        suite_reviews[name] = right.groupby(by_group).mean().to_numpy()
-        metrics |= _accuracy_with_interval(f"suite_{name}", suite_reviews[name], seed)
-        if suite.group_kind == "unchanged":
-            counts = predicted.groupby(by_group).nunique() == 1
-            metric = f"suite_{name}_invariance"
-        else:
-            counts = right.groupby(by_group).min() == 1
-            metric = f"suite_{name}_group_accuracy"
-        suite_groups[name] = counts.to_numpy(np.float64)
-        low, high = bootstrap_interval(_mean, (suite_groups[name],), seed)
+        metrics |= _accuracy_with_interval(f"suite_{name}", groups.suite_reviews[name], seed)
+        metric = f"suite_{name}_{'invariance' if _unchanged(suite) else 'group_accuracy'}"
+        low, high = bootstrap_interval(_mean, (groups.suite_groups[name],), seed)
         metrics |= {
-            metric: float(counts.mean()),
+            metric: float(groups.suite_groups[name].mean()),
             f"{metric}_ci_low": low,
             f"{metric}_ci_high": high,
         }
     return ModelEvaluation(
-        {k: round(v, 6) for k, v in metrics.items()}, test_probs, suite_groups, suite_reviews
+        {k: round(v, 6) for k, v in metrics.items()},
+        test_probs,
+        groups.suite_groups,
+        groups.suite_reviews,
     )
+
+
+def group_results(scores: dict[str, np.ndarray], data: EvaluationData) -> Groupings:
+    """Per suite and for the hand-written pairs, each group's result: what the paired probes
+    compare between models. Bootstrap over groups: a group's reviews are not independent."""
+    contrast_right = pd.Series(
+        is_right(scores["contrast"], data.contrast.label.to_numpy()).astype(bool)
+    )
+    pair_right = contrast_right.groupby(data.contrast.pair_id.to_numpy()).all()
+    suite_groups = {"handwritten": pair_right.to_numpy(np.float64)}
+    suite_reviews = {}
+    for name, suite in data.suites.items():
+        predicted = pd.Series(predicted_positive(scores[f"suite_{name}"]))
+        right = pd.Series(is_right(scores[f"suite_{name}"], suite.cases.label.to_numpy()))
+        by_group = suite.cases.group.to_numpy()
+        suite_reviews[name] = right.groupby(by_group).mean().to_numpy()
+        if _unchanged(suite):  # a group counts when every review keeps one label
+            counts = predicted.groupby(by_group).nunique() == 1
+        else:  # a group counts when every review is right
+            counts = right.groupby(by_group).min() == 1
+        suite_groups[name] = counts.to_numpy(np.float64)
+    return Groupings(suite_groups, suite_reviews)
+
+
+def _unchanged(suite: Suite) -> bool:
+    return suite.group_kind == "unchanged"
+
+
+def evaluate_predictor(
+    predictor: Predictor, data: EvaluationData, seed: int = 0
+) -> ModelEvaluation:
+    """Every number the comparison reports, for one model: its scores, then their numbers."""
+    return evaluate_scores(score_texts(predictor, data), data, seed)
 
 
 def _accuracy_with_interval(prefix: str, right: np.ndarray, seed: int) -> dict[str, float]:
@@ -414,5 +497,5 @@ def confusion_rows(labels: np.ndarray, probabilities: np.ndarray) -> pd.DataFram
     """One (actual, predicted) row per test review, the input DVC's confusion template wants."""
     names = np.array(["negative", "positive"])
     return pd.DataFrame(
-        {"actual": names[labels], "predicted": names[(probabilities >= 0.5).astype(int)]}
+        {"actual": names[labels], "predicted": names[predicted_positive(probabilities).astype(int)]}
     )

@@ -2,10 +2,10 @@
 across experiments. Every detail (intervals, curves, suites, subsets) stays in
 reports/evaluation/ and MLflow.
 
-Training writes one small file per model (``metrics/train/NAME.json``). Evaluation writes one
+Training writes one small file per model (``metrics/train/NAME.json``). Compare writes one
 file per headline number, keyed by model (``metrics/test_accuracy.json``: ``{"gru": 0.891,
 ...}``), so `dvc metrics show` reads as a table with a column per model instead of a column per
-number.
+number, and ``metrics/answer.json``: what order buys, head to head and on top of the words.
 """
 
 from __future__ import annotations
@@ -19,22 +19,17 @@ from imdb_sentiment.files import write_json
 # ran, and the seconds they took (baselines have no epochs).
 TRAIN_KEYS = ("val_accuracy", "best_epoch", "epochs_run", "train_seconds")
 
-# file name -> the per-model evaluation metric it holds.
+# file name -> the per-model evaluation metric it holds. Validation accuracy is each model's
+# training headline (metrics/train/NAME.json) and is not repeated here: each fact once.
 EVALUATION_FILES = {
-    "val_accuracy": "val_accuracy",
     "test_accuracy": "test_accuracy",
-    "test_f1": "test_f1",
-    "test_roc_auc": "test_roc_auc",
     "shuffle_drop": "shuffled_accuracy_drop",  # test accuracy lost when words are shuffled
     "pair_accuracy": "contrast_pair_accuracy",  # minimal pairs with both reviews right
 }
-# Order's worth on the plain test set (best recurrent minus the order-blind reference), under
-# the best recurrent model's column.
-ORDER_FILES = {
-    "order_worth": "difference",
-    "order_worth_ci_low": "ci_low",
-    "order_worth_ci_high": "ci_high",
-}
+# The answer in two parts (compare.two_part_answer): head to head, and on top of the best bag
+# per recurrent model; each a paired difference of test accuracy with its interval.
+ANSWER_FILE = "answer"
+ANSWER_KEYS = ("difference", "ci_low", "ci_high")
 PRECISION = 5  # what `dvc metrics show` prints; more digits only make the files noisier
 
 
@@ -50,15 +45,21 @@ def write_training_headline(summary: dict[str, Any], path: Path) -> None:
 
 def evaluation_headline(
     per_model: dict[str, dict[str, float]], answer: dict[str, Any]
-) -> dict[str, dict[str, float]]:
-    """file stem -> {model: value}: the headline of every model and order's worth."""
-    files = {
+) -> dict[str, dict[str, Any]]:
+    """file stem -> its numbers: a file per headline metric with a column per model, and the
+    answer (``head_to_head``, ``on_top.MODEL``)."""
+    files: dict[str, dict[str, Any]] = {
         stem: {model: round(metrics[key], PRECISION) for model, metrics in per_model.items()}
         for stem, key in EVALUATION_FILES.items()
     }
-    worth = answer["probes"]["test"]["order_worth"]
-    for stem, key in ORDER_FILES.items():
-        files[stem] = {answer["best_recurrent"]: round(worth[key], PRECISION)}
+
+    def cut(difference: dict[str, float]) -> dict[str, float]:
+        return {key: round(difference[key], PRECISION) for key in ANSWER_KEYS}
+
+    files[ANSWER_FILE] = {
+        "head_to_head": cut(answer["head_to_head"]),
+        "on_top": {model: cut(values) for model, values in answer["on_top"].items()},
+    }
     return files
 
 

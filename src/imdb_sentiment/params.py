@@ -30,6 +30,8 @@ from pydantic import (
 from imdb_sentiment.errors import UserError
 
 ARCHITECTURES = ("simple_rnn", "lstm", "gru", "bilstm")
+# The three kinds of model; each has its own params section and stages.
+RECURRENT, BAG_OF_WORDS, ENSEMBLE = "recurrent", "bag_of_words", "ensemble"
 POOLINGS = ("last", "mean", "max")
 LR_SCHEDULES = ("constant", "cosine")
 Architecture = Literal["simple_rnn", "lstm", "gru", "bilstm"]
@@ -103,12 +105,44 @@ class ModelParams(Section):
 
 
 class BaselineParams(Section):
+    """One bag-of-n-grams model: the n-grams it counts, how it weights them, the C it tries."""
+
+    # tfidf: TF-IDF of the n-grams; nb: binary n-gram counts scaled by the naive-Bayes
+    # log-count ratio (Wang & Manning 2012), the stronger order-blind baseline.
+    weighting: Literal["tfidf", "nb"]
     ngram_max: StrictInt = Field(ge=1, le=3)
     min_df: StrictInt = Field(ge=1)
     max_features: StrictInt | None = Field(ge=1)
-    sublinear_tf: StrictBool
+    sublinear_tf: StrictBool  # tfidf only: 1 + log(tf) instead of tf
     C: tuple[Annotated[StrictFloat, Field(gt=0.0)], ...] = Field(min_length=1)
     max_iter: StrictInt = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _weighting_options(self) -> BaselineParams:
+        if self.weighting == "nb" and self.sublinear_tf:
+            raise ValueError(
+                "sublinear_tf must be false with weighting nb (its counts are binary); "
+                "set it to false or use weighting tfidf"
+            )
+        return self
+
+
+class EnsembleParams(Section):
+    """An average of other models' probabilities, its weights picked on validation only."""
+
+    members: tuple[ModelName, ...] = Field(min_length=2)
+    # validation: the weights (a grid on the simplex, steps of weight_step) with the best
+    # validation accuracy, ties to the lower validation log loss; equal: 1 / members each.
+    weights: Literal["validation", "equal"]
+    weight_step: StrictFloat = Field(gt=0.0, le=0.5)
+
+
+class ScoreParams(Section):
+    """What every score stage scores beyond val and test."""
+
+    # Test reviews the order curve shuffles within windows of k (a seeded sample; null: all
+    # 25,000). Test accuracy, the whole-review shuffle and the answer always use all of them.
+    window_reviews: StrictInt | None = Field(ge=100)
 
 
 class Params(Section):
@@ -118,6 +152,8 @@ class Params(Section):
     train: TrainParams
     models: dict[ModelName, ModelParams] = Field(min_length=1)
     baselines: dict[ModelName, BaselineParams] = Field(min_length=1)
+    ensembles: dict[ModelName, EnsembleParams]
+    score: ScoreParams
 
     @model_validator(mode="after")
     def _consistent(self) -> Params:
@@ -128,18 +164,33 @@ class Params(Section):
                     f"({self.prepare.vocab_size}), got {spec.vocab_size}; raise "
                     "prepare.vocab_size to give every model more words"
                 )
-        clash = sorted(set(self.models) & set(self.baselines))
-        if clash:
-            raise ValueError(
-                f"{clash[0]} is both a model and a baseline; names must differ "
-                "(each names a folder under models/ and an MLflow run)"
-            )
+        sections = {"models": self.models, "baselines": self.baselines, "ensembles": self.ensembles}
+        seen: dict[str, str] = {}
+        for section, names in sections.items():
+            for name in names:
+                if name in seen:
+                    raise ValueError(
+                        f"{name} is in both {seen[name]} and {section}; names must differ "
+                        "(each names a folder under models/ and an MLflow run)"
+                    )
+                seen[name] = section
+        for name, spec in self.ensembles.items():
+            for member in spec.members:
+                if member not in self.models and member not in self.baselines:
+                    raise ValueError(
+                        f"ensembles.{name}.members names {member}, which is not in models or "
+                        "baselines; an ensemble averages trained models (not other ensembles)"
+                    )
+            if len(set(spec.members)) != len(spec.members):
+                raise ValueError(f"ensembles.{name}.members lists a model twice")
         return self
 
     def families(self) -> dict[str, str]:
-        """Every model's name -> its family: "recurrent" (models) or "bag_of_words"."""
-        recurrent = {name: "recurrent" for name in self.models or {}}
-        return recurrent | {name: "bag_of_words" for name in self.baselines or {}}
+        """Every model's name -> its family: "recurrent" (models), "bag_of_words" (baselines)
+        or "ensemble" (ensembles)."""
+        recurrent = {name: RECURRENT for name in self.models}
+        bags = {name: BAG_OF_WORDS for name in self.baselines}
+        return recurrent | bags | {name: ENSEMBLE for name in self.ensembles}
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

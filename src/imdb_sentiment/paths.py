@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from imdb_sentiment.headline import EVALUATION_FILES, ORDER_FILES
+from imdb_sentiment.headline import ANSWER_FILE, EVALUATION_FILES
 
-HEADLINE_FILES = [*EVALUATION_FILES, *ORDER_FILES]
+HEADLINE_FILES = [*EVALUATION_FILES, ANSWER_FILE]
 
 PREPARED = Path("data/prepared")
 MODELS = Path("models")
@@ -16,7 +16,7 @@ TRAIN_METRICS = Path("metrics/train")  # train@NAME / baseline@NAME: metrics/tra
 
 @dataclass(frozen=True)
 class Outputs:
-    """Where evaluate writes numbers and report renders them (all declared in dvc.yaml)."""
+    """Where compare writes numbers and report renders them (all declared in dvc.yaml)."""
 
     metrics: Path = Path("metrics")
     plots: Path = Path("plots")
@@ -59,7 +59,7 @@ class Outputs:
         return self.evaluation / "order.json"
 
     def declared(self) -> list[Path]:
-        """Every output of the evaluate stage, as dvc.yaml lists it (outs, metrics, plots)."""
+        """Every output of the compare stage, as dvc.yaml lists it (outs, metrics, plots)."""
         headline = [self.metrics / f"{stem}.json" for stem in HEADLINE_FILES]
         plots = [self.histories, self.plots / "roc", self.plots / "confusion"]
         return [self.evaluation, self.table, self.curve, *headline, *plots]

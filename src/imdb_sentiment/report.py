@@ -1,4 +1,4 @@
-"""The report stage: reports/comparison.md and its figures, rendered from the evaluate stage's
+"""The report stage: reports/comparison.md and its figures, rendered from the compare stage's
 numbers (reports/evaluation/, plots/) alone. It scores nothing, so a wording change re-runs
 this stage and not the evaluation; every number and count it prints comes from those files."""
 
@@ -13,6 +13,7 @@ import pandas as pd
 
 from imdb_sentiment import markdown as md
 from imdb_sentiment.files import atomic_outputs, atomic_path, read_json
+from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, RECURRENT
 from imdb_sentiment.paths import Outputs
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ ORDER_BLIND_TOLERANCE = 1e-9
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The evaluate stage's numbers, as the report reads them."""
+    """The compare stage's numbers, as the report reads them."""
 
     table: pd.DataFrame  # one row per model: its metrics, family and training summary
     comparison: dict[str, Any]  # champion, review counts, intervals, coverage, bounds, samples
@@ -82,17 +83,18 @@ def comparison_report(evaluation: Evaluation) -> str:
     table, comparison = evaluation.table, evaluation.comparison
     champion, intervals = comparison["champion"], comparison["intervals"]
     coverage = comparison["coverage"]
+    ci = f"{intervals['confidence']:.0%} CI"
     shown = pd.DataFrame(
         {
             "family": table.family,
             "val acc": table.val_accuracy.map(md.pct),
-            "test acc [95% CI]": [_with_interval(table, m, "test_accuracy") for m in table.index],
+            f"test acc [{ci}]": [_with_interval(table, m, "test_accuracy") for m in table.index],
             "test F1": table.test_f1.map("{:.3f}".format),
-            "test AUC [95% CI]": [
+            f"test AUC [{ci}]": [
                 _with_interval(table, m, "test_roc_auc", percent=False) for m in table.index
             ],
             "shuffled acc": table.shuffled_test_accuracy.map(md.pct),
-            "drop, points [95% CI]": [_drop(table, m) for m in table.index],
+            f"drop, points [{ci}]": [_drop(table, m) for m in table.index],
             "contrast acc": table.contrast_accuracy.map(md.pct),
             "contrast pairs": table.contrast_pair_accuracy.map(md.pct),
             "train s": table.train_seconds.map("{:.0f}".format),
@@ -117,16 +119,20 @@ def comparison_report(evaluation: Evaluation) -> str:
     lines = [
         "# What does word order buy?",
         "",
-        "Rendered by the `report` stage from the evaluate stage's numbers "
+        "Rendered by the `report` stage from the compare stage's numbers "
         f"(`reports/evaluation/`). Test set: {comparison['reviews']['test']:,} reviews, never "
         f"used for any choice; the champion is picked on the validation split "
         f"({comparison['reviews']['val']:,} reviews).",
         "",
+        *two_part_section(evaluation),
         *answer_section(evaluation),
+        *ensemble_section(evaluation),
+        "## Every model",
+        "",
         f"Text read: the recurrent models read each review's tokens up to "
         f"`prepare.max_len` = {coverage['max_len']}, which cuts "
-        f"{md.pct(coverage['test_truncated_fraction'], 2)} of test reviews; the TF-IDF baselines "
-        "read every token of every review.",
+        f"{md.pct(coverage['test_truncated_fraction'], 2)} of test reviews; the bag-of-n-grams "
+        "baselines read every token of every review.",
         "",
         md.table(shown),
         "",
@@ -173,16 +179,16 @@ def answer_section(evaluation: Evaluation) -> list[str]:
         rows[probe["label"]] = {
             "n": f"{probe['n']:,}",
             **{m: md.pct(v) for m, v in probe["accuracy"].items()},
-            "order's worth, points [95% CI]": md.difference_with_interval(worth),
+            f"order's worth, points [{confidence:.0%} CI]": md.difference_with_interval(worth),
             "interval excludes 0": md.verdict(worth),
         }
     lines = [
-        "## The answer",
+        "## Probe by probe: against a pure bag of words",
         "",
-        f"*Order's worth* is **{best}** (the best recurrent model by validation accuracy) minus "
-        f"**{reference}** (a unigram bag of words, blind to order), paired on the same reviews "
-        f"(or groups), with a {confidence:.0%} bootstrap interval. A difference whose interval "
-        "holds 0 is not a difference.",
+        f"*Order's worth* here is **{best}** (the best recurrent model by validation accuracy) "
+        f"minus **{reference}** (a unigram bag of words, strictly blind to order), paired on the "
+        f"same reviews (or groups), with a {confidence:.0%} bootstrap interval: on texts built "
+        "to flip by order, and on subsets of the test set where order should matter.",
         "",
         md.table(pd.DataFrame.from_dict(rows, orient="index"), index_name="probe"),
         "",
@@ -200,13 +206,24 @@ def answer_section(evaluation: Evaluation) -> list[str]:
     curve = evaluation.curve
     wide = curve.pivot(index="model", columns="window", values="accuracy")
     wide = wide[list(dict.fromkeys(curve.window))].reindex(table.index)
+    windows, tested = (
+        evaluation.comparison["reviews"]["windows"],
+        evaluation.comparison["reviews"]["test"],
+    )
+    sample = (
+        f"on a seeded sample of {windows:,} of the {tested:,} test reviews (`score.window_reviews`)"
+        f", every window on the same reviews; its intervals are about "
+        f"{md.points(_mean_width(curve), 1, signed=False)} points wide"
+        if windows < tested
+        else f"on all {tested:,} test reviews"
+    )
     lines += [
         "### How far does order reach?",
         "",
         "![accuracy as words are shuffled within windows of k](figures/shuffle_windows.png)",
         "",
         "Test accuracy with each review's words shuffled within consecutive windows of k "
-        "words (k=1: as written; all: the whole review), seeded:",
+        f"words (k=1: as written; all: the whole review), seeded, {sample}:",
         "",
         md.table(wide.map(md.pct)),
         "",
@@ -225,6 +242,99 @@ def answer_section(evaluation: Evaluation) -> list[str]:
             "",
         ]
     return lines
+
+
+def two_part_section(evaluation: Evaluation) -> list[str]:
+    """The report's opening: what order buys, (a) head to head and (b) on top of the words."""
+    answer, table = evaluation.answer, evaluation.table
+    confidence = evaluation.comparison["intervals"]["confidence"]
+    head, bag = answer["head_to_head"], answer["best_bag"]
+    best = head["model"]
+    ci = f"{confidence:.0%} CI"
+    on_top = pd.DataFrame.from_dict(
+        {
+            f"{bag} + {model}": {
+                f"weight on {model}": f"{values['weights'][model]:.2f}",
+                "val acc": md.pct(values["val_accuracy"]),
+                "test acc": md.pct(values["test_accuracy"], 2),
+                f"gain over {bag}, points [{ci}]": md.difference_with_interval(values),
+                "interval excludes 0": md.verdict(values),
+            }
+            for model, values in answer["on_top"].items()
+        },
+        orient="index",
+    )
+    row = table.loc
+    return [
+        "## The answer: what word order buys",
+        "",
+        "Both parts pick every model on the validation split and report on the test set, "
+        f"paired on the same test reviews with a {confidence:.0%} bootstrap interval; a "
+        "difference whose interval holds 0 is not a difference.",
+        "",
+        f"**(a) Head to head.** The best recurrent model, **{best}** "
+        f"({md.pct(row[best, 'test_accuracy'], 2)} test), against the best bag of n-grams, "
+        f"**{bag}** ({md.pct(row[bag, 'test_accuracy'], 2)}): "
+        f"{md.difference_with_interval(head)} points ({md.verdict(head)}).",
+        "",
+        f"**(b) On top of the words.** {bag} averaged with each recurrent model (the weight "
+        f"picked on validation), against {bag} alone: what a model that reads order adds to "
+        "the best bag of n-grams.",
+        "",
+        md.table(on_top, index_name="ensemble"),
+        "",
+    ]
+
+
+def ensemble_section(evaluation: Evaluation) -> list[str]:
+    """Each ensemble beside its members: whether the average is also more robust on texts
+    built to flip by order, or only more accurate on IMDB's own test set."""
+    table, info = evaluation.table, evaluation.comparison["models"]
+    ensembles = [m for m in table.index if table.loc[m, "family"] == ENSEMBLE]
+    lines = []
+    for name in ensembles:
+        weights = info[name]["weights"]
+        rows = [name, *weights]
+        suite_columns = [
+            c
+            for c in table.columns
+            if c.startswith("suite_")
+            and c.endswith(("_group_accuracy", "_invariance"))
+            and not c.endswith(("_ci_low", "_ci_high"))
+        ]
+        shown = pd.DataFrame(
+            {
+                "weight": ["", *(f"{w:.2f}" for w in weights.values())],
+                "val acc": [md.pct(table.loc[m, "val_accuracy"]) for m in rows],
+                "test acc": [_with_interval(table, m, "test_accuracy") for m in rows],
+                "shuffle drop, points": [
+                    md.points(table.loc[m, "shuffled_accuracy_drop"]) for m in rows
+                ],
+                "minimal pairs": [md.pct(table.loc[m, "contrast_pair_accuracy"]) for m in rows],
+                **{
+                    c.removeprefix("suite_").replace("_", " "): [
+                        md.pct(table.loc[m, c]) for m in rows
+                    ]
+                    for c in suite_columns
+                },
+            },
+            index=rows,
+        )
+        lines += [
+            f"## Ensemble {name}: what it gains and gives up",
+            "",
+            f"The weighted mean of its members' probabilities, weights picked on validation "
+            f"({', '.join(f'{m} {w:.2f}' for m, w in weights.items())}). Its validation "
+            "accuracy is the one its weights were picked on, as a baseline's C is.",
+            "",
+            md.table(shown),
+            "",
+        ]
+    return lines
+
+
+def _mean_width(curve: pd.DataFrame) -> float:
+    return float((curve.ci_high - curve.ci_low).mean())
 
 
 def answer_summary(answer: dict[str, Any]) -> list[str]:
@@ -267,7 +377,7 @@ def findings(
     """Plain-words statements derived from the numbers (nothing here is hard-coded)."""
     blind = table[table.shuffled_max_probability_change <= ORDER_BLIND_TOLERANCE]
     sighted = table.drop(index=blind.index)
-    recurrent = table[table.family == "recurrent"]
+    recurrent = table[table.family == RECURRENT]
     best = table.loc[champion]
     sentences = [
         f"By validation accuracy the best model is **{champion}** ({md.pct(best.val_accuracy)} "
@@ -301,7 +411,7 @@ def findings(
             f"On the plain test set, the best recurrent model ({top}) scores {abs(gain):.1f} "
             f"points {verdict} than the order-blind {unigram}."
         )
-    local = sighted[sighted.family == "bag_of_words"]
+    local = sighted[sighted.family == BAG_OF_WORDS]
     if not local.empty and not recurrent.empty:
         name = local.test_accuracy.idxmax()
         gap = 100 * (local.loc[name, "test_accuracy"] - recurrent.test_accuracy.max())

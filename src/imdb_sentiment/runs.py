@@ -18,6 +18,7 @@ from mlflow.entities import DatasetInput, Metric, Run
 from mlflow.exceptions import MlflowException
 
 from imdb_sentiment.files import project_root, read_json
+from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, RECURRENT
 from imdb_sentiment.paths import Outputs
 from imdb_sentiment.tracking import (
     DEFAULT_STORE,
@@ -30,7 +31,7 @@ from imdb_sentiment.tracking import (
 
 log = logging.getLogger(__name__)
 
-FAMILIES = {"recurrent", "bag_of_words"}
+FAMILIES = {RECURRENT, BAG_OF_WORDS, ENSEMBLE}
 RUN_FILE = "mlflow.json"  # in each models/<name>/ folder: the DVC -> MLflow link
 
 

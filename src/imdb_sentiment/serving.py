@@ -27,10 +27,12 @@ from imdb_sentiment.text import Vocabulary, encode_texts, token_lengths
 
 TEXT_COLUMN = "text"
 POSITIVE, NEGATIVE = "positive", "negative"
+THRESHOLD = 0.5  # a probability of positive at or above it is a positive prediction
 KERAS_FILE = "model.keras"
 VOCAB_FILE = "vocab.json"
 TEXT_CONFIG_FILE = "text.json"
 PIPELINE_FILE = "pipeline.joblib"
+ENSEMBLE_FILE = "ensemble.json"  # an ensemble's members and weights; members/NAME/ beside it
 PREDICT_BATCH = 256  # reviews a batch holds at most
 # Padded tokens a batch holds at most: a batch's activations grow with reviews x length, and at
 # 256 reviews of 1,000 tokens one gru batch held 1.1 GB (evaluate scores two models at once).
@@ -47,7 +49,11 @@ INPUT_EXAMPLE = pd.DataFrame(
 
 
 class Predictor(Protocol):
-    def positive_probability(self, texts: Sequence[str]) -> np.ndarray: ...
+    def positive_probability(
+        self, texts: Sequence[str], progress: Callable[[int], object] | None = None
+    ) -> np.ndarray:
+        """Each text's probability of positive; ``progress(n)`` as n more are scored."""
+        ...
 
 
 class KerasPredictor:
@@ -87,13 +93,17 @@ class KerasPredictor:
             config["truncating"],
         )
 
-    def positive_probability(self, texts: Sequence[str]) -> np.ndarray:
+    def positive_probability(
+        self, texts: Sequence[str], progress: Callable[[int], object] | None = None
+    ) -> np.ndarray:
         ids = encode_texts(texts, self.vocab, self.max_len, self.truncating)
         lengths = np.maximum(token_lengths(ids), 1)
         scores = np.zeros(len(ids), dtype=np.float64)
         for rows in length_batches(lengths):
             batch = ids[rows, : lengths[rows].max()]
             scores[rows] = self._forward(batch).numpy().reshape(-1)
+            if progress:
+                progress(len(rows))
         return scores
 
 
@@ -124,26 +134,70 @@ class PipelinePredictor:
 
         return cls(joblib.load(folder / PIPELINE_FILE))
 
-    def positive_probability(self, texts: Sequence[str]) -> np.ndarray:
+    def positive_probability(
+        self, texts: Sequence[str], progress: Callable[[int], object] | None = None
+    ) -> np.ndarray:
         if not len(texts):
             return np.zeros(0)
-        return self.pipeline.predict_proba(list(texts))[:, 1].astype(np.float64)
+        scores = self.pipeline.predict_proba(list(texts))[:, 1].astype(np.float64)
+        if progress:
+            progress(len(texts))
+        return scores
+
+
+class EnsemblePredictor:
+    """A weighted average of its members' probabilities: each member is a predictor folder of
+    its own under ``members/``, so the ensemble serves raw text like any model."""
+
+    def __init__(self, members: dict[str, Predictor], weights: dict[str, float]):
+        self.members, self.weights = members, weights
+
+    @classmethod
+    def load(cls, folder: Path) -> EnsemblePredictor:
+        weights = json.loads((folder / ENSEMBLE_FILE).read_text())["weights"]
+        members = {name: load_predictor(folder / "members" / name) for name in weights}
+        return cls(members, weights)
+
+    def positive_probability(
+        self, texts: Sequence[str], progress: Callable[[int], object] | None = None
+    ) -> np.ndarray:
+        scores = average_scores(
+            {name: member.positive_probability(texts) for name, member in self.members.items()},
+            self.weights,
+        )
+        if progress:
+            progress(len(texts))
+        return scores
+
+
+def average_scores(scores: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """The ensemble rule, in one place: the weighted mean of members' probabilities (weights
+    sum to 1). The served ensemble and the evaluation's average of saved scores both use it."""
+    total = np.zeros(len(next(iter(scores.values()))), dtype=np.float64)
+    for name, weight in weights.items():
+        total += weight * np.asarray(scores[name], dtype=np.float64)
+    return total
 
 
 def load_predictor(folder: str | Path) -> Predictor:
-    """The predictor saved in ``folder`` (a Keras model or a scikit-learn Pipeline)."""
+    """The predictor saved in ``folder``: a Keras model, a scikit-learn Pipeline or an
+    ensemble of such folders."""
     folder = Path(folder)
     if (folder / KERAS_FILE).exists():
         return KerasPredictor.load(folder)
     if (folder / PIPELINE_FILE).exists():
         return PipelinePredictor.load(folder)
-    raise FileNotFoundError(f"{folder}: neither {KERAS_FILE} nor {PIPELINE_FILE}; not a model")
+    if (folder / ENSEMBLE_FILE).exists():
+        return EnsemblePredictor.load(folder)
+    raise FileNotFoundError(
+        f"{folder}: none of {KERAS_FILE}, {PIPELINE_FILE}, {ENSEMBLE_FILE}; not a model"
+    )
 
 
 def label_probabilities(probabilities: np.ndarray) -> pd.DataFrame:
     """The served output: one row per review, ``probability`` of positive and its ``label``."""
     probabilities = np.asarray(probabilities, dtype=np.float64)
-    labels = np.where(probabilities >= 0.5, POSITIVE, NEGATIVE)
+    labels = np.where(probabilities >= THRESHOLD, POSITIVE, NEGATIVE)
     return pd.DataFrame({"probability": probabilities, "label": labels})
 
 

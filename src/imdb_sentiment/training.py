@@ -18,6 +18,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import tensorflow as tf
+from tqdm import tqdm
 
 from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.files import atomic_path, read_json, write_json
@@ -32,6 +33,7 @@ from imdb_sentiment.params import (
     flatten_params,
 )
 from imdb_sentiment.plots import plot_learning_curves
+from imdb_sentiment.progress import on_terminal
 from imdb_sentiment.runs import log_dataset, model_run, prepared_dataset
 from imdb_sentiment.runtime import training_device
 from imdb_sentiment.serving import KERAS_FILE, TEXT_CONFIG_FILE, VOCAB_FILE
@@ -173,10 +175,24 @@ def fit_recurrent(
         validation_data=make_dataset(arrays.x_val, arrays.y_val, spec.batch_size, None)[0],
         epochs=epochs,
         initial_epoch=initial_epoch,
-        callbacks=[EpochSeeds(), *callbacks],
+        callbacks=[EpochSeeds(), *([BatchProgress()] if on_terminal() else []), *callbacks],
         shuffle=False,  # the batches shuffle themselves, seeded
         verbose=0,  # one line per epoch comes from the callbacks instead of redrawn bars
     )
+
+
+class BatchProgress(keras.callbacks.Callback):
+    """A bar within each epoch, for a person at a terminal; the one log line per epoch stays."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        what = f"epoch {epoch + 1}/{self.params['epochs']}"
+        self.bar = tqdm(total=self.params["steps"], desc=what, unit="batch", leave=False)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.bar.update(1)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.bar.close()
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:

@@ -1,13 +1,13 @@
-"""The evaluate stage: score every model and write the numbers (JSON, CSV), the DVC
-headline and each model's MLflow run. The report stage renders them (report.py); registering
+"""The compare stage: every model's saved scores and numbers (scores/) -> what they mean
+together: paired differences, the answer in two parts (head to head; what order adds on top
+of the best bag of words), the headline metric files, the plot CSVs. It scores nothing and
+imports no TensorFlow; the report stage renders its numbers (report.py), and registering
 versions and the champion alias is registry.py's job."""
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,103 +15,105 @@ import numpy as np
 import pandas as pd
 
 from imdb_sentiment.data import PreparedPaths
+from imdb_sentiment.ensemble import pick_weights
 from imdb_sentiment.evaluation import (
     CONFIDENCE,
     RESAMPLES,
     WINDOWS,
     EvaluationData,
-    ModelEvaluation,
-    confusion_rows,
-    evaluate_predictor,
-    load_evaluation_data,
+    Groupings,
+    group_results,
+    is_right,
     paired_difference,
-    roc_points,
     window_key,
 )
 from imdb_sentiment.files import atomic_outputs, atomic_path, read_json, write_json
 from imdb_sentiment.headline import write_evaluation_headline
+from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, RECURRENT
 from imdb_sentiment.paths import Outputs
 from imdb_sentiment.registry import champion_of
-from imdb_sentiment.runs import RUN_FILE, log_evaluation, prepared_dataset
-from imdb_sentiment.serving import load_predictor
+from imdb_sentiment.scoring import (
+    CONFUSION_FILE,
+    METRICS_FILE,
+    ROC_FILE,
+    SCORES,
+    SCORES_FILE,
+    copy_score_file,
+    score_folder,
+)
+from imdb_sentiment.serving import average_scores
 from imdb_sentiment.suites import BAG_OF_WORDS_BOUNDS
 
 log = logging.getLogger(__name__)
 
 # What the report shows of each model's training (models/NAME/training.json).
 TRAINING_COLUMNS = ("train_seconds", "parameters", "epochs_run", "run_id", "model_uri")
-# Already on the run from training, under the key it was logged with (best_val_accuracy):
-# logged again here it would add a false last point to the per-epoch val_accuracy curve.
-TRAINING_RUN_KEYS = {"val_accuracy"}
+# The weight grid of "on top": the best bag + one recurrent model, weights on validation.
+ON_TOP_STEP = 0.05
 
 
-def evaluate_and_compare(
+def compare_models(
     families: dict[str, str],
+    data: EvaluationData,
+    seed: int,
     models_root: Path,
     prepared_dir: Path,
-    contrast_path: Path,
-    seed: int,
+    scores_root: Path = SCORES,
     outputs: Outputs | None = None,
 ) -> pd.DataFrame:
-    """Score each model (name -> family), write every number and log it to MLflow.
-
-    Returns the comparison table (one row per model). Writes numbers only (JSON, CSV): the
-    report stage renders them (report.py). Touches no registry: see registry.py. The outputs
-    appear together once all are written (a killed run leaves none behind).
-    """
+    """Compare every model of ``families`` (name -> family) from its saved scores; write every
+    number (JSON, CSV) together, or none (a killed run leaves none behind). Returns the table
+    (one row per model)."""
     outputs = outputs or Outputs()
-    with atomic_outputs(outputs.declared(), "evaluate") as staging:
-        return _evaluate_into(
-            families, models_root, prepared_dir, contrast_path, seed, outputs.under(staging)
+    with atomic_outputs(outputs.declared(), "compare") as staging:
+        return _compare_into(
+            families, data, seed, models_root, prepared_dir, scores_root, outputs.under(staging)
         )
 
 
-def _evaluate_into(
+def _compare_into(
     families: dict[str, str],
+    data: EvaluationData,
+    seed: int,
     models_root: Path,
     prepared_dir: Path,
-    contrast_path: Path,
-    seed: int,
+    scores_root: Path,
     outputs: Outputs,
 ) -> pd.DataFrame:
-    data = load_evaluation_data(prepared_dir, contrast_path, seed)
-    log.info(
-        "evaluating %d models on %d val, %d test (+ shuffled) and %d contrast reviews",
-        len(families),
-        len(data.val),
-        len(data.test),
-        len(data.contrast),
-    )
+    log.info("comparing %d models from their saved scores", len(families))
     labels = data.test.label.to_numpy()
-    results = _score_all(families, models_root, data, seed)
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    results: dict[str, Groupings] = {}
     rows = []
-    test_right: dict[str, np.ndarray] = {}
     trained: dict[str, dict[str, Any]] = {}
     for name, family in families.items():
-        folder = models_root / name
-        result = results[name]
-        test_right[name] = (result.test_probabilities >= 0.5) == labels
-        training = read_json(folder / "training.json")
+        folder = score_folder(family, name, scores_root)
+        if not (folder / SCORES_FILE).exists():
+            raise FileNotFoundError(f"{folder / SCORES_FILE}: {name} has not been scored")
+        with np.load(folder / SCORES_FILE) as saved:
+            scores[name] = {key: saved[key] for key in saved.files}
+        # The per-group results of the paired probes come from the scores; every number of
+        # the model alone is its score stage's, read back.
+        results[name] = group_results(scores[name], data)
+        metrics = read_json(folder / METRICS_FILE)
+        training = read_json(models_root / name / "training.json")
         trained[name] = {"family": family, **{k: training.get(k) for k in TRAINING_COLUMNS}}
-        log.info(
-            "%s: test_accuracy %.4f, shuffled %.4f, contrast pairs %.3f",
-            name,
-            result.metrics["test_accuracy"],
-            result.metrics["shuffled_test_accuracy"],
-            result.metrics["contrast_pair_accuracy"],
-        )
-        write_json(outputs.model_evaluation(name), result.metrics)
-        if (folder / "history.csv").exists():  # one curve per recurrent model, for DVC plots
+        if family == ENSEMBLE:
+            trained[name]["weights"] = training["weights"]
+        write_json(outputs.model_evaluation(name), metrics)
+        if (models_root / name / "history.csv").exists():  # per recurrent model, for DVC plots
             with atomic_path(outputs.histories / f"{name}.csv") as tmp:
-                shutil.copyfile(folder / "history.csv", tmp)
-        _write_model_plots(name, labels, result.test_probabilities, outputs)
-        rows.append({"model": name, **result.metrics, **trained[name]})
+                shutil.copyfile(models_root / name / "history.csv", tmp)
+        copy_score_file(folder, ROC_FILE, outputs.plots / "roc" / f"{name}.csv")
+        copy_score_file(folder, CONFUSION_FILE, outputs.plots / "confusion" / f"{name}.csv")
+        rows.append({"model": name, **metrics, **trained[name]})
     table = pd.DataFrame(rows).set_index("model")
-    differences = accuracy_differences(table, test_right, seed)
-    write_json(outputs.differences, differences)
+    test_right = {name: is_right(s["test"], labels) for name, s in scores.items()}
+    write_json(outputs.differences, accuracy_differences(table, test_right, seed))
     with atomic_path(outputs.curve) as tmp:
         shuffle_curve(table).to_csv(tmp, index=False)
     answer = order_answer(table, results, test_right, data, seed)
+    answer |= two_part_answer(table, scores, data, seed)
     write_json(outputs.order, answer)
     with atomic_path(outputs.table) as tmp:
         table[["test_accuracy", "shuffled_test_accuracy", "contrast_pair_accuracy"]].to_csv(tmp)
@@ -121,59 +123,64 @@ def _evaluate_into(
             "models": trained,
             "champion": champion_of(table),
             "best_recurrent": answer["best_recurrent"],
+            "best_bag": answer["best_bag"],
             "reference": answer["reference"],
             "reviews": {
                 "val": len(data.val),
                 "test": len(data.test),
                 "contrast": len(data.contrast),
+                "windows": len(data.window_index),
             },
             "intervals": {"confidence": CONFIDENCE, "resamples": RESAMPLES},
             "coverage": length_coverage(prepared_dir),
             "suite_bounds": BAG_OF_WORDS_BOUNDS,
-            "disagreements": disagreements(table, results, data, seed).to_dict("records"),
+            "disagreements": disagreements(table, scores, data, seed).to_dict("records"),
         },
     )
     write_evaluation_headline(
-        {name: results[name].metrics for name in table.index}, answer, outputs.metrics
+        {name: read_json(outputs.model_evaluation(name)) for name in table.index},
+        answer,
+        outputs.metrics,
     )
-    dataset = prepared_dataset(prepared_dir, "evaluation")
-    for name in table.index:
-        log_evaluation(
-            read_json(models_root / name / RUN_FILE),
-            f"baseline@{name}" if families[name] == "bag_of_words" else f"train@{name}",
-            {k: v for k, v in results[name].metrics.items() if k not in TRAINING_RUN_KEYS},
-            dataset,
-            artifacts={
-                "evaluation": [
-                    outputs.model_evaluation(name),
-                    outputs.plots / "roc" / f"{name}.csv",
-                    outputs.plots / "confusion" / f"{name}.csv",
-                ]
-            },
-        )
     return table
 
 
-def _score_all(
-    families: dict[str, str], models_root: Path, data: EvaluationData, seed: int
-) -> dict[str, ModelEvaluation]:
-    """Every model's evaluation, side by side: one recurrent model's inference is bound by
-    per-step dispatch, not arithmetic, and leaves a second core mostly idle. Scores do not
-    depend on it (each model's arithmetic is its own)."""
-    # Loading stays in this thread: Keras' loading scopes are per thread, and it is quick.
-    predictors = {name: load_predictor(models_root / name / "predictor") for name in families}
-    with ThreadPoolExecutor(max_workers=max(1, min(len(families), os.cpu_count() or 1))) as pool:
-        scoring = {
-            name: pool.submit(evaluate_predictor, predictor, data, seed)
-            for name, predictor in predictors.items()
+def two_part_answer(
+    table: pd.DataFrame, scores: dict[str, dict[str, np.ndarray]], data: EvaluationData, seed: int
+) -> dict[str, Any]:
+    """What word order buys, in two parts, each model chosen on validation:
+    (a) head to head, the best recurrent model minus the best bag of n-grams on test, paired;
+    (b) on top, the best bag averaged with each recurrent model (weights on validation) minus
+    the best bag alone, paired: what order adds on top of the words."""
+    recurrent = table[table.family == RECURRENT]
+    bags = table[table.family == BAG_OF_WORDS]
+    best, bag = champion_of(recurrent), champion_of(bags)
+    labels, val_labels = data.test.label.to_numpy(), data.val.label.to_numpy()
+    bag_right = is_right(scores[bag]["test"], labels)
+    head = paired_difference(is_right(scores[best]["test"], labels), bag_right, seed)
+    on_top = {}
+    for model in recurrent.index:
+        members = {bag: scores[bag], model: scores[model]}
+        weights, val_metrics = pick_weights(
+            {m: s["val"] for m, s in members.items()}, val_labels, "validation", ON_TOP_STEP
+        )
+        combined = average_scores({m: s["test"] for m, s in members.items()}, weights)
+        right = is_right(combined, labels)
+        on_top[str(model)] = {
+            "weights": weights,
+            "val_accuracy": round(val_metrics["accuracy"], 6),
+            "test_accuracy": round(float(right.mean()), 6),
+            **_rounded(paired_difference(right, bag_right, seed)),
         }
-        for name, future in scoring.items():  # progress, as each model finishes
-            future.add_done_callback(lambda _, name=name: log.info("%s: scored", name))
-        try:
-            return {name: scoring[name].result() for name in families}
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)  # fail at once, not after the rest
-            raise
+    return {
+        "best_bag": bag,
+        "head_to_head": {"model": best, "bag": bag, **_rounded(head)},
+        "on_top": on_top,
+    }
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 6) for k, v in values.items()}
 
 
 def shuffle_curve(table: pd.DataFrame) -> pd.DataFrame:
@@ -197,10 +204,11 @@ def shuffle_curve(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def order_baselines(table: pd.DataFrame) -> tuple[str, str]:
-    """(the best recurrent model by validation accuracy, the order-blind reference): the
-    unigram bag of words `tfidf`, else the first bag-of-words model."""
-    recurrent = table[table.family == "recurrent"]
-    blind = table.index[table.family == "bag_of_words"]
+    """(the best recurrent model by validation accuracy, the order-blind reference of the
+    probes): the unigram bag of words `tfidf`, strictly blind to order, else the first
+    bag-of-words model."""
+    recurrent = table[table.family == RECURRENT]
+    blind = table.index[table.family == BAG_OF_WORDS]
     reference = "tfidf" if "tfidf" in blind else blind[0]
     return champion_of(recurrent), str(reference)
 
@@ -254,7 +262,7 @@ def order_answer(
 
 def disagreements(
     table: pd.DataFrame,
-    evaluations: dict[str, Any],
+    scores: dict[str, dict[str, np.ndarray]],
     data: EvaluationData,
     seed: int,
     per_side: int = 5,
@@ -264,9 +272,9 @@ def disagreements(
     reference gets wrong, and the reverse, shortened, with both models' probabilities."""
     best, reference = order_baselines(table)
     labels = data.test.label.to_numpy()
-    p_best = evaluations[best].test_probabilities
-    p_ref = evaluations[reference].test_probabilities
-    best_right, ref_right = (p_best >= 0.5) == labels, (p_ref >= 0.5) == labels
+    p_best, p_ref = scores[best]["test"], scores[reference]["test"]
+    best_right = is_right(p_best, labels).astype(bool)
+    ref_right = is_right(p_ref, labels).astype(bool)
     rng = np.random.default_rng(seed)
     rows = []
     for side, mask in (
@@ -294,8 +302,8 @@ def accuracy_differences(
     """Paired-bootstrap test-accuracy differences that answer the question: every recurrent
     model minus every bag-of-words baseline, keyed ``"lstm - tfidf"``. The models are paired
     on the same test reviews, which makes the interval far narrower than two separate ones."""
-    recurrent = table.index[table.family == "recurrent"]
-    baselines = table.index[table.family == "bag_of_words"]
+    recurrent = table.index[table.family == RECURRENT]
+    baselines = table.index[table.family == BAG_OF_WORDS]
     return {
         f"{model} - {baseline}": {
             key: round(value, 6)
@@ -316,13 +324,3 @@ def length_coverage(prepared_dir: Path) -> dict[str, float]:
     reviews = pd.read_parquet(paths.reviews, columns=["split", "n_tokens"])
     test = reviews[reviews.split == "test"]
     return {"max_len": max_len, "test_truncated_fraction": float((test.n_tokens > max_len).mean())}
-
-
-def _write_model_plots(
-    name: str, labels: np.ndarray, probabilities: np.ndarray, outputs: Outputs
-) -> None:
-    """The model's ROC points and confusion rows, as CSV for `dvc plots` and the report."""
-    roc = roc_points(labels, probabilities)
-    for folder, frame in (("roc", roc), ("confusion", confusion_rows(labels, probabilities))):
-        with atomic_path(outputs.plots / folder / f"{name}.csv") as tmp:
-            frame.to_csv(tmp, index=False)

@@ -1,0 +1,124 @@
+"""The ensemble stage (ensemble@NAME): the weights of an average of other models'
+probabilities, picked on validation from the scores their score stages saved, and a model
+folder that serves it from raw text like any model (its members' predictors inside it)."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+
+from imdb_sentiment.evaluation import classification_metrics
+from imdb_sentiment.files import read_json, write_json
+from imdb_sentiment.model_folder import write_model_folder
+from imdb_sentiment.params import ENSEMBLE, RECURRENT, EnsembleParams, Params
+from imdb_sentiment.runs import RUN_FILE, log_dataset, model_run, prepared_dataset
+from imdb_sentiment.scoring import SCORES, SCORES_FILE, score_folder
+from imdb_sentiment.serving import ENSEMBLE_FILE, average_scores
+
+log = logging.getLogger(__name__)
+
+
+def weight_grid(members: int, step: float) -> list[tuple[float, ...]]:
+    """Every weighting of ``members`` on the simplex in steps of ``step`` (each weight a
+    multiple of it, summing to 1), in a fixed order."""
+    units = round(1 / step)
+    return [
+        tuple(k / units for k in (*head, units - sum(head)))
+        for head in itertools.product(range(units + 1), repeat=members - 1)
+        if sum(head) <= units
+    ]
+
+
+def pick_weights(
+    val_scores: dict[str, np.ndarray], labels: np.ndarray, method: str, step: float
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(weights, their validation metrics): ``equal``, or for ``validation`` the grid point
+    with the best validation accuracy, ties to the lower validation log loss, then to the
+    first in grid order. Validation only: the test set never weighs a member."""
+    names = list(val_scores)
+    candidates = [tuple(1 / len(names) for _ in names)]
+    if method == "validation":
+        candidates = weight_grid(len(names), step)
+    best: tuple[Any, ...] | None = None
+    for weights in candidates:
+        chosen = dict(zip(names, weights, strict=True))
+        metrics = classification_metrics(labels, average_scores(val_scores, chosen))
+        key = (-metrics["accuracy"], metrics["log_loss"])
+        if best is None or key < best[0]:
+            best = (key, chosen, metrics)
+    assert best is not None
+    return {m: round(w, 6) for m, w in best[1].items()}, best[2]
+
+
+def member_val_scores(
+    members: tuple[str, ...], families: dict[str, str], scores_root: Path = SCORES
+) -> dict[str, np.ndarray]:
+    scores = {}
+    for member in members:
+        path = score_folder(families[member], member, scores_root) / SCORES_FILE
+        with np.load(path) as saved:
+            scores[member] = saved["val"]
+    return scores
+
+
+def build_ensemble(
+    name: str,
+    params: Params,
+    val_labels: np.ndarray,
+    prepared_dir: Path,
+    models_root: Path,
+    scores_root: Path = SCORES,
+) -> dict[str, Any]:
+    """Pick the ensemble's weights on validation, log its run and write ``models/NAME``."""
+    spec: EnsembleParams = params.ensembles[name]
+    families = params.families()
+    started = time.perf_counter()
+    val_scores = member_val_scores(spec.members, families, scores_root)
+    weights, val_metrics = pick_weights(val_scores, val_labels, spec.weights, spec.weight_step)
+    log.info(
+        "%s: weights %s (validation accuracy %.4f)",
+        name,
+        ", ".join(f"{m} {w:.2f}" for m, w in weights.items()),
+        val_metrics["accuracy"],
+    )
+    requirements = ["scikit-learn"]
+    if any(families[m] == RECURRENT for m in spec.members):
+        requirements += ["tensorflow", "keras"]
+    with model_run(name, ENSEMBLE) as run:
+        mlflow.log_params(
+            {
+                "seed": params.seed,
+                "model.arch": "ensemble",
+                "ensemble.members": ",".join(spec.members),
+                "ensemble.weights": spec.weights,
+                "ensemble.weight_step": spec.weight_step,
+                **{f"ensemble.weight.{m}": w for m, w in weights.items()},
+                **{
+                    f"ensemble.member_run.{m}": read_json(models_root / m / RUN_FILE)["run_id"]
+                    for m in spec.members
+                },
+            }
+        )
+        log_dataset(prepared_dataset(prepared_dir, "val"), "training")
+        summary = {
+            "members": list(spec.members),
+            "weights": weights,
+            "best_val_accuracy": val_metrics["accuracy"],
+            "train_seconds": round(time.perf_counter() - started, 2),
+            "parameters": 0,
+        }
+        mlflow.log_metrics({"best_val_accuracy": val_metrics["accuracy"]})
+        with write_model_folder(models_root / name, run, summary, requirements) as folder:
+            write_json(folder.predictor / ENSEMBLE_FILE, {"weights": weights})
+            for member in spec.members:
+                shutil.copytree(
+                    models_root / member / "predictor", folder.predictor / "members" / member
+                )
+    return summary | folder.record

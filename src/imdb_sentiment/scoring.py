@@ -1,0 +1,133 @@
+"""The score stages: one model on every text set of the probes stage -> its per-review
+scores and its numbers (``scores/FAMILY/NAME/``), added to the model's MLflow run.
+
+``score@NAME`` (a recurrent model) and ``score_baseline@NAME`` load the model and score each
+text set once; ``score_ensemble@NAME`` scores nothing: an ensemble's probability is the
+weighted mean of its members' (serving.average_scores), so it is computed from the scores
+its members' stages saved. compare.py compares them all; nothing here reads another model.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from imdb_sentiment.evaluation import (
+    EvaluationData,
+    confusion_rows,
+    evaluate_scores,
+    roc_points,
+    score_texts,
+)
+from imdb_sentiment.files import atomic_path, read_json, write_json
+from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, RECURRENT
+from imdb_sentiment.runs import RUN_FILE, log_evaluation, prepared_dataset
+from imdb_sentiment.serving import ENSEMBLE_FILE, average_scores, load_predictor
+
+log = logging.getLogger(__name__)
+
+SCORES = Path("scores")
+SCORES_FILE = "scores.npz"  # float32, one array per text set (val, test, shuffled, ...)
+METRICS_FILE = "metrics.json"
+ROC_FILE, CONFUSION_FILE = "roc.csv", "confusion.csv"
+# The stage that made each family's model folder and run (named in a missing-run error).
+MAKER = {RECURRENT: "train", BAG_OF_WORDS: "baseline", ENSEMBLE: "ensemble"}
+# Already on the run from training, under the key it was logged with (best_val_accuracy):
+# logged again here it would add a false last point to the per-epoch val_accuracy curve.
+TRAINING_RUN_KEYS = {"val_accuracy"}
+
+
+def score_folder(family: str, name: str, root: Path = SCORES) -> Path:
+    """Where a model's scores and numbers live: one folder per family, so that an ensemble's
+    stage can depend on the single models' scores without depending on its own."""
+    return root / family / name
+
+
+def score_model(
+    name: str, family: str, data: EvaluationData, seed: int, models_root: Path, out_dir: Path
+) -> dict[str, float]:
+    """Score one trained model (its folder under ``models_root``) on every text set."""
+    predictor = load_predictor(models_root / name / "predictor")
+    return write_scores(name, family, score_texts(predictor, data, name), data, seed, out_dir)
+
+
+def ensemble_scores(weights: dict[str, float], member_folders: dict[str, Path]) -> dict:
+    """An ensemble's scores on every text set, from its members' saved scores."""
+    members = {}
+    for member, folder in member_folders.items():
+        if not (folder / SCORES_FILE).exists():
+            raise FileNotFoundError(f"{folder / SCORES_FILE}: {member} has not been scored")
+        with np.load(folder / SCORES_FILE) as saved:
+            members[member] = {key: saved[key] for key in saved.files}
+    sets = members[next(iter(members))].keys()
+    return {
+        key: average_scores({m: s[key] for m, s in members.items()}, weights).astype(np.float32)
+        for key in sets
+    }
+
+
+def score_ensemble(
+    name: str,
+    families: dict[str, str],
+    data: EvaluationData,
+    seed: int,
+    models_root: Path,
+    out_dir: Path,
+    scores_root: Path = SCORES,
+) -> dict[str, float]:
+    """Score an ensemble from its members' saved scores, with the weights its folder holds."""
+    weights = read_json(models_root / name / "predictor" / ENSEMBLE_FILE)["weights"]
+    folders = {m: score_folder(families[m], m, scores_root) for m in weights}
+    log.info("%s: %s, from their saved scores", name, _shown(weights))
+    return write_scores(name, ENSEMBLE, ensemble_scores(weights, folders), data, seed, out_dir)
+
+
+def write_scores(
+    name: str,
+    family: str,
+    scores: dict[str, np.ndarray],
+    data: EvaluationData,
+    seed: int,
+    out_dir: Path,
+    models_root: Path = Path("models"),
+    prepared_dir: Path = Path("data/prepared"),
+) -> dict[str, float]:
+    """Turn ``scores`` into the model's numbers, write its folder (whole or not at all) and
+    add the numbers and files to its MLflow run; return the numbers."""
+    evaluation = evaluate_scores(scores, data, seed)
+    metrics = evaluation.metrics
+    log.info(
+        "%s: test_accuracy %.4f, shuffled %.4f, contrast pairs %.3f",
+        name,
+        metrics["test_accuracy"],
+        metrics["shuffled_test_accuracy"],
+        metrics["contrast_pair_accuracy"],
+    )
+    labels = data.test.label.to_numpy()
+    with atomic_path(out_dir, directory=True) as tmp:
+        np.savez_compressed(tmp / SCORES_FILE, **scores)
+        write_json(tmp / METRICS_FILE, metrics)
+        roc_points(labels, evaluation.test_probabilities).to_csv(tmp / ROC_FILE, index=False)
+        confusion = confusion_rows(labels, evaluation.test_probabilities)
+        confusion.to_csv(tmp / CONFUSION_FILE, index=False)
+        log_evaluation(
+            read_json(models_root / name / RUN_FILE),
+            f"{MAKER[family]}@{name}",
+            {k: v for k, v in metrics.items() if k not in TRAINING_RUN_KEYS},
+            prepared_dataset(prepared_dir, "evaluation"),
+            artifacts={"evaluation": [tmp / METRICS_FILE, tmp / ROC_FILE, tmp / CONFUSION_FILE]},
+        )
+    return metrics
+
+
+def copy_score_file(folder: Path, file: str, dest: Path) -> None:
+    """One file of a model's score folder, copied whole to ``dest`` (compare's plot CSVs)."""
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(folder / file, tmp)
+
+
+def _shown(weights: dict[str, float]) -> str:
+    return " + ".join(f"{w:.2f} x {m}" for m, w in weights.items())
