@@ -17,20 +17,12 @@ from conftest import REPO, TINY_MODEL
 from imdb_sentiment.data import prepare_dataset
 from imdb_sentiment.files import read_json
 from imdb_sentiment.params import PrepareParams, load_params, parse_params
-from imdb_sentiment.tuning import (
-    OBJECTIVE,
-    STUDY_TAG,
-    chosen_trial,
-    standard_error,
-    surplus_reason,
-    tracked,
-    trial_reporter,
-    tune,
-    tuning_summary,
-    write_report,
-    write_winner,
-)
+from imdb_sentiment.tuning import write_report
+from imdb_sentiment.tuning_history import chosen_trial, standard_error, tuning_summary
+from imdb_sentiment.tuning_params import write_winner
 from imdb_sentiment.tuning_report import render
+from imdb_sentiment.tuning_space import OBJECTIVE
+from imdb_sentiment.tuning_workers import STUDY_TAG, surplus_reason, tracked, trial_reporter, tune
 
 
 def study_of(*trials: tuple[float, float]) -> optuna.Study:
