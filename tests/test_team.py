@@ -28,8 +28,8 @@ from conftest import (
     runs_in,
     tiny_repo,
 )
-from scoring_server import scoring_server
 
+from imdb_sentiment.scoring_server import scoring_server
 from imdb_sentiment.services import free_port
 from imdb_sentiment.team_server import (
     RunningServer,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-import sys
 
 import mlflow
 import numpy as np
@@ -260,12 +259,10 @@ def test_train_the_search_and_the_benchmark_train_identical_weights(tuning_setup
     import keras
     import pandas as pd
 
+    from bench.pipeline import seed_model
     from imdb_sentiment.data import PreparedPaths
     from imdb_sentiment.serving import KERAS_FILE
     from imdb_sentiment.training import HISTORY_KEYS, train_recurrent
-
-    sys.path.insert(0, str(REPO / "bench"))
-    from run import seed_model
 
     params, prepared, storage, root = tuning_setup
     # Small, and inside the search space, so that the first trial is this entry exactly.
