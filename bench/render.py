@@ -8,6 +8,7 @@ nothing and formats through the project's one Markdown helper.
 from __future__ import annotations
 
 from bench import PRETRAIN_JSON, RESULTS_MD, SOAK_JSON
+from bench.throughput import RATES
 from imdb_sentiment import markdown as md
 from imdb_sentiment.files import atomic_path, read_json
 
@@ -147,6 +148,10 @@ def accuracy_section(results: dict) -> str:
     return "\n".join(lines)
 
 
+# The columns of a language-model epoch in bench/pretrain.json, as the table shows them.
+LM_EPOCH_KEYS = ("epoch", "sampled_loss", "held_out_loss", "held_out_perplexity", "seconds")
+
+
 def pretraining_section(study: dict | None) -> str:
     """The pretraining study (bench/pretrain.json): what the language model was and saw, then
     each classifier variant over seeds, and whether pretraining clears its bar."""
@@ -171,14 +176,7 @@ def pretraining_section(study: dict | None) -> str:
         md.rows(
             ["phase", "epoch", "sampled loss", "held-out loss", "held-out perplexity", "seconds"],
             (
-                [
-                    name,
-                    e["epoch"],
-                    e["sampled_loss"],
-                    e["held_out_loss"],
-                    e["held_out_perplexity"],
-                    e["seconds"],
-                ]
+                [name, *(e[key] for key in LM_EPOCH_KEYS)]
                 for name, phase in phases
                 for e in phase["epochs"]
             ),
@@ -251,17 +249,7 @@ def throughput_tutorial_section(results: dict) -> str:
     tutorial = settings.get("tutorial", {})
     target = md.ratio(results.get("targets", {}).get("speedup"))
     body = [
-        [
-            arch,
-            t.get("reviews", ""),
-            f"{t['reference_examples_per_second']:.0f}",
-            f"{t['project_examples_per_second']:.0f}",
-            md.ratio(t["speedup"]),
-            target,
-            md.ratio(t.get("speedup_wall")),
-            md.pct(t["fraction_of_matmul_peak_reference"]),
-            md.pct(t["fraction_of_matmul_peak_project"]),
-        ]
+        [arch, t.get("reviews", ""), *_ratio_cells(t, "reference", "project", "speedup", target)]
         for arch, t in rows.items()
     ]
     header = ["arch", "reviews", "reference ex/s", "project ex/s", "speedup", "target"]
@@ -300,13 +288,9 @@ def throughput_defaults_section(results: dict) -> str:
             name,
             t.get("reviews_at_defaults", ""),
             t["max_len"],
-            f"{t['padded_to_cap_examples_per_second_at_defaults']:.0f}",
-            f"{t['project_examples_per_second_at_defaults']:.0f}",
-            md.ratio(t["speedup_at_defaults"]),
-            target,
-            md.ratio(t.get("speedup_at_defaults_wall")),
-            md.pct(t["fraction_of_matmul_peak_padded_at_defaults"]),
-            md.pct(t["fraction_of_matmul_peak_project_at_defaults"]),
+            *_ratio_cells(
+                t, "padded_at_defaults", "project_at_defaults", "speedup_at_defaults", target
+            ),
         ]
         for name, t in rows.items()
     ]
@@ -322,6 +306,20 @@ def throughput_defaults_section(results: dict) -> str:
             md.rows(header, body),
         ]
     )
+
+
+def _ratio_cells(row: dict, slow: str, fast: str, speedup: str, target: str) -> list[str]:
+    """One throughput ratio's cells: both sides' rates, the ratio and its ``target``, the
+    wall-clock ratio, and each side's fraction of the matmul peak."""
+    return [
+        f"{row[RATES[slow]]:.0f}",
+        f"{row[RATES[fast]]:.0f}",
+        md.ratio(row[speedup]),
+        target,
+        md.ratio(row.get(f"{speedup}_wall")),
+        md.pct(row[f"fraction_of_matmul_peak_{slow}"]),
+        md.pct(row[f"fraction_of_matmul_peak_{fast}"]),
+    ]
 
 
 def serving_section(served: dict) -> str:

@@ -287,7 +287,8 @@ def mean_steps(x: np.ndarray, batch: int) -> float:
     return sum(int(lengths[rows].max()) * len(rows) for rows in plan) / len(x)
 
 
-# Each rate's examples/s key and the FLOPs key beside it, by the side of a ratio it measures.
+# The examples/s key of each side of a ratio in a `throughput` row (its FLOPs and peak-fraction
+# keys end in the side's name).
 RATES = {
     "reference": "reference_examples_per_second",
     "project": "project_examples_per_second",
