@@ -26,8 +26,8 @@ test: install
 	pytest
 
 lint: install
-	ruff check src stages tests
-	ruff format --check src stages tests
+	ruff check src stages tests bench
+	ruff format --check src stages tests bench
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,22 +1,26 @@
-"""Where the tutorial-configuration `speedup` goes: the per-step cost of the mask.
+"""Where the tutorial-configuration `speedup` goes: the per-step cost of a Keras mask, against
+the project's model, which has none.
 
-    python bench/mask_cost.py                 # lstm, 4,096 reviews, 3 interleaved repeats
-    python bench/mask_cost.py gru --reviews 2048
+    python -m bench.mask_cost                 # lstm, 4,096 reviews, 3 interleaved repeats
+    python -m bench.mask_cost gru --reviews 2048
 
 At the tutorial configuration (length 200, batch 128, 64 units) length-bucketing can save at
-most ~1.24x of the recurrent steps, yet `bench/run.py` measures the project's path at ~0.9-1.0x
-of the plain reference. This runs, in one process on one seeded sample and with run.py's thread
-settings, the reference and three ways of feeding the same bucketed batches:
+most ~1.24x of the recurrent steps. This runs, in one process on one seeded sample and with
+bench/throughput.py's thread settings, the reference and three ways of feeding the same
+bucketed batches:
 
-- reference: run.py's plain model, `fit` on pre-padded numpy arrays, fixed length, no mask;
-- project: the project's model (Embedding mask_zero -> masked RNN -> last state);
-- unmasked: the same bucketed batches, no mask (the last state then reads the padding: not
-  exact, a bound on what dropping the mask can give);
-- unmasked + gather: no mask, return_sequences, each review's output at its last real token
-  (exact for a one-directional RNN over right padding: padding only follows the real steps).
+- reference: the plain model (bench/reference.py), `fit` on pre-padded numpy arrays, fixed
+  length, no mask;
+- project: the project's model (no Keras mask: each review's state read at its last real
+  step, the padding excluded exactly);
+- last state: the same bucketed batches into a plain RNN (its last state then reads the
+  padding: not exact, a bound on what skipping the exact read can give);
+- last state + gather: a plain RNN, return_sequences, each review's output at its last real
+  token (exact for a one-directional RNN over right padding: padding only follows the real
+  steps).
 
 Medians of `--repeats` fits of one epoch each, the four interleaved; examples per second of
-the process's CPU time, as run.py takes its ratios.
+the process's CPU time, as bench/throughput.py takes its ratios.
 """
 
 from __future__ import annotations
@@ -28,10 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
-
-from run import (  # noqa: E402
+from bench import ROOT
+from bench.throughput import (
     TUTORIAL,
     bucketed_fit,
     fix_threads,
@@ -45,7 +47,7 @@ from run import (  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("arch", nargs="?", default="lstm", choices=["simple_rnn", "lstm", "gru"])
-    parser.add_argument("--clone", type=Path, default=BENCH.parent, help="has data/prepared")
+    parser.add_argument("--clone", type=Path, default=ROOT, help="has data/prepared")
     parser.add_argument("--reviews", type=int, default=4096)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -53,8 +55,8 @@ def main() -> int:
     fix_threads()
     import keras
     import tensorflow as tf
-    from reference import LAYERS, pre_pad, reference_model
 
+    from bench.reference import LAYERS, pre_pad, reference_model
     from imdb_sentiment.models import build_model
     from imdb_sentiment.training import seed_everything
 
@@ -67,7 +69,7 @@ def main() -> int:
             last = tf.maximum(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1), 1) - 1
             return tf.gather(sequence, last, axis=1, batch_dims=1)
 
-    def unmasked(gather: bool) -> keras.Model:
+    def plain(gather: bool) -> keras.Model:
         ids = keras.Input(shape=(None,), dtype="int32")
         embedded = keras.layers.Embedding(TUTORIAL["vocab_size"], embedding)(ids)
         state = LAYERS[args.arch](units, return_sequences=gather)(embedded)
@@ -83,11 +85,11 @@ def main() -> int:
     )
     fits = {
         "reference (pre-padded, no mask)": padded_fit(reference, pre_pad(x), y, batch, 1),
-        "project (bucketed, masked)": bucketed_fit(
+        "project (bucketed, exact, no mask)": bucketed_fit(
             build_model(args.arch, tutorial_spec(args.arch), 1, 1, seed=0), x, y, batch, 1
         ),
-        "unmasked (bucketed; not exact)": bucketed_fit(unmasked(gather=False), x, y, batch, 1),
-        "unmasked + gather (bucketed, exact)": bucketed_fit(unmasked(gather=True), x, y, batch, 1),
+        "last state (bucketed; not exact)": bucketed_fit(plain(gather=False), x, y, batch, 1),
+        "last state + gather (bucketed, exact)": bucketed_fit(plain(gather=True), x, y, batch, 1),
     }
     rates: dict[str, list[float]] = {name: [] for name in fits}
     for _ in range(args.repeats):

@@ -1,7 +1,7 @@
 """Load test of `mlflow models serve` on 127.0.0.1: single-review latency, batch throughput.
 
-    python bench/serve_load.py                       # the champion and tfidf
-    python bench/serve_load.py --model models:/imdb-sentiment/3 --requests 500
+    python -m bench.serve_load                       # the champion and tfidf
+    python -m bench.serve_load --model models:/imdb-sentiment/3 --requests 500
 
 Bounded: a fixed number of requests at a fixed concurrency, against a server this script starts
 on a free loopback port and always stops. Reviews are real test-split reviews from
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import sys
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,14 +25,23 @@ import mlflow
 import pandas as pd
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the tests' `mlflow models serve` runner
+from bench import BENCH, ROOT
+from imdb_sentiment.files import read_json, write_json
+from imdb_sentiment.scoring_server import scoring_server
+from imdb_sentiment.tracking import tracking_uri
 
-from scoring_server import scoring_server  # noqa: E402
-
-from imdb_sentiment.tracking import tracking_uri  # noqa: E402
+log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = 60
+# What a load test sends by default (bench/run.py's load test too): single-review requests,
+# requests of ``batch_size`` reviews, how many at a time, and the server's worker processes.
+SETTINGS = {
+    "requests": 2000,
+    "batch_requests": 200,
+    "batch_size": 64,
+    "concurrency": 8,
+    "workers": 1,
+}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -66,24 +77,28 @@ def fire(url: str, bodies: list[str], concurrency: int) -> tuple[list[float], in
 
 
 def load_test(
-    model_uri: str, reviews: list[str], args: argparse.Namespace, cwd: Path = ROOT
+    model_uri: str, reviews: list[str], settings: Mapping[str, int], cwd: Path = ROOT
 ) -> dict:
-    singles = [json.dumps({"inputs": [reviews[i % len(reviews)]]}) for i in range(args.requests)]
-    batch = args.batch_size
+    """One server of ``model_uri`` under the load ``settings`` (as SETTINGS) describe:
+    single-review latency, then batch throughput."""
+    concurrency, batch = settings["concurrency"], settings["batch_size"]
+    singles = [
+        json.dumps({"inputs": [reviews[i % len(reviews)]]}) for i in range(settings["requests"])
+    ]
     batches = [
         json.dumps({"inputs": [reviews[(i * batch + j) % len(reviews)] for j in range(batch)]})
-        for i in range(args.batch_requests)
+        for i in range(settings["batch_requests"])
     ]
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow.get_tracking_uri()}
-    with scoring_server(model_uri, cwd, env, workers=args.workers) as url:
-        fire(url, singles[: args.concurrency * 4], args.concurrency)  # warm-up, not counted
-        latencies, single_errors, single_wall = fire(url, singles, args.concurrency)
-        batch_latencies, batch_errors, batch_wall = fire(url, batches, args.concurrency)
+    with scoring_server(model_uri, cwd, env, workers=settings["workers"]) as url:
+        fire(url, singles[: concurrency * 4], concurrency)  # warm-up, not counted
+        latencies, single_errors, single_wall = fire(url, singles, concurrency)
+        batch_latencies, batch_errors, batch_wall = fire(url, batches, concurrency)
     return {
         "model_uri": model_uri,
         "single_review": {
             "requests": len(singles),
-            "concurrency": args.concurrency,
+            "concurrency": concurrency,
             "errors": single_errors,
             "p50_ms": round(percentile(latencies, 50), 1),
             "p95_ms": round(percentile(latencies, 95), 1),
@@ -93,7 +108,7 @@ def load_test(
         },
         f"batch_of_{batch}": {
             "requests": len(batches),
-            "concurrency": args.concurrency,
+            "concurrency": concurrency,
             "errors": batch_errors,
             "p50_ms": round(percentile(batch_latencies, 50), 1),
             "p95_ms": round(percentile(batch_latencies, 95), 1),
@@ -105,13 +120,11 @@ def load_test(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", action="append", help="model URI (repeatable)")
-    parser.add_argument("--requests", type=int, default=2000, help="single-review requests")
-    parser.add_argument("--batch-requests", type=int, default=200)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "serving.json")
+    for name, default in SETTINGS.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=default)
+    parser.add_argument("--out", type=Path, default=BENCH / "serving.json")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     mlflow.set_tracking_uri(tracking_uri())
     models = args.model or ["models:/imdb-sentiment@champion", _run_uri("tfidf")]
@@ -120,14 +133,13 @@ def main() -> int:
         sys.exit(f"error: {reviews_file} is missing; run `dvc repro` first")
     reviews = pd.read_parquet(reviews_file, columns=["split", "text"])
     reviews = reviews[reviews.split == "test"].text.tolist()
+    settings = {name: getattr(args, name) for name in SETTINGS}
     results = []
     for uri in models:
-        print(f"load-testing {uri} ...", file=sys.stderr, flush=True)
-        results.append(load_test(uri, reviews, args))
-        print(json.dumps(results[-1], indent=2), flush=True)
-    args.out.write_text(
-        json.dumps({"date": time.strftime("%Y-%m-%d"), "results": results}, indent=2)
-    )
+        log.info("load-testing %s ...", uri)
+        results.append(load_test(uri, reviews, settings))
+        log.info("%s", json.dumps(results[-1], indent=2))
+    write_json(args.out, {"date": time.strftime("%Y-%m-%d"), "results": results})
     failed = sum(
         r["single_review"]["errors"] + r[f"batch_of_{args.batch_size}"]["errors"] for r in results
     )
@@ -135,7 +147,7 @@ def main() -> int:
 
 
 def _run_uri(model_name: str) -> str:
-    record = json.loads((ROOT / "models" / model_name / "mlflow.json").read_text())
+    record = read_json(ROOT / "models" / model_name / "mlflow.json")
     return f"runs:/{record['run_id']}/model"
 
 

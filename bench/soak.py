@@ -1,9 +1,9 @@
 """Soak test of `mlflow models serve`: a bounded stream of good and malformed requests.
 
-    python bench/soak.py          # the champion and a recurrent model, at -w 1 and -w 2
-    python bench/soak.py --tracking-uri sqlite:////abs/repo/mlflow.db \\
+    python -m bench.soak          # the champion and a recurrent model, at -w 1 and -w 2
+    python -m bench.soak --tracking-uri sqlite:////abs/repo/mlflow.db \\
         --reviews /abs/repo/data/prepared/reviews.parquet --requests 300
-    python bench/soak.py --model models:/imdb-sentiment/3 --workers 2
+    python -m bench.soak --model models:/imdb-sentiment/3 --workers 2
 
 Each server (one per model and worker count) gets --requests requests, --concurrency at a time;
 every --malformed-every'th is a hostile one, the kinds in turn: broken JSON, an empty body, a
@@ -12,7 +12,7 @@ wrong column, an int, a null, nested lists, a wrong content type (each must get 
 are one real test review each, in the four request formats in turn. Recorded: requests/s,
 p50/p99 of good requests, answers by status per kind, the server's peak RSS (the process and
 its workers, sampled), and whether it still answers /ping afterwards. Writes bench/soak.json
-and renders bench/RESULTS.md with bench/run.py's renderer. Exits 1 if any target is missed.
+and renders bench/RESULTS.md (bench/render.py). Exits 1 if any target is missed.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -35,17 +35,16 @@ import pandas as pd
 import psutil
 import requests
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(ROOT / "tests"))  # the tests' `mlflow models serve` runner
+from bench import RESULTS_JSON, RESULTS_MD, ROOT, SOAK_JSON
+from bench.render import write_rendered
+from bench.serve_load import percentile
+from imdb_sentiment.files import read_json, write_json
+from imdb_sentiment.registry import CHAMPION_ALIAS, REGISTERED_MODEL
+from imdb_sentiment.runs import git_commit
+from imdb_sentiment.scoring_server import scoring_server_process
+from imdb_sentiment.tracking import tracking_uri
 
-from run import SOAK_JSON, write_rendered  # noqa: E402
-from scoring_server import scoring_server_process  # noqa: E402
-from serve_load import percentile  # noqa: E402
-
-from imdb_sentiment.registry import CHAMPION_ALIAS, REGISTERED_MODEL  # noqa: E402
-from imdb_sentiment.tracking import tracking_uri  # noqa: E402
+log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = 120  # seconds; MLflow's own request timeout (60 s by default) answers 504 first
 HUGE_REVIEW_BYTES = 2_400_000
@@ -284,12 +283,12 @@ def run_soak(store: str, reviews_file: Path, args: argparse.Namespace, cwd: Path
     runs = []
     for uri, name in models:
         for workers in args.workers:
-            print(f"soak: {uri} ({name}), {workers} worker(s) ...", file=sys.stderr, flush=True)
+            log.info("soak: %s (%s), %d worker(s) ...", uri, name, workers)
             runs.append(soak_server(uri, name, workers, plan, expected, args, cwd, env))
-            print(json.dumps(runs[-1], indent=2), file=sys.stderr, flush=True)
+            log.info("%s", json.dumps(runs[-1], indent=2))
     return {
         "date": time.strftime("%Y-%m-%d"),
-        "commit": _commit(),
+        "commit": git_commit(ROOT),
         "tracking_uri": _within(store, cwd),
         "requests": args.requests,
         "concurrency": args.concurrency,
@@ -304,12 +303,6 @@ def targets_met(soak: dict) -> bool:
         not run["missed_targets"] and not run["server_errors"] and run["ping_after"]
         for run in soak["runs"]
     )
-
-
-def write_json(path: Path, data: dict) -> None:
-    temp = path.with_suffix(path.suffix + ".tmp")
-    temp.write_text(json.dumps(data, indent=2) + "\n")
-    temp.replace(path)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -331,21 +324,20 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--malformed-every", type=int, default=10)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="`-w` values")
     parser.add_argument("--out", type=Path, default=SOAK_JSON)
-    parser.add_argument(
-        "--no-report", action="store_true", help=f"leave {BENCH / 'RESULTS.md'} as it is"
-    )
+    parser.add_argument("--no-report", action="store_true", help=f"leave {RESULTS_MD} as it is")
     return parser
 
 
 def main() -> int:
     args = parser().parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     store = args.tracking_uri or tracking_uri()
     soak = run_soak(store, args.reviews.resolve(), args)
     write_json(args.out, soak)
-    print(f"wrote {args.out}", file=sys.stderr)
-    if not args.no_report and (BENCH / "results.json").exists():
-        write_rendered(json.loads((BENCH / "results.json").read_text()), soak)
-        print(f"rendered {BENCH / 'RESULTS.md'}", file=sys.stderr)
+    log.info("wrote %s", args.out)
+    if not args.no_report and RESULTS_JSON.exists():
+        write_rendered(read_json(RESULTS_JSON), soak)
+        log.info("rendered %s", RESULTS_MD)
     return 0 if targets_met(soak) else 1
 
 
@@ -354,12 +346,6 @@ def _within(store: str, checkout: Path) -> str:
     named relative to it, so the results carry no machine's paths."""
     inside = f"sqlite:///{checkout.resolve()}/"
     return "sqlite:///" + store.removeprefix(inside) if store.startswith(inside) else store
-
-
-def _commit() -> str:
-    return subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
-    ).stdout.strip()
 
 
 if __name__ == "__main__":

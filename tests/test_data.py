@@ -10,7 +10,7 @@ from imdb_sentiment.data import (
     ArchiveError,
     PreparedPaths,
     prepare_dataset,
-    read_archive,
+    read_reviews,
     split_validation,
 )
 from imdb_sentiment.params import PrepareParams
@@ -20,7 +20,7 @@ PREPARE = PrepareParams(val_fraction=0.25, vocab_size=500, max_len=50, truncatin
 
 
 def test_reads_every_labeled_review_with_its_rating(tiny_archive, tmp_path):
-    reviews = read_archive(tiny_archive, scratch=tmp_path)
+    reviews = read_reviews(tiny_archive, scratch=tmp_path)[0]
     assert len(reviews) == 4 * REVIEWS_PER_FOLDER
     assert reviews.groupby(["split", "label"]).size().eq(REVIEWS_PER_FOLDER).all()
     assert reviews[reviews.label == 1].rating.between(7, 10).all()
@@ -37,7 +37,7 @@ def test_an_archive_member_escaping_the_target_folder_is_refused(tmp_path, evil_
         add_file(tar, "aclImdb/train/pos/1_9.txt", b"fine")
         add_file(tar, evil_name, b"gotcha")
     with pytest.raises(ArchiveError, match="unsafe member"):
-        read_archive(archive, scratch=tmp_path / "scratch")
+        read_reviews(archive, scratch=tmp_path / "scratch")
     assert not (tmp_path / "escape.txt").exists()
 
 
@@ -48,23 +48,23 @@ def test_a_symlink_pointing_outside_is_refused(tmp_path):
         link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
         tar.addfile(link)
     with pytest.raises(ArchiveError, match="unsafe member"):
-        read_archive(archive, scratch=tmp_path / "scratch")
+        read_reviews(archive, scratch=tmp_path / "scratch")
 
 
 def test_truncated_or_corrupt_archives_fail_clearly(tiny_archive, tmp_path):
     truncated = tmp_path / "truncated.tar.gz"
     truncated.write_bytes(tiny_archive.read_bytes()[: tiny_archive.stat().st_size // 2])
     with pytest.raises(ArchiveError, match="corrupt or truncated"):
-        read_archive(truncated, scratch=tmp_path)
+        read_reviews(truncated, scratch=tmp_path)
     garbage = tmp_path / "garbage.tar.gz"
     garbage.write_bytes(gzip.compress(b"this is not a tar file at all" * 100))
     with pytest.raises(ArchiveError):
-        read_archive(garbage, scratch=tmp_path)
+        read_reviews(garbage, scratch=tmp_path)
 
 
 def test_a_missing_archive_says_not_found_and_how_to_fetch_it(tmp_path):
     with pytest.raises(ArchiveError, match=r"archive not found; run `dvc repro download`"):
-        read_archive(tmp_path / "absent.tar.gz", scratch=tmp_path)
+        read_reviews(tmp_path / "absent.tar.gz", scratch=tmp_path)
 
 
 def test_an_archive_in_another_layout_says_what_layout_is_expected(tmp_path):
@@ -72,11 +72,11 @@ def test_an_archive_in_another_layout_says_what_layout_is_expected(tmp_path):
     with tarfile.open(archive, "w:gz") as tar:
         add_file(tar, "reviews/good.txt", b"hello")
     with pytest.raises(ArchiveError, match=r"aclImdb/\{train,test\}/\{pos,neg\}/ID_RATING.txt"):
-        read_archive(archive, scratch=tmp_path)
+        read_reviews(archive, scratch=tmp_path)
 
 
 def test_validation_split_is_seeded_stratified_and_taken_from_train_only(tiny_archive, tmp_path):
-    reviews = read_archive(tiny_archive, scratch=tmp_path)
+    reviews = read_reviews(tiny_archive, scratch=tmp_path)[0]
     first = split_validation(reviews, 0.25, seed=7)
     again = split_validation(reviews, 0.25, seed=7)
     pd.testing.assert_frame_equal(first, again)
@@ -100,7 +100,7 @@ def test_validation_split_is_seeded_stratified_and_taken_from_train_only(tiny_ar
 
 
 def test_reviews_know_their_movie_from_the_archive_urls(tiny_archive, tmp_path):
-    reviews = read_archive(tiny_archive, scratch=tmp_path)
+    reviews = read_reviews(tiny_archive, scratch=tmp_path)[0]
     assert reviews.movie.str.fullmatch(r"tt\d+").all()
 
 
@@ -111,7 +111,7 @@ def test_without_movie_ids_the_split_falls_back_to_plain_stratified(tmp_path, ca
             for i in range(10):
                 add_file(tar, f"aclImdb/train/{polarity}/{i}_{rating}.txt", b"text")
             add_file(tar, f"aclImdb/test/{polarity}/0_{rating}.txt", b"text")
-    reviews = split_validation(read_archive(archive, scratch=tmp_path), 0.2, seed=0)
+    reviews = split_validation(read_reviews(archive, scratch=tmp_path)[0], 0.2, seed=0)
     assert (reviews.split == "val").sum() == 4
     assert "not grouped by movie" in caplog.text
 
@@ -159,5 +159,5 @@ def test_member_reading_does_not_need_files_on_disk(tmp_path):
             for polarity, rating in (("pos", 9), ("neg", 2)):
                 add_file(tar, f"aclImdb/{split}/{polarity}/0_{rating}.txt", b"text")
     scratch = tmp_path / "scratch"
-    reviews = read_archive(archive, scratch=scratch)
+    reviews = read_reviews(archive, scratch=scratch)[0]
     assert len(reviews) == 4 and not scratch.exists()

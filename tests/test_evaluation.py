@@ -8,7 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from imdb_sentiment.baseline import build_vectorizer
-from imdb_sentiment.data import read_archive
+from imdb_sentiment.data import read_reviews
 from imdb_sentiment.evaluation import (
     WINDOWS,
     ContrastSetError,
@@ -80,7 +80,7 @@ def test_classification_metrics_on_known_predictions():
 
 @pytest.fixture(scope="module")
 def tiny_evaluation(tiny_archive, tmp_path_factory):
-    reviews = read_archive(tiny_archive, scratch=tmp_path_factory.mktemp("scratch"))
+    reviews = read_reviews(tiny_archive, scratch=tmp_path_factory.mktemp("scratch"))[0]
     train = reviews[reviews.split == "train"].reset_index(drop=True)
     test = reviews[reviews.split == "test"].reset_index(drop=True)
     data = evaluation_data(test.iloc[:10], test, SHIPPED_PAIRS, seed=0, suites_path=SUITES)

@@ -12,8 +12,8 @@ import mlflow
 import pandas as pd
 import pytest
 import requests
-from scoring_server import scoring_server
 
+from imdb_sentiment.scoring_server import scoring_server
 from imdb_sentiment.serving import load_predictor
 
 pytestmark = pytest.mark.slow

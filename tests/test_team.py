@@ -28,14 +28,15 @@ from conftest import (
     runs_in,
     tiny_repo,
 )
-from scoring_server import scoring_server
 
+from imdb_sentiment.scoring_server import scoring_server
 from imdb_sentiment.services import free_port
 from imdb_sentiment.team_server import (
     RunningServer,
     tracking_server,
 )
-from imdb_sentiment.tuning import PARENT_ATTR, STUDY_TAG
+from imdb_sentiment.tuning_study import PARENT_ATTR
+from imdb_sentiment.tuning_workers import STUDY_TAG
 
 pytestmark = pytest.mark.slow
 QUEUE_TIMEOUT = 900  # seconds for two tiny experiments on two workers

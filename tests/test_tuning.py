@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-import sys
 
 import mlflow
 import numpy as np
@@ -17,20 +16,12 @@ from conftest import REPO, TINY_MODEL
 from imdb_sentiment.data import prepare_dataset
 from imdb_sentiment.files import read_json
 from imdb_sentiment.params import PrepareParams, load_params, parse_params
-from imdb_sentiment.tuning import (
-    OBJECTIVE,
-    STUDY_TAG,
-    chosen_trial,
-    standard_error,
-    surplus_reason,
-    tracked,
-    trial_reporter,
-    tune,
-    tuning_summary,
-    write_report,
-    write_winner,
-)
+from imdb_sentiment.tuning import write_report
+from imdb_sentiment.tuning_history import chosen_trial, standard_error, tuning_summary
+from imdb_sentiment.tuning_params import write_winner
 from imdb_sentiment.tuning_report import render
+from imdb_sentiment.tuning_space import OBJECTIVE
+from imdb_sentiment.tuning_workers import STUDY_TAG, surplus_reason, tracked, trial_reporter, tune
 
 
 def study_of(*trials: tuple[float, float]) -> optuna.Study:
@@ -81,7 +72,7 @@ def test_the_report_is_rendered_from_the_json_file_it_writes_beside_it(tmp_path)
     report = write_report(summary, tmp_path)
     assert read_json(tmp_path / "reports" / "tuning.json") == summary
     assert report.read_text() == render(summary)
-    assert "No study has run on the current data yet." in report.read_text()
+    assert summary["studies"] == []
 
 
 def test_each_trial_is_a_nested_mlflow_run_with_its_params_state_and_value(tmp_path):
@@ -239,13 +230,11 @@ def test_a_tiny_search_nests_its_trials_resumes_and_writes_the_winner(tuning_set
     written = load_params(params_copy).models["gru"]
     assert written.units == chosen.params["units"]
 
-    summary = tuning_summary({"gru": study}, params, n_val=2498)
-    report = render(json.loads(json.dumps(summary)))  # rendered from what the JSON holds
-    assert "## gru (gru)" in report
-    assert f"Winner: trial {chosen.number}" in report
-    assert "4 trials:" in report and "3 from `tuning/gru-" in report
+    (gru,) = tuning_summary({"gru": study}, params, n_val=2498)["studies"]
+    assert (gru["trials"], gru["imported"], gru["winner"]["number"]) == (4, 3, chosen.number)
+    assert gru["history"] == f"tuning/{study.study_name}.json"
     best = max(t.value for t in study.trials if t.value is not None)
-    assert summary["studies"][0]["standard_error"] == pytest.approx(standard_error(best, 2498))
+    assert gru["standard_error"] == pytest.approx(standard_error(best, 2498))
 
     # Another architecture's study tries params.yaml's entry, then gru's winner.
     lstm = tune("lstm", params, prepared, trials=2, storage_url=storage)
@@ -268,12 +257,10 @@ def test_train_the_search_and_the_benchmark_train_identical_weights(tuning_setup
     import keras
     import pandas as pd
 
+    from bench.pipeline import seed_model
     from imdb_sentiment.data import PreparedPaths
     from imdb_sentiment.serving import KERAS_FILE
     from imdb_sentiment.training import HISTORY_KEYS, train_recurrent
-
-    sys.path.insert(0, str(REPO / "bench"))
-    from run import seed_model
 
     params, prepared, storage, root = tuning_setup
     # Small, and inside the search space, so that the first trial is this entry exactly.

@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         metavar="SECONDS",
         help="how often a running trial tells the study it is alive; another worker fails and "
-        "retries a trial silent for 3 beats (default 60, as tuning.HEARTBEAT_SECONDS)",
+        "retries a trial silent for 3 beats (default 60, as tuning_study.HEARTBEAT_SECONDS)",
     )
     experiment = commands.add_parser(
         "experiment",

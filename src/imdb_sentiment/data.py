@@ -65,11 +65,6 @@ class PreparedPaths:
         return self.root / "prepare.json"
 
 
-def read_archive(archive: Path, scratch: Path) -> pd.DataFrame:
-    """All labeled reviews in the archive: id, split (train/test), text, label, rating, movie."""
-    return read_reviews(archive, scratch)[0]
-
-
 def read_reviews(archive: Path, scratch: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(labeled, unlabeled) reviews in one pass over the archive. Labeled: id, split
     (train/test), text, label, rating, movie. Unlabeled (``train/unsup``, empty where the

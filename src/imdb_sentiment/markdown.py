@@ -4,7 +4,7 @@ compute nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -67,16 +67,14 @@ def table(frame: pd.DataFrame, index_name: str | None = "model") -> str:
     )
 
 
-def rows(header: Sequence[str], body: Iterable[Sequence[Any]]) -> str:
-    """A Markdown table from a header and rows of cells (``|`` in a cell is escaped)."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+def rows(header: Sequence[str], body: Iterable[Sequence[Any]], right: Collection[str] = ()) -> str:
+    """A Markdown table from a header and rows of cells (``|`` in a cell is escaped); the
+    columns named in ``right`` are right-aligned."""
+    rule = "".join("---:|" if name in right else "---|" for name in header)
+    lines = ["| " + " | ".join(header) + " |", "|" + rule]
     for cells in body:
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
-
-
-def bullets(items: Iterable[str]) -> list[str]:
-    return [f"- {item}" for item in items]
 
 
 def plus_minus(mean: float, std: float, digits: int = 2) -> str:

@@ -203,11 +203,12 @@ def run_record(run: Run, model_info: Any) -> dict[str, str]:
     }
 
 
-def git_commit() -> str | None:
+def git_commit(checkout: Path | None = None) -> str | None:
+    """The commit checked out at ``checkout`` (the project root by default); None outside git."""
     try:
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"],
-            cwd=project_root(),
+            cwd=checkout or project_root(),
             capture_output=True,
             text=True,
             timeout=10,

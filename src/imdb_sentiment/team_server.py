@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -324,10 +324,6 @@ def _backend(
         yield cluster
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    return run(build_parser().parse_args(argv))
-
-
 def run(args: argparse.Namespace) -> int:
     """`imdb-sentiment tracking-server`: run until Ctrl-C, then stop the database too."""
     # A service manager stops with SIGTERM: unwind the same way, so PostgreSQL stops too.
@@ -366,8 +362,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="imdb-sentiment tracking-server")
+def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of `imdb-sentiment tracking-server`, added to its subcommand's parser."""
     parser.description = __doc__.split("\n")[0]
     parser.add_argument(
         "--data-dir",

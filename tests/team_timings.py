@@ -1,6 +1,6 @@
-"""Team-scale timings on the tiny archive the tests use (see tests/conftest.py).
+"""Team-scale timings on the tiny archive and repo copies the tests use (tests/conftest.py).
 
-    python bench/team.py          # ~15 minutes on a 2-core CPU; needs PostgreSQL installed
+    python tests/team_timings.py  # ~15 minutes on a 2-core CPU; needs PostgreSQL installed
 
 1. the whole tiny pipeline (`dvc repro`) against the embedded SQLite store, then against the
    PostgreSQL-backed tracking server (`imdb-sentiment tracking-server`), each in a fresh copy;
@@ -8,7 +8,8 @@
    rate, then `dvc queue start -j N`) with one worker and with two, each from the same cached
    pipeline, until the queue is empty.
 
-Writes bench/team.json.
+Writes bench/team.json. Not a test (pytest collects test_*.py): it lives beside the fixtures
+it is built on, so that bench/ never imports tests/.
 """
 
 from __future__ import annotations
@@ -21,13 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent / "tests"))
+from conftest import REPO, cut_archive, dvc, git, project_env, tiny_repo
 
-from conftest import cut_archive, dvc, git, project_env, tiny_repo  # noqa: E402
-
-from imdb_sentiment.services import free_port  # noqa: E402
-from imdb_sentiment.team_server import tracking_server  # noqa: E402
+from imdb_sentiment.files import write_json
+from imdb_sentiment.services import free_port
+from imdb_sentiment.team_server import tracking_server
 
 SWEEP = ["-S", "models.gru.units=8,16", "-S", "train.learning_rate=0.01,0.003"]
 
@@ -85,7 +84,7 @@ def main() -> int:
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    (BENCH / "team.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(REPO / "bench" / "team.json", results)
     print(json.dumps(results, indent=2))
     return 0
 

@@ -1,4 +1,5 @@
-"""Run MLflow's own scoring server (`mlflow models serve`) for the tests and bench/serve_load.py."""
+"""MLflow's own scoring server (`mlflow models serve`) run for a while on a free loopback port:
+for the serving tests and the benchmark's load test and soak."""
 
 from __future__ import annotations
 

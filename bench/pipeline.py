@@ -1,0 +1,178 @@
+"""The pipeline at its defaults, measured: a cold `dvc repro` in a fresh clone (each stage's
+time and peak memory), the accuracy it reaches, and the spread of that accuracy over training
+seeds."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from bench import ROOT
+from imdb_sentiment.files import read_json
+from imdb_sentiment.runs import git_commit
+
+log = logging.getLogger(__name__)
+
+CACHED_REPROS = 3  # fully cached `dvc repro` runs (the median counts)
+
+
+def run_measured(command: list[str], cwd: Path, env: dict) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MB of the command and the processes it waited for, status)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=sys.stderr, stderr=sys.stderr)
+    _, status, usage = os.wait4(process.pid, 0)
+    return time.perf_counter() - started, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+def bench_env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    for name in ("MLFLOW_TRACKING_URI", "DVC_ROOT"):
+        env.pop(name, None)
+    return env
+
+
+def cold_pipeline(clone: Path) -> dict:
+    """Time every stage of a cold `dvc repro` in a fresh clone, then a cached one."""
+    if clone.exists():
+        shutil.rmtree(clone)
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    local = [s for s in params["data"]["sources"] if not s["url"].startswith(("http:", "https:"))]
+    if any(not (clone / s["url"]).exists() for s in local):
+        for source in local:  # a clone elsewhere: pin the local sources to this checkout's
+            source["url"] = str((ROOT / source["url"]).resolve())
+        (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    stages = ["download", "prepare", *(f"train@{a}" for a in params["models"])]
+    stages += [*(f"baseline@{b}" for b in params["baselines"]), "evaluate", "report"]
+    commands = {stage: ["dvc", "repro", "--single-item", stage] for stage in stages}
+    commands["promote"] = ["imdb_sentiment", "promote"]  # as `make run`: register, move `champion`
+    env = bench_env()
+    timings = {}
+    for step, command in commands.items():
+        log.info("cold: %s", step)
+        wall, rss, status = run_measured([sys.executable, "-m", *command], clone, env)
+        if status:
+            raise SystemExit(f"{step} failed (exit {status})")
+        timings[step] = {"seconds": round(wall, 1), "peak_rss_mb": round(rss)}
+    cached = []
+    for _ in range(CACHED_REPROS):
+        wall, _, status = run_measured([sys.executable, "-m", "dvc", "repro"], clone, env)
+        cached.append(wall)
+    return {
+        "commit": git_commit(clone),
+        "stages": timings,
+        "total_seconds": round(sum(t["seconds"] for t in timings.values()), 1),
+        "cached_repro_seconds": round(statistics.median(cached), 2),
+        "cached_repro_runs": CACHED_REPROS,
+        "max_stage_rss_mb": max(t["peak_rss_mb"] for t in timings.values()),
+    }
+
+
+def evaluation_of(clone: Path, name: str) -> dict:
+    """The evaluate stage's detail JSON of model ``name`` in ``clone``."""
+    return read_json(clone / "reports" / "evaluation" / f"{name}.json")
+
+
+def test_reviews(clone: Path) -> int:
+    """How many reviews the prepared test split holds."""
+    import pandas as pd
+
+    reviews = pd.read_parquet(clone / "data/prepared/reviews.parquet", columns=["split"])
+    return int((reviews.split == "test").sum())
+
+
+def accuracy_at_defaults(clone: Path) -> dict:
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    results = {}
+    for name in [*params["models"], *params["baselines"]]:
+        metrics = evaluation_of(clone, name)
+        training = read_json(clone / "models" / name / "training.json")
+        results[name] = {
+            "test_accuracy": metrics["test_accuracy"],
+            "test_accuracy_ci_low": metrics["test_accuracy_ci_low"],
+            "test_accuracy_ci_high": metrics["test_accuracy_ci_high"],
+            "val_accuracy": metrics["val_accuracy"],
+            "shuffled_test_accuracy": metrics["shuffled_test_accuracy"],
+            "contrast_pair_accuracy": metrics["contrast_pair_accuracy"],
+            "epochs_run": training.get("epochs_run"),
+            "best_epoch": training.get("best_epoch"),
+            "train_seconds": training["train_seconds"],
+        }
+    return results
+
+
+def seed_spread(clone: Path, seeds: list[int], models: dict) -> dict:
+    """Each recurrent default trained with each of ``seeds`` (weights, dropout and batch order;
+    the prepared data and validation split stay the cold run's), scored on test. The cold
+    run's own seed is the first entry."""
+    import keras
+    import pandas as pd
+
+    from imdb_sentiment.data import PreparedPaths
+    from imdb_sentiment.evaluation import metric_intervals
+    from imdb_sentiment.params import load_params
+    from imdb_sentiment.serving import KerasPredictor
+    from imdb_sentiment.text import Vocabulary
+
+    params = load_params(clone / "params.yaml")
+    prepared = PreparedPaths(clone / "data" / "prepared")
+    config = read_json(prepared.config)["prepare"]
+    reviews = pd.read_parquet(prepared.reviews, columns=["split", "text", "label"])
+    test = reviews[reviews.split == "test"]
+    vocab = Vocabulary.load(prepared.vocab)
+    results = {}
+    for name, spec in params.models.items():
+        runs = [{"seed": params.seed, "test_accuracy": models[name]["test_accuracy"]}]
+        for seed in seeds:
+            started = time.perf_counter()
+            model, stopper = seed_model(params, prepared, name, seed)
+            predictor = KerasPredictor(
+                model,
+                Vocabulary(vocab.tokens[: spec.vocab_size]),
+                config["max_len"],
+                config["truncating"],
+            )
+            probabilities = predictor.positive_probability(test.text.tolist())
+            labels = test.label.to_numpy()
+            accuracy = float(np.mean((probabilities >= 0.5) == labels))
+            interval = metric_intervals(labels, probabilities, seed=params.seed)
+            runs.append(
+                {
+                    "seed": seed,
+                    "test_accuracy": accuracy,
+                    "test_accuracy_ci_low": interval["test_accuracy_ci_low"],
+                    "test_accuracy_ci_high": interval["test_accuracy_ci_high"],
+                    "best_epoch": stopper.best_epoch + 1,
+                    "seconds": round(time.perf_counter() - started, 1),
+                }
+            )
+            log.info("seed %d %s: test_accuracy %.4f", seed, name, accuracy)
+            keras.backend.clear_session()
+        accuracies = [r["test_accuracy"] for r in runs]
+        results[name] = {
+            "seeds": [r["seed"] for r in runs],
+            "runs": runs,
+            "test_accuracy_mean": round(float(np.mean(accuracies)), 6),
+            "test_accuracy_std": round(float(np.std(accuracies, ddof=1)), 6),
+        }
+    return results
+
+
+def seed_model(params, prepared, name: str, seed: int) -> tuple:  # (keras.Model, its stopper)
+    """Model ``name`` of ``params`` trained with ``seed``, as `train@NAME` trains it."""
+    from imdb_sentiment.training import SplitArrays, early_stopping, fit_model
+
+    arrays = SplitArrays.load(prepared, params.models[name].vocab_size)
+    stopper = early_stopping(params.train)
+    model = fit_model(name, params.models[name], arrays, seed, params.train, stopper)
+    return model, stopper

@@ -1,0 +1,392 @@
+"""bench/RESULTS.md from the benchmark's JSON files alone (results.json, soak.json,
+pretrain.json): every number, setting and target comes from them; this module measures
+nothing and formats through the project's one Markdown helper.
+
+    python -m bench.run --render-only     # re-render RESULTS.md from the committed files
+"""
+
+from __future__ import annotations
+
+from bench import PRETRAIN_JSON, RESULTS_MD, SOAK_JSON
+from bench.throughput import RATES
+from imdb_sentiment import markdown as md
+from imdb_sentiment.files import atomic_path, read_json
+
+
+def write_rendered(results: dict, soak: dict | None = None, pretrain: dict | None = None) -> None:
+    """bench/RESULTS.md rendered from ``results`` (what bench/results.json holds), the soak
+    (bench/soak.json unless given) and the pretraining study (bench/pretrain.json unless
+    given), atomically."""
+    if soak is None and SOAK_JSON.exists():
+        soak = read_json(SOAK_JSON)
+    if pretrain is None and PRETRAIN_JSON.exists():
+        pretrain = read_json(PRETRAIN_JSON)
+    with atomic_path(RESULTS_MD) as tmp:
+        tmp.write_text(render(results, soak, pretrain))
+
+
+def render(results: dict, soak: dict | None = None, pretrain: dict | None = None) -> str:
+    """RESULTS.md from ``results``, ``soak`` and ``pretrain`` alone: every number, setting
+    and target comes from them."""
+    sections = [
+        header_section(results),
+        cold_run_section(results),
+        accuracy_section(results),
+        pretraining_section(pretrain),
+        throughput_tutorial_section(results),
+        throughput_defaults_section(results),
+        *(serving_section(served) for served in results.get("serving", [])),
+        soak_section(soak),
+    ]
+    return "\n\n".join(section for section in sections if section) + "\n"
+
+
+def header_section(results: dict) -> str:
+    machine = results["machine"]
+    cold_commit = results.get("cold_pipeline", {}).get("commit", results["commit"])
+    reused = (
+        f" (the cold run, accuracy, seeds and serving: its clone of `{cold_commit[:10]}`)"
+        if cold_commit != results["commit"]
+        else ""
+    )
+    device = "no GPU" if results.get("device") == "cpu" else f"device {results.get('device')}"
+    return (
+        f"# Benchmark results\n\n{results['date']}, commit `{results['commit'][:10]}`{reused}, "
+        f"{machine['cpu_cores']} CPU cores ({machine['processor']}), Python {machine['python']}, "
+        f"{device}. Produced by `python bench/run.py`."
+    )
+
+
+def cold_run_section(results: dict) -> str:
+    cold = results.get("cold_pipeline", {})
+    if "stages" not in cold:
+        return ""
+    body = [[stage, t["seconds"], t["peak_rss_mb"]] for stage, t in cold["stages"].items()]
+    body.append(
+        [
+            "**total**",
+            f"**{cold['total_seconds']}** ({cold['total_seconds'] / 60:.1f} min)",
+            f"max {cold['max_stage_rss_mb']}",
+        ]
+    )
+    runs = cold.get("cached_repro_runs")
+    median = f" (median of {runs})" if runs else ""
+    lines = [
+        "## Cold `dvc repro` (empty cache)",
+        "",
+        md.rows(["stage", "wall s", "peak RSS MB"], body),
+        "",
+        f"Fully cached `dvc repro`{median}: **{cold['cached_repro_seconds']} s**.",
+    ]
+    targets = results.get("targets", {})
+    measured = {
+        "cold_total_seconds": ("total", cold["total_seconds"], "s"),
+        "evaluate_seconds": ("evaluate", cold["stages"].get("evaluate", {}).get("seconds"), "s"),
+        "peak_rss_mb": ("the largest stage's peak RSS", cold["max_stage_rss_mb"], "MB"),
+    }
+    checks = [
+        f"{label} {value} {unit} (target ≤ {targets[key]} {unit}"
+        f"{' ✓' if value <= targets[key] else ' ✗'})"
+        for key, (label, value, unit) in measured.items()
+        if key in targets and value is not None
+    ]
+    if checks:
+        lines += ["", "Targets: " + "; ".join(checks) + "."]
+    return "\n".join(lines)
+
+
+def accuracy_section(results: dict) -> str:
+    targets = results.get("targets", {}).get("test_accuracy_mean", {})
+    intervals = results.get("intervals", {})
+    level = f"{100 * intervals['confidence']:.0f}% " if "confidence" in intervals else ""
+    size = f", {results['test_reviews']:,} reviews" if "test_reviews" in results else ""
+    body = []
+    for name, m in results["models"].items():
+        target, mean = targets.get(name), m.get("test_accuracy_mean")
+        mark = "" if target is None or mean is None else (" ✓" if mean >= target else " ✗")
+        spread = (
+            ""
+            if mean is None
+            else f"{md.plus_minus(mean, m['test_accuracy_std'])} ({len(m['seeds'])} seeds){mark}"
+        )
+        body.append(
+            [
+                name,
+                f"{md.pct(m['test_accuracy'], 2)} "
+                f"{md.interval(m['test_accuracy_ci_low'], m['test_accuracy_ci_high'])}",
+                spread,
+                "" if target is None else md.pct(target),
+                md.pct(m["val_accuracy"], 2),
+                md.pct(m["shuffled_test_accuracy"], 2),
+                md.pct(m["contrast_pair_accuracy"]),
+                m["epochs_run"] or "",
+                m["best_epoch"] or "",
+                f"{m['train_seconds']:.0f}",
+            ]
+        )
+    header = [
+        f"test acc [{level}CI]",
+        "seeds: mean ± std",
+        "target (seeds' mean)",
+        "val acc",
+        "shuffled acc",
+        "minimal pairs",
+        "epochs run",
+        "best epoch",
+        "train s",
+    ]
+    lines = [f"## Accuracy at the defaults (test set{size})", ""]
+    if intervals:
+        lines += [
+            f"Intervals: {level}bootstrap over the test reviews, {intervals['resamples']:,} "
+            "resamples.",
+            "",
+        ]
+    lines.append(md.rows(["model", *header], body))
+    if "throughput" not in results:
+        lines += ["", "Training throughput was not measured in this run (`--skip-throughput`)."]
+    return "\n".join(lines)
+
+
+# The columns of a language-model epoch in bench/pretrain.json, as the table shows them.
+LM_EPOCH_KEYS = ("epoch", "sampled_loss", "held_out_loss", "held_out_perplexity", "seconds")
+
+
+def pretraining_section(study: dict | None) -> str:
+    """The pretraining study (bench/pretrain.json): what the language model was and saw, then
+    each classifier variant over seeds, and whether pretraining clears its bar."""
+    if not study or not study.get("classifiers"):
+        return ""
+    settings, corpus = study["settings"], study["corpus"]
+    phases = [(name, study[name]) for name in ("lm", "lm_target") if study.get(name)]
+    seconds = sum(e["seconds"] for _, phase in phases for e in phase["epochs"])
+    seconds += sum(run["seconds"] for run in study["classifiers"].values())
+    lines = [
+        "## Pretraining on the unlabeled reviews",
+        "",
+        f"`python bench/pretrain.py` at `{study['commit'][:10]}`: "
+        f"{seconds / 3600:.1f} process-hours at {settings['threads']} thread(s). "
+        f"A word-level language model (embedding {settings['embedding_dim']}, LSTM "
+        f"{settings['units']}, vocabulary {corpus['vocab_size']:,}, tied output, sampled "
+        f"softmax of {settings['sampled']}, {settings['segment']}-token segments) on the train "
+        f"split plus {corpus['unlabeled_reviews']:,} unlabeled reviews "
+        f"({corpus['lm_tokens']:,} tokens; validation and test text never reach it), then on "
+        f"the train split's text alone ({corpus['target_tokens']:,} tokens).",
+        "",
+        md.rows(
+            ["phase", "epoch", "sampled loss", "held-out loss", "held-out perplexity", "seconds"],
+            (
+                [name, *(e[key] for key in LM_EPOCH_KEYS)]
+                for name, phase in phases
+                for e in phase["epochs"]
+            ),
+        ),
+        "",
+        f"Classifiers: that embedding and LSTM, then last + max + mean pooling, dropout "
+        f"{settings['dropout']}, a sigmoid; at most {settings['epochs']} epochs (early stopping "
+        f"on val_loss, patience {settings['patience']}), warmup then cosine decay to a peak "
+        f"rate of {settings['lr']}, on the project's training loop. `pretrained` starts from "
+        f"the language model, each lower layer group {settings['lr_decay']}× slower, unfrozen "
+        "one group per epoch (head, then LSTM, then embedding); `random` is its twin from "
+        "random weights, every layer trained at the peak rate from the start. Validation "
+        "decides; test is reported.",
+        "",
+    ]
+    summary = study.get("summary", {})
+    lines.append(
+        md.rows(
+            [
+                "variant",
+                "seeds",
+                "val accuracy (mean ± std)",
+                "test accuracy (mean ± std)",
+                "val per seed",
+                "best / run epochs per seed",
+            ],
+            _variant_rows(study["classifiers"], summary),
+        )
+    )
+    if "val_gain" in summary:
+        lines += [
+            "",
+            f"Pretraining gain on validation: {md.points(summary['val_gain'])} points, against "
+            f"a bar of {md.points(summary['bar'], signed=False)} (twice the larger seed "
+            f"spread): {'it pays' if summary['pays'] else 'it does not pay'} on this budget.",
+        ]
+    return "\n".join(lines)
+
+
+def _variant_rows(classifiers: dict, summary: dict) -> list[list]:
+    """One row per classifier variant of the pretraining study: its seeds' spread and runs."""
+    body = []
+    by_seed = sorted(classifiers.items(), key=lambda kv: int(kv[0].split("/")[1]))
+    for variant in ("pretrained", "random"):
+        runs = {k.split("/")[1]: r for k, r in by_seed if k.startswith(f"{variant}/")}
+        if not runs:
+            continue
+        row = summary.get(variant, {})
+        body.append(
+            [
+                variant,
+                len(runs),
+                md.plus_minus(row["val_accuracy_mean"], row["val_accuracy_std"]) if row else "",
+                md.plus_minus(row["test_accuracy_mean"], row["test_accuracy_std"]) if row else "",
+                ", ".join(f"{seed}: {md.pct(r['val_accuracy'], 2)}" for seed, r in runs.items()),
+                ", ".join(
+                    f"{seed}: {r['best_epoch']}/{r['epochs_run']}" for seed, r in runs.items()
+                ),
+            ]
+        )
+    return body
+
+
+def throughput_tutorial_section(results: dict) -> str:
+    rows = {arch: t for arch, t in results.get("throughput", {}).items() if "speedup" in t}
+    if not rows:
+        return ""
+    settings = results.get("throughput_settings", {})
+    threads = results.get("tensorflow_threads", {})
+    tutorial = settings.get("tutorial", {})
+    target = md.ratio(results.get("targets", {}).get("speedup"))
+    body = [
+        [arch, t.get("reviews", ""), *_ratio_cells(t, "reference", "project", "speedup", target)]
+        for arch, t in rows.items()
+    ]
+    header = ["arch", "reviews", "reference ex/s", "project ex/s", "speedup", "target"]
+    header += ["speedup, wall clock", "reference % of peak", "project % of peak"]
+    config = ", ".join(f"{key} {value}" for key, value in tutorial.items())
+    return "\n".join(
+        [
+            "## Training throughput",
+            "",
+            f"Each ratio: both sides in one process on the same seeded sample of training "
+            f"reviews, {settings.get('epochs')} epochs per run after a warm-up, "
+            f"{settings.get('repeats')} runs interleaved (the median counts), TensorFlow "
+            f"threads intra-op {threads.get('intra_op')}, inter-op {threads.get('inter_op')}. "
+            "Rates are examples per second of the process's CPU time; the ratio of wall-clock "
+            f"rates is beside each. Measured float32 matmul peak: "
+            f"**{results['matmul_gflops_float32']} GFLOP/s**.",
+            "",
+            f"**`speedup`, at the tutorial configuration** ({config}). Reference: `model.fit` "
+            "on pre-padded arrays, no mask. Project: right padding handled exactly without a "
+            "Keras mask, length-bucketed batches cut to their longest review.",
+            "",
+            md.rows(header, body),
+        ]
+    )
+
+
+def throughput_defaults_section(results: dict) -> str:
+    rows = {
+        name: t for name, t in results.get("throughput", {}).items() if "speedup_at_defaults" in t
+    }
+    if not rows:
+        return ""
+    target = md.ratio(results.get("targets", {}).get("speedup_at_defaults"))
+    body = [
+        [
+            name,
+            t.get("reviews_at_defaults", ""),
+            t["max_len"],
+            *_ratio_cells(
+                t, "padded_at_defaults", "project_at_defaults", "speedup_at_defaults", target
+            ),
+        ]
+        for name, t in rows.items()
+    ]
+    header = ["model", "reviews", "length cap", "padded ex/s", "project ex/s"]
+    header += ["speedup_at_defaults", "target", "wall clock", "padded % of peak"]
+    header += ["project % of peak"]
+    return "\n".join(
+        [
+            "**`speedup_at_defaults`, at each model's defaults**: the same model fed every "
+            "review padded to the length cap in random batches, against length-bucketed "
+            "batches.",
+            "",
+            md.rows(header, body),
+        ]
+    )
+
+
+def _ratio_cells(row: dict, slow: str, fast: str, speedup: str, target: str) -> list[str]:
+    """One throughput ratio's cells: both sides' rates, the ratio and its ``target``, the
+    wall-clock ratio, and each side's fraction of the matmul peak."""
+    return [
+        f"{row[RATES[slow]]:.0f}",
+        f"{row[RATES[fast]]:.0f}",
+        md.ratio(row[speedup]),
+        target,
+        md.ratio(row.get(f"{speedup}_wall")),
+        md.pct(row[f"fraction_of_matmul_peak_{slow}"]),
+        md.pct(row[f"fraction_of_matmul_peak_{fast}"]),
+    ]
+
+
+def serving_section(served: dict) -> str:
+    """One served model's load test (bench/serve_load.py)."""
+    batch_key = next(key for key in served if key.startswith("batch_of_"))
+    single, batch = served["single_review"], served[batch_key]
+    size = served.get("settings", {}).get("batch_size", batch_key.removeprefix("batch_of_"))
+    return (
+        f"## Serving: `{served['model_uri']}`\n\n"
+        f"{single['requests']} single-review requests at {single['concurrency']} concurrent: "
+        f"p50 {single['p50_ms']} ms, p95 {single['p95_ms']} ms, p99 {single['p99_ms']} ms, "
+        f"{single['requests_per_second']} requests/s, {single['errors']} errors. "
+        f"{batch['requests']} requests of {size} reviews at {batch['concurrency']} concurrent: "
+        f"{batch['reviews_per_second']} reviews/s (p50 {batch['p50_ms']} ms), "
+        f"{batch['errors']} errors."
+    )
+
+
+def soak_section(soak: dict | None) -> str:
+    """The soak (bench/soak.json): one row per server, then the answers per request kind."""
+    if not soak:
+        return ""
+    runs = soak["runs"]
+    header = ["model", "workers", "requests/s", "good p50 ms", "good p99 ms", "5xx or no answer"]
+    header += ["missed targets", "peak RSS MB", "RSS MB after warm-up → end", "/ping after"]
+    body = [
+        [
+            f"{run['model_name']} (`{run['model_uri']}`)",
+            run["workers"],
+            run["requests_per_second"],
+            run["good_p50_ms"],
+            run["good_p99_ms"],
+            run["server_errors"],
+            run["missed_targets"],
+            f"{run['peak_rss_mb']:.0f}",
+            f"{run['rss_mb_after_warm_up']:.0f} → {run['rss_mb_at_end']:.0f}",
+            "yes" if run["ping_after"] else "**no**",
+        ]
+        for run in runs
+    ]
+    kinds = list(runs[0]["by_kind"]) if runs else []
+    by_kind = [
+        [
+            kind,
+            runs[0]["by_kind"][kind]["expected"],
+            *(
+                ", ".join(f"{n} × {s}" for s, n in run["by_kind"][kind]["statuses"].items()) or "-"
+                for run in runs
+            ),
+        ]
+        for kind in kinds
+    ]
+    servers = [f"{run['model_name']}, -w {run['workers']}" for run in runs]
+    return "\n".join(
+        [
+            "## Serving soak",
+            "",
+            f"`python bench/soak.py` at `{soak['commit'][:10]}`, {soak['date']}: "
+            f"{soak['requests']:,} requests per server at {soak['concurrency']} concurrent, "
+            f"every {soak['malformed_every']}th hostile (the kinds below, in turn). Targets: no "
+            "5xx, every good request and valid large one 200, every malformed one 4xx, /ping "
+            "after.",
+            "",
+            md.rows(header, body, right=header[1:-1]),
+            "",
+            "Answers by status, per request kind:",
+            "",
+            md.rows(["kind", "expected", *servers], by_kind),
+        ]
+    )

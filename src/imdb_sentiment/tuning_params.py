@@ -1,0 +1,30 @@
+"""A tuning study's winner written into params.yaml, the file's comments and layout kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from imdb_sentiment.files import atomic_path
+from imdb_sentiment.tuning_history import winner
+
+
+def write_winner(name: str, study: optuna.Study, params_path: Path, n_val: int) -> dict[str, Any]:
+    """Put the study's winner into params.yaml ``models.NAME``; return the entry written."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round-trip: comments and key order survive
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=2, sequence=4, offset=2)  # the file's own list style
+    yaml.representer.add_representer(
+        type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
+    document = yaml.load(params_path.read_text())
+    entry = winner(study, n_val)
+    for key, value in entry.items():
+        document["models"][name][key] = value
+    with atomic_path(params_path) as tmp, tmp.open("w") as handle:
+        yaml.dump(document, handle)
+    return entry
