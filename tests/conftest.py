@@ -20,7 +20,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 REAL_ARCHIVE = REPO.parent / "shared" / "data" / "aclImdb_v1_full.tar.gz"
 REVIEWS_PER_FOLDER = 24  # per split and label: 96 labeled reviews in all, and 24 unlabeled
-MODELS = ["simple_rnn", "lstm", "gru", "bilstm", "tfidf", "tfidf_bigram"]
+MODELS = ["simple_rnn", "lstm", "gru", "bilstm", "tfidf", "tfidf_bigram", "nb_trigram"]
+ENSEMBLES = ["gru_nb"]
 
 
 def add_file(tar: tarfile.TarFile, name: str, data: bytes) -> None:

@@ -4,10 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from imdb_sentiment.baseline import build_vectorizer
+from imdb_sentiment.baseline import build_classifier, build_features
 from imdb_sentiment.data import read_reviews
 from imdb_sentiment.evaluation import (
     WINDOWS,
@@ -15,15 +14,18 @@ from imdb_sentiment.evaluation import (
     classification_metrics,
     contrast_reviews,
     evaluate_predictor,
+    evaluate_scores,
     evaluation_data,
     load_contrast_pairs,
     metric_intervals,
     metric_statistic,
     natural_subsets,
     paired_difference,
+    score_texts,
     shuffle_words,
     window_key,
 )
+from imdb_sentiment.probes import load_probes, write_probes
 from imdb_sentiment.params import BaselineParams
 from imdb_sentiment.serving import PipelinePredictor
 from imdb_sentiment.text import tokenize
@@ -87,16 +89,29 @@ def tiny_evaluation(tiny_archive, tmp_path_factory):
     return train, data
 
 
+def unigram_pipeline(train: pd.DataFrame, weighting: str = "tfidf") -> Pipeline:
+    unigrams = BaselineParams(
+        weighting=weighting,
+        ngram_max=1,
+        min_df=1,
+        max_features=None,
+        sublinear_tf=weighting == "tfidf",
+        C=(1.0,),
+        max_iter=200,
+    )
+    steps = [
+        ("features", build_features(unigrams)),
+        ("classifier", build_classifier(unigrams, 1.0, 0)),
+    ]
+    return Pipeline(steps).fit(train.text, train.label)
+
+
+@pytest.mark.parametrize("weighting", ["tfidf", "nb"])
 def test_a_unigram_bag_of_words_cannot_see_order_and_the_numbers_show_it_exactly(
-    tiny_evaluation,
+    tiny_evaluation, weighting
 ):
     train, data = tiny_evaluation
-    unigrams = BaselineParams(
-        ngram_max=1, min_df=1, max_features=None, sublinear_tf=True, C=(1.0,), max_iter=200
-    )
-    pipeline = Pipeline(
-        [("tfidf", build_vectorizer(unigrams)), ("classifier", LogisticRegression())]
-    ).fit(train.text, train.label)
+    pipeline = unigram_pipeline(train, weighting)
     metrics = evaluate_predictor(PipelinePredictor(pipeline), data).metrics
     assert metrics["shuffled_test_accuracy"] == metrics["test_accuracy"]
     assert metrics["shuffled_accuracy_drop"] == 0
@@ -181,3 +196,33 @@ def test_intervals_hold_the_estimate_and_a_paired_difference_is_exact_for_a_copy
     flipped[:100] = ~flipped[:100]
     diff = paired_difference(right, flipped, seed=0)
     assert diff["ci_low"] <= diff["difference"] <= diff["ci_high"]
+
+
+def test_a_sampled_order_curve_shuffles_the_same_reviews_for_every_window(tiny_evaluation):
+    train, full = tiny_evaluation
+    sampled = evaluation_data(
+        full.val, full.test, SHIPPED_PAIRS, seed=0, suites_path=SUITES, window_reviews=20
+    )
+    assert len(sampled.window_index) == 20 and (np.diff(sampled.window_index) > 0).all()
+    for texts in sampled.window_texts.values():
+        originals = [tokenize(full.test.text.iloc[i]) for i in sampled.window_index]
+        assert [Counter(tokenize(t)) for t in texts] == [Counter(o) for o in originals]
+    metrics = evaluate_predictor(PipelinePredictor(unigram_pipeline(train)), sampled).metrics
+    # Test accuracy and the whole-review shuffle stay on every test review.
+    assert (
+        metrics == evaluate_predictor(PipelinePredictor(unigram_pipeline(train)), sampled).metrics
+    )
+    whole = evaluate_predictor(PipelinePredictor(unigram_pipeline(train)), full).metrics
+    assert metrics["test_accuracy"] == whole["test_accuracy"]
+    assert metrics["shuffled_test_accuracy"] == whole["shuffled_test_accuracy"]
+
+
+def test_the_probes_read_back_give_every_number_the_in_memory_sets_give(tiny_evaluation, tmp_path):
+    train, data = tiny_evaluation
+    write_probes(data, tmp_path)
+    loaded = load_probes(tmp_path)
+    predictor = PipelinePredictor(unigram_pipeline(train))
+    scores = score_texts(predictor, loaded)
+    assert set(scores) >= {"val", "test", "shuffled", "contrast", "window_2", "suite_negation"}
+    assert all(s.dtype == np.float32 for s in scores.values())
+    assert evaluate_scores(scores, loaded).metrics == evaluate_predictor(predictor, data).metrics

@@ -75,7 +75,7 @@ def test_model_and_baseline_names_must_be_usable_and_distinct():
         parse_params(raw)
     raw = copy.deepcopy(DEFAULTS)
     raw["models"]["tfidf"] = raw["models"]["lstm"]
-    with pytest.raises(ParamsError, match="tfidf is both a model and a baseline"):
+    with pytest.raises(ParamsError, match="tfidf is in both models and baselines"):
         parse_params(raw)
 
 

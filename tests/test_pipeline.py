@@ -32,7 +32,7 @@ from imdb_sentiment.serving import load_predictor
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["download", "prepare", "evaluate", "report", *[f"train@{m}" for m in MODELS[:4]]] + [
+STAGES = ["download", "prepare", "probes", "compare", "report", *[f"train@{m}" for m in MODELS[:4]]] + [
     f"baseline@{m}" for m in MODELS[4:]
 ]
 HEADLINE = [

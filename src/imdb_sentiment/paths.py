@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from imdb_sentiment.headline import ANSWER_FILE, EVALUATION_FILES
+from imdb_sentiment.headline import ANSWER_FILES, EVALUATION_FILES
 
-HEADLINE_FILES = [*EVALUATION_FILES, ANSWER_FILE]
+HEADLINE_FILES = [*EVALUATION_FILES, *ANSWER_FILES]
 
 PREPARED = Path("data/prepared")
 MODELS = Path("models")
