@@ -4,12 +4,15 @@ A model folder (``models/<name>/predictor``) holds everything a prediction needs
 model plus vocabulary and text settings, or the scikit-learn Pipeline. Evaluation loads that
 folder directly; the MLflow model carries the same folder as an artifact and this package as
 code, so the served model runs the very code that evaluation ran.
+
+No model file runs code when it is loaded: the Keras model loads in safe mode, the Pipeline is
+a skops file whose types are checked before it is read, and the MLflow model is logged from
+code (``pyfunc_model.py``), not as a pickled instance.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import json
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -23,6 +26,7 @@ from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
 
+from imdb_sentiment.errors import UserError
 from imdb_sentiment.text import Vocabulary, encode_texts, token_lengths
 
 TEXT_COLUMN = "text"
@@ -30,7 +34,14 @@ POSITIVE, NEGATIVE = "positive", "negative"
 KERAS_FILE = "model.keras"
 VOCAB_FILE = "vocab.json"
 TEXT_CONFIG_FILE = "text.json"
-PIPELINE_FILE = "pipeline.joblib"
+PIPELINE_FILE = "pipeline.skops"
+PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")  # the MLflow model, logged from code
+# The types a Pipeline file may hold beyond those skops trusts by default (scikit-learn's
+# estimators, numpy's arrays and dtypes, scipy's sparse matrices) and this project's own
+# (``imdb_sentiment.*``, e.g. the tokenizer ``imdb_sentiment.text.tokenize``). Every other type
+# is refused: a skops file can name any importable callable. Add one here only for a reason.
+TRUSTED_TYPES: tuple[str, ...] = ()
+PROJECT_PACKAGE = "imdb_sentiment"
 PREDICT_BATCH = 256  # reviews a batch holds at most
 # Padded tokens a batch holds at most: a batch's activations grow with reviews x length, and at
 # 256 reviews of 1,000 tokens one gru batch held 1.1 GB (evaluate scores two models at once).
@@ -81,7 +92,9 @@ class KerasPredictor:
 
         config = json.loads((folder / TEXT_CONFIG_FILE).read_text())
         return cls(
-            keras.models.load_model(folder / KERAS_FILE, compile=False),
+            # Safe mode refuses a Lambda layer's pickled bytecode; the custom layers load as
+            # registered serializables (models.py).
+            keras.models.load_model(folder / KERAS_FILE, compile=False, safe_mode=True),
             Vocabulary.load(folder / VOCAB_FILE),
             config["max_len"],
             config["truncating"],
@@ -120,14 +133,43 @@ class PipelinePredictor:
 
     @classmethod
     def load(cls, folder: Path) -> PipelinePredictor:
-        import joblib
-
-        return cls(joblib.load(folder / PIPELINE_FILE))
+        return cls(load_pipeline(folder / PIPELINE_FILE))
 
     def positive_probability(self, texts: Sequence[str]) -> np.ndarray:
         if not len(texts):
             return np.zeros(0)
         return self.pipeline.predict_proba(list(texts))[:, 1].astype(np.float64)
+
+
+class UntrustedModelError(UserError, ValueError):
+    """A model file holds a type this project does not load."""
+
+
+def save_pipeline(pipeline: Any, path: Path) -> None:
+    """Write a scikit-learn object as a skops file: arrays and a schema, no pickle."""
+    import skops.io
+
+    skops.io.dump(pipeline, path)
+
+
+def trusted_type(name: str) -> bool:
+    """Whether a skops file may hold ``name`` (a dotted type or function name)."""
+    return name.startswith(f"{PROJECT_PACKAGE}.") or name in TRUSTED_TYPES
+
+
+def load_pipeline(path: Path) -> Any:
+    """The scikit-learn object in skops file ``path``, or UntrustedModelError naming every type
+    in it that is neither skops' default, the project's own nor in ``TRUSTED_TYPES``."""
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(file=path)
+    refused = [name for name in untrusted if not trusted_type(name)]
+    if refused:
+        raise UntrustedModelError(
+            f"{path}: refusing to load untrusted types {', '.join(refused)} (trusted: "
+            f"skops' defaults, {PROJECT_PACKAGE}.* and serving.TRUSTED_TYPES)"
+        )
+    return skops.io.load(path, trusted=untrusted)
 
 
 def load_predictor(folder: str | Path) -> Predictor:
@@ -261,7 +303,10 @@ def check_reviews_before_mlflow_casts_them() -> None:
 
 
 class SentimentModel(PythonModel):
-    """The MLflow model of every architecture: raw review text in, probability and label out."""
+    """The MLflow model of every architecture: raw review text in, probability and label out.
+
+    Logged from code: ``pyfunc_model.py`` builds it when MLflow loads the model.
+    """
 
     def load_context(self, context: Any) -> None:
         # Runs in the scoring server (and `mlflow models predict`) before it parses a request.
@@ -276,22 +321,25 @@ class SentimentModel(PythonModel):
         return label_probabilities(self.predictor.positive_probability(validate_texts(model_input)))
 
 
-def pinned_requirements(*packages: str) -> list[str]:
-    """``name==version`` of what is installed, so the logged model rebuilds the same stack."""
-    return [f"{name}=={importlib.metadata.version(name)}" for name in packages]
+def log_sentiment_model(name: str, predictor_dir: Path, requirements: Sequence[str]) -> Any:
+    """Log ``predictor_dir`` as the run's raw-text pyfunc model ``name`` (the model's name, so
+    the MLflow UI tells the models apart); return its info.
 
-
-def log_sentiment_model(predictor_dir: Path, requirements: Sequence[str]) -> Any:
-    """Log ``predictor_dir`` as the run's raw-text pyfunc model ``model``; return its info."""
+    From code, not a pickled instance: MLflow copies ``pyfunc_model.py`` into the model and
+    runs it on load. ``requirements``: the model's own packages (``scikit-learn``, ``keras``),
+    pinned with everything they pull in at requirements.lock's versions.
+    """
     import mlflow
+
+    from imdb_sentiment.lock import model_requirements
 
     package_dir = Path(__file__).resolve().parent
     return mlflow.pyfunc.log_model(
-        name="model",
-        python_model=SentimentModel(),
+        name=name,
+        python_model=str(PYFUNC_CODE),
         artifacts={"predictor": str(predictor_dir)},
         code_paths=[str(package_dir)],
         signature=SIGNATURE,
         input_example=INPUT_EXAMPLE,
-        pip_requirements=pinned_requirements("mlflow", "numpy", "pandas", *requirements),
+        pip_requirements=model_requirements(["mlflow", "numpy", "pandas", *requirements]),
     )
