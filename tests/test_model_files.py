@@ -101,9 +101,9 @@ def pickles_in(root: Path) -> list[str]:
 
 @pytest.fixture
 def tracking(tmp_path):
-    """A fresh MLflow store of the test's own, as the process-wide one."""
+    """A fresh MLflow store of the test's own, as the process-wide one (runs go to its
+    Default experiment: an active experiment set here would outlive the test)."""
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    mlflow.set_experiment("model-files")
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_a_logged_model_holds_no_pickle_and_loads_without_unpickling(
 
 
 def test_a_logged_model_pins_its_whole_closure_at_the_locks_versions(tmp_path, tracking):
-    from imdb_sentiment.lock import locked_versions
+    from imdb_sentiment.serving import locked_versions
 
     with mlflow.start_run():
         info = log_sentiment_model("tfidf", pipeline_folder(tmp_path), ["scikit-learn", "skops"])

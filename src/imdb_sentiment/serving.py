@@ -7,14 +7,16 @@ code, so the served model runs the very code that evaluation ran.
 
 No model file runs code when it is loaded: the Keras model loads in safe mode, the Pipeline is
 a skops file whose types are checked before it is read, and the MLflow model is logged from
-code (``pyfunc_model.py``), not as a pickled instance.
+code (``pyfunc_model.py``), not as a pickled instance. Its requirements are requirements.lock's
+pins of every package it needs, so a served model rebuilds the stack it was trained on.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +27,8 @@ from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from imdb_sentiment.errors import UserError
 from imdb_sentiment.text import Vocabulary, encode_texts, token_lengths
@@ -42,6 +46,11 @@ PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")  # the MLflow model, l
 # is refused: a skops file can name any importable callable. Add one here only for a reason.
 TRUSTED_TYPES: tuple[str, ...] = ()
 PROJECT_PACKAGE = "imdb_sentiment"
+# The one list of pinned packages (`make lock` writes it): installs come from it, and so do a
+# logged model's requirements. The lock the package was installed with: `make install` installs
+# it editable, so its checkout's, also for a stage DVC runs in a temporary copy.
+LOCK_FILE = "requirements.lock"
+LOCK_PATH = Path(__file__).resolve().parents[2] / LOCK_FILE
 PREDICT_BATCH = 256  # reviews a batch holds at most
 # Padded tokens a batch holds at most: a batch's activations grow with reviews x length, and at
 # 256 reviews of 1,000 tokens one gru batch held 1.1 GB (evaluate scores two models at once).
@@ -331,8 +340,6 @@ def log_sentiment_model(name: str, predictor_dir: Path, requirements: Sequence[s
     """
     import mlflow
 
-    from imdb_sentiment.lock import model_requirements
-
     package_dir = Path(__file__).resolve().parent
     return mlflow.pyfunc.log_model(
         name=name,
@@ -343,3 +350,67 @@ def log_sentiment_model(name: str, predictor_dir: Path, requirements: Sequence[s
         input_example=INPUT_EXAMPLE,
         pip_requirements=model_requirements(["mlflow", "numpy", "pandas", *requirements]),
     )
+
+
+REFRESH_HINT = "run `make install` (or `make lock` after changing pyproject.toml)"
+
+
+class LockError(UserError, RuntimeError):
+    """The environment is not the one requirements.lock pins."""
+
+
+def locked_versions(lock: Path | None = None) -> dict[str, str]:
+    """Package (canonical name) -> pinned version, for this interpreter and platform.
+
+    The lock is universal: a package pinned differently per Python version appears once per
+    version, each line with its environment marker; only the line whose marker holds here counts.
+    """
+    lock = lock or LOCK_PATH
+    if not lock.exists():
+        raise LockError(f"{lock} is missing; a model's requirements come from it ({REFRESH_HINT})")
+    versions = {}
+    for line in lock.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate():
+            (version,) = (spec.version for spec in requirement.specifier)
+            versions[canonicalize_name(requirement.name)] = version
+    return versions
+
+
+def installed_closure(packages: Iterable[str]) -> set[str]:
+    """``packages`` and every package they require here (extras left out), as installed."""
+    seen: set[str] = set()
+    todo = [canonicalize_name(name) for name in packages]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in importlib.metadata.requires(name) or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(requirement.name))
+    return seen
+
+
+def model_requirements(packages: Iterable[str], lock: Path | None = None) -> list[str]:
+    """``name==version`` for ``packages`` and all they pull in, at the lock's versions.
+
+    Refuses an environment that differs from the lock: the model would name versions it was
+    not trained with.
+    """
+    pinned = locked_versions(lock)
+    requirements = []
+    for name in sorted(installed_closure(packages)):
+        installed = importlib.metadata.version(name)
+        if pinned.get(name) != installed:
+            locked = pinned.get(name, "not in the lock")
+            raise LockError(
+                f"{name} {installed} is installed, the lock pins {locked}: this environment "
+                f"was not installed from {LOCK_FILE}; {REFRESH_HINT}"
+            )
+        requirements.append(f"{name}=={installed}")
+    return requirements
