@@ -19,6 +19,7 @@ from imdb_sentiment.serving import (
     EnsemblePredictor,
     PipelinePredictor,
     load_predictor,
+    save_pipeline,
 )
 
 TRAIN = pd.DataFrame(
@@ -70,10 +71,8 @@ def test_the_nb_ratio_scales_each_feature_by_its_class_log_count_ratio():
 
 
 def write_bag(folder, pipeline):
-    import joblib
-
     folder.mkdir(parents=True)
-    joblib.dump(pipeline, folder / PIPELINE_FILE)
+    save_pipeline(pipeline, folder / PIPELINE_FILE)
 
 
 def test_a_served_ensemble_is_its_members_weighted_mean_and_so_are_its_saved_scores(tmp_path):

@@ -32,9 +32,14 @@ from imdb_sentiment.serving import load_predictor
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["download", "prepare", "probes", "compare", "report", *[f"train@{m}" for m in MODELS[:4]]] + [
-    f"baseline@{m}" for m in MODELS[4:]
-]
+STAGES = [
+    "download",
+    "prepare",
+    "probes",
+    "compare",
+    "report",
+    *[f"train@{m}" for m in MODELS[:4]],
+] + [f"baseline@{m}" for m in MODELS[4:]]
 HEADLINE = [
     "val_accuracy",
     "test_accuracy",

@@ -53,8 +53,8 @@ def other_family(pipeline, champion):
     _, champion_name = champion
     other = "lstm" if champion_name.startswith("tfidf") else "tfidf"
     run_id = json.loads((repo / "models" / other / "mlflow.json").read_text())["run_id"]
-    with scoring_server(f"runs:/{run_id}/model", repo, env) as url:
-        yield url, f"runs:/{run_id}/model", other
+    with scoring_server(f"runs:/{run_id}/{other}", repo, env) as url:  # named after the model
+        yield url, f"runs:/{run_id}/{other}", other
 
 
 @pytest.fixture(params=["champion", "other_family"])

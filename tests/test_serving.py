@@ -63,7 +63,7 @@ def test_labels_follow_the_half_probability_threshold():
 
 
 def test_a_folder_without_a_model_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match="none of model.keras, pipeline.joblib, ensemble.json"):
+    with pytest.raises(FileNotFoundError, match="none of model.keras, pipeline.skops, ensemble"):
         load_predictor(tmp_path)
 
 

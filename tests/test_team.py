@@ -206,7 +206,7 @@ def test_queued_experiments_on_two_workers_land_in_the_repo_store(tmp_path, tiny
     # the client's own: this check has to set it.
     mlflow.set_tracking_uri(local_store(repo))
     for run in runs.itertuples():  # artifacts outlive the temporary copies DVC ran in
-        assert mlflow.MlflowClient(local_store(repo)).list_artifacts(run.run_id, "model")
+        assert mlflow.MlflowClient(local_store(repo)).list_artifacts(run.run_id, "gru")
 
 
 def wait_for_queue(repo: Path, env: dict[str, str]) -> None:

@@ -2,7 +2,7 @@
 
     imdb-sentiment predict "A wonderful film." "Dull."   # score reviews (the champion)
     cat reviews.txt | imdb-sentiment predict               # one review per line
-    imdb-sentiment predict -m runs:/<run_id>/model         # any MLflow model URI
+    imdb-sentiment predict -m runs:/<run_id>/<name>        # any MLflow model URI
     imdb-sentiment promote                  # register every model, move `champion`
     imdb-sentiment tune gru --trials 20     # the tuning search (tuning.py)
     imdb-sentiment experiment gru --units 128   # one model as a DVC experiment

@@ -10,6 +10,9 @@ from collections.abc import Callable
 from imdb_sentiment.errors import UserError
 from imdb_sentiment.runtime import import_tensorflow
 
+LOG_LEVEL_ENV = "IMDB_SENTIMENT_LOG_LEVEL"
+PROJECT_LOGGER = "imdb_sentiment"
+
 
 def run_stage(main: Callable[[], object], tensorflow: bool = False) -> None:
     """Run a command's ``main`` with one log line per event and a clear exit on a user error.
@@ -19,17 +22,33 @@ def run_stage(main: Callable[[], object], tensorflow: bool = False) -> None:
     if not sys.stderr.isatty():
         # MLflow redraws artifact progress bars; in DVC logs and CI that is a wall of noise.
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    logging.basicConfig(
-        level=os.environ.get("IMDB_SENTIMENT_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    configure_logging()
     try:
         if tensorflow:
             import_tensorflow()
         main()
     except UserError as exc:
         sys.exit(error_line(exc))
+
+
+def configure_logging() -> None:
+    """The project's lines from INFO up, libraries' from WARNING up; ``IMDB_SENTIMENT_LOG_LEVEL``
+    (``DEBUG``, ``INFO``, ...) sets one level for every logger, the libraries' included.
+
+    MLflow logs through a handler of its own at INFO (system-metrics start and stop lines in
+    every stage), configured when it is imported: its level is set on the logger and, for an
+    import still to come, in ``MLFLOW_LOGGING_LEVEL``, which that configuration reads.
+    """
+    chosen = os.environ.get(LOG_LEVEL_ENV, "").upper() or None
+    libraries = chosen or "WARNING"
+    logging.basicConfig(
+        level=libraries,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logging.getLogger(PROJECT_LOGGER).setLevel(chosen or "INFO")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", libraries)
+    logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"])
 
 
 def error_line(exc: Exception) -> str:

@@ -88,7 +88,7 @@ def build_ensemble(
         ", ".join(f"{m} {w:.2f}" for m, w in weights.items()),
         val_metrics["accuracy"],
     )
-    requirements = ["scikit-learn"]
+    requirements = ["scikit-learn", "skops"]
     if any(families[m] == RECURRENT for m in spec.members):
         requirements += ["tensorflow", "keras"]
     with model_run(name, ENSEMBLE) as run:

@@ -35,12 +35,14 @@ class ModelFolder:
 def write_model_folder(
     out_dir: Path, run: Run, summary: dict[str, Any], requirements: list[str]
 ) -> Iterator[ModelFolder]:
-    """Stage ``out_dir``; after the block, log the predictor as the run's model, write the
-    run record and the training summary, and put the folder in place in one rename."""
+    """Stage ``out_dir``; after the block, log the predictor as the run's model (named after
+    the folder, ``models/NAME/``), write the run record and the training summary, and put the
+    folder in place in one rename."""
     with atomic_path(out_dir, directory=True) as tmp:
         folder = ModelFolder(tmp)
         folder.predictor.mkdir()
         yield folder
-        folder.record = run_record(run, log_sentiment_model(folder.predictor, requirements))
+        info = log_sentiment_model(out_dir.name, folder.predictor, requirements)
+        folder.record = run_record(run, info)
         write_json(tmp / RUN_FILE, folder.record)
         write_json(tmp / SUMMARY_FILE, summary | folder.record)

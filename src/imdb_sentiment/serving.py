@@ -4,6 +4,11 @@ A model folder (``models/<name>/predictor``) holds everything a prediction needs
 model plus vocabulary and text settings, or the scikit-learn Pipeline. Evaluation loads that
 folder directly; the MLflow model carries the same folder as an artifact and this package as
 code, so the served model runs the very code that evaluation ran.
+
+No model file runs code when it is loaded: the Keras model loads in safe mode, the Pipeline is
+a skops file whose types are checked before it is read, and the MLflow model is logged from
+code (``pyfunc_model.py``), not as a pickled instance. Its requirements are requirements.lock's
+pins of every package it needs, so a served model rebuilds the stack it was trained on.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,7 +27,10 @@ from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
+from imdb_sentiment.errors import UserError
 from imdb_sentiment.text import Vocabulary, encode_texts, token_lengths
 
 TEXT_COLUMN = "text"
@@ -31,8 +39,20 @@ THRESHOLD = 0.5  # a probability of positive at or above it is a positive predic
 KERAS_FILE = "model.keras"
 VOCAB_FILE = "vocab.json"
 TEXT_CONFIG_FILE = "text.json"
-PIPELINE_FILE = "pipeline.joblib"
+PIPELINE_FILE = "pipeline.skops"
 ENSEMBLE_FILE = "ensemble.json"  # an ensemble's members and weights; members/NAME/ beside it
+PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")  # the MLflow model, logged from code
+# The types a Pipeline file may hold beyond those skops trusts by default (scikit-learn's
+# estimators, numpy's arrays and dtypes, scipy's sparse matrices) and this project's own
+# (``imdb_sentiment.*``, e.g. the tokenizer ``imdb_sentiment.text.tokenize``). Every other type
+# is refused: a skops file can name any importable callable. Add one here only for a reason.
+TRUSTED_TYPES: tuple[str, ...] = ()
+PROJECT_PACKAGE = "imdb_sentiment"
+# The one list of pinned packages (`make lock` writes it): installs come from it, and so do a
+# logged model's requirements. The lock the package was installed with: `make install` installs
+# it editable, so its checkout's, also for a stage DVC runs in a temporary copy.
+LOCK_FILE = "requirements.lock"
+LOCK_PATH = Path(__file__).resolve().parents[2] / LOCK_FILE
 PREDICT_BATCH = 256  # reviews a batch holds at most
 # Padded tokens a batch holds at most: a batch's activations grow with reviews x length, and at
 # 256 reviews of 1,000 tokens one gru batch held 1.1 GB (evaluate scores two models at once).
@@ -87,7 +107,9 @@ class KerasPredictor:
 
         config = json.loads((folder / TEXT_CONFIG_FILE).read_text())
         return cls(
-            keras.models.load_model(folder / KERAS_FILE, compile=False),
+            # Safe mode refuses a Lambda layer's pickled bytecode; the custom layers load as
+            # registered serializables (models.py).
+            keras.models.load_model(folder / KERAS_FILE, compile=False, safe_mode=True),
             Vocabulary.load(folder / VOCAB_FILE),
             config["max_len"],
             config["truncating"],
@@ -130,9 +152,7 @@ class PipelinePredictor:
 
     @classmethod
     def load(cls, folder: Path) -> PipelinePredictor:
-        import joblib
-
-        return cls(joblib.load(folder / PIPELINE_FILE))
+        return cls(load_pipeline(folder / PIPELINE_FILE))
 
     def positive_probability(
         self, texts: Sequence[str], progress: Callable[[int], object] | None = None
@@ -177,6 +197,37 @@ def average_scores(scores: dict[str, np.ndarray], weights: dict[str, float]) -> 
     for name, weight in weights.items():
         total += weight * np.asarray(scores[name], dtype=np.float64)
     return total
+
+
+class UntrustedModelError(UserError, ValueError):
+    """A model file holds a type this project does not load."""
+
+
+def save_pipeline(pipeline: Any, path: Path) -> None:
+    """Write a scikit-learn object as a skops file: arrays and a schema, no pickle."""
+    import skops.io
+
+    skops.io.dump(pipeline, path)
+
+
+def trusted_type(name: str) -> bool:
+    """Whether a skops file may hold ``name`` (a dotted type or function name)."""
+    return name.startswith(f"{PROJECT_PACKAGE}.") or name in TRUSTED_TYPES
+
+
+def load_pipeline(path: Path) -> Any:
+    """The scikit-learn object in skops file ``path``, or UntrustedModelError naming every type
+    in it that is neither skops' default, the project's own nor in ``TRUSTED_TYPES``."""
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(file=path)
+    refused = [name for name in untrusted if not trusted_type(name)]
+    if refused:
+        raise UntrustedModelError(
+            f"{path}: refusing to load untrusted types {', '.join(refused)} (trusted: "
+            f"skops' defaults, {PROJECT_PACKAGE}.* and serving.TRUSTED_TYPES)"
+        )
+    return skops.io.load(path, trusted=untrusted)
 
 
 def load_predictor(folder: str | Path) -> Predictor:
@@ -315,7 +366,10 @@ def check_reviews_before_mlflow_casts_them() -> None:
 
 
 class SentimentModel(PythonModel):
-    """The MLflow model of every architecture: raw review text in, probability and label out."""
+    """The MLflow model of every architecture: raw review text in, probability and label out.
+
+    Logged from code: ``pyfunc_model.py`` builds it when MLflow loads the model.
+    """
 
     def load_context(self, context: Any) -> None:
         # Runs in the scoring server (and `mlflow models predict`) before it parses a request.
@@ -330,22 +384,87 @@ class SentimentModel(PythonModel):
         return label_probabilities(self.predictor.positive_probability(validate_texts(model_input)))
 
 
-def pinned_requirements(*packages: str) -> list[str]:
-    """``name==version`` of what is installed, so the logged model rebuilds the same stack."""
-    return [f"{name}=={importlib.metadata.version(name)}" for name in packages]
+def log_sentiment_model(name: str, predictor_dir: Path, requirements: Sequence[str]) -> Any:
+    """Log ``predictor_dir`` as the run's raw-text pyfunc model ``name`` (the model's name, so
+    the MLflow UI tells the models apart); return its info.
 
-
-def log_sentiment_model(predictor_dir: Path, requirements: Sequence[str]) -> Any:
-    """Log ``predictor_dir`` as the run's raw-text pyfunc model ``model``; return its info."""
+    From code, not a pickled instance: MLflow copies ``pyfunc_model.py`` into the model and
+    runs it on load. ``requirements``: the model's own packages (``scikit-learn``, ``keras``),
+    pinned with everything they pull in at requirements.lock's versions.
+    """
     import mlflow
 
     package_dir = Path(__file__).resolve().parent
     return mlflow.pyfunc.log_model(
-        name="model",
-        python_model=SentimentModel(),
+        name=name,
+        python_model=str(PYFUNC_CODE),
         artifacts={"predictor": str(predictor_dir)},
         code_paths=[str(package_dir)],
         signature=SIGNATURE,
         input_example=INPUT_EXAMPLE,
-        pip_requirements=pinned_requirements("mlflow", "numpy", "pandas", *requirements),
+        pip_requirements=model_requirements(["mlflow", "numpy", "pandas", *requirements]),
     )
+
+
+REFRESH_HINT = "run `make install` (or `make lock` after changing pyproject.toml)"
+
+
+class LockError(UserError, RuntimeError):
+    """The environment is not the one requirements.lock pins."""
+
+
+def locked_versions(lock: Path | None = None) -> dict[str, str]:
+    """Package (canonical name) -> pinned version, for this interpreter and platform.
+
+    The lock is universal: a package pinned differently per Python version appears once per
+    version, each line with its environment marker; only the line whose marker holds here counts.
+    """
+    lock = lock or LOCK_PATH
+    if not lock.exists():
+        raise LockError(f"{lock} is missing; a model's requirements come from it ({REFRESH_HINT})")
+    versions = {}
+    for line in lock.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        requirement = Requirement(line)
+        if requirement.marker is None or requirement.marker.evaluate():
+            (version,) = (spec.version for spec in requirement.specifier)
+            versions[canonicalize_name(requirement.name)] = version
+    return versions
+
+
+def installed_closure(packages: Iterable[str]) -> set[str]:
+    """``packages`` and every package they require here (extras left out), as installed."""
+    seen: set[str] = set()
+    todo = [canonicalize_name(name) for name in packages]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in importlib.metadata.requires(name) or []:
+            requirement = Requirement(line)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(requirement.name))
+    return seen
+
+
+def model_requirements(packages: Iterable[str], lock: Path | None = None) -> list[str]:
+    """``name==version`` for ``packages`` and all they pull in, at the lock's versions.
+
+    Refuses an environment that differs from the lock: the model would name versions it was
+    not trained with.
+    """
+    pinned = locked_versions(lock)
+    requirements = []
+    for name in sorted(installed_closure(packages)):
+        installed = importlib.metadata.version(name)
+        if pinned.get(name) != installed:
+            locked = pinned.get(name, "not in the lock")
+            raise LockError(
+                f"{name} {installed} is installed, the lock pins {locked}: this environment "
+                f"was not installed from {LOCK_FILE}; {REFRESH_HINT}"
+            )
+        requirements.append(f"{name}=={installed}")
+    return requirements

@@ -486,7 +486,7 @@ def _load_checkpoint(
         reading = folder / "last.keras"
         if not zipfile.is_zipfile(reading):  # Keras would call a cut-short file "not found"
             return _start_afresh(folder, reading, "not a complete .keras zip file")
-        model = keras.models.load_model(reading)
+        model = keras.models.load_model(reading, safe_mode=True)
         resume = {**state["early_stopping"], "best_weights": best_weights}
     except Exception as exc:  # noqa: BLE001 - whatever the damage, the remedy is a fresh start
         message = " ".join(str(exc).split())[:200]
