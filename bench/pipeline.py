@@ -53,7 +53,12 @@ def cold_pipeline(clone: Path) -> dict:
             source["url"] = str((ROOT / source["url"]).resolve())
         (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     stages = ["download", "prepare", *(f"train@{a}" for a in params["models"])]
-    stages += [*(f"baseline@{b}" for b in params["baselines"]), "evaluate", "report"]
+    stages += [*(f"baseline@{b}" for b in params["baselines"]), "probes"]
+    stages += [*(f"score@{m}" for m in params["models"])]
+    stages += [*(f"score_baseline@{b}" for b in params["baselines"])]
+    for ensemble in params.get("ensembles", {}):
+        stages += [f"ensemble@{ensemble}", f"score_ensemble@{ensemble}"]
+    stages += ["compare", "report"]
     commands = {stage: ["dvc", "repro", "--single-item", stage] for stage in stages}
     commands["promote"] = ["imdb_sentiment", "promote"]  # as `make run`: register, move `champion`
     env = bench_env()
@@ -68,10 +73,16 @@ def cold_pipeline(clone: Path) -> dict:
     for _ in range(CACHED_REPROS):
         wall, _, status = run_measured([sys.executable, "-m", "dvc", "repro"], clone, env)
         cached.append(wall)
+    scoring = [s for s in timings if s.startswith(("score", "ensemble")) or s == "compare"]
     return {
         "commit": git_commit(clone),
         "stages": timings,
         "total_seconds": round(sum(t["seconds"] for t in timings.values()), 1),
+        # Every score stage, ensembles included, and compare: what `evaluate` alone once did.
+        "scoring_seconds": round(sum(timings[s]["seconds"] for s in scoring), 1),
+        "outside_training_seconds": round(
+            sum(t["seconds"] for s, t in timings.items() if not s.startswith("train@")), 1
+        ),
         "cached_repro_seconds": round(statistics.median(cached), 2),
         "cached_repro_runs": CACHED_REPROS,
         "max_stage_rss_mb": max(t["peak_rss_mb"] for t in timings.values()),
@@ -79,7 +90,8 @@ def cold_pipeline(clone: Path) -> dict:
 
 
 def evaluation_of(clone: Path, name: str) -> dict:
-    """The evaluate stage's detail JSON of model ``name`` in ``clone``."""
+    """The compare stage's detail JSON of model ``name`` in ``clone`` (or ``order``, the
+    answer)."""
     return read_json(clone / "reports" / "evaluation" / f"{name}.json")
 
 
@@ -94,7 +106,7 @@ def test_reviews(clone: Path) -> int:
 def accuracy_at_defaults(clone: Path) -> dict:
     params = yaml.safe_load((clone / "params.yaml").read_text())
     results = {}
-    for name in [*params["models"], *params["baselines"]]:
+    for name in [*params["models"], *params["baselines"], *params.get("ensembles", {})]:
         metrics = evaluation_of(clone, name)
         training = read_json(clone / "models" / name / "training.json")
         results[name] = {
@@ -111,28 +123,43 @@ def accuracy_at_defaults(clone: Path) -> dict:
     return results
 
 
-def seed_spread(clone: Path, seeds: list[int], models: dict) -> dict:
-    """Each recurrent default trained with each of ``seeds`` (weights, dropout and batch order;
-    the prepared data and validation split stay the cold run's), scored on test. The cold
-    run's own seed is the first entry."""
+def seed_spread(clone: Path, seeds: list[int], models: dict, only: list[str] | None = None) -> dict:
+    """Each recurrent default (or those in ``only``) trained with each of ``seeds`` (weights,
+    dropout and batch order; the prepared data and validation split stay the cold run's),
+    scored on test, and what it adds on top of the cold run's best bag (weights on
+    validation, paired on test). The cold run's own seed is the first entry."""
     import keras
-    import pandas as pd
 
+    from imdb_sentiment.compare import on_top_of
     from imdb_sentiment.data import PreparedPaths
-    from imdb_sentiment.evaluation import metric_intervals
-    from imdb_sentiment.params import load_params
+    from imdb_sentiment.evaluation import is_right, metric_intervals
+    from imdb_sentiment.params import BAG_OF_WORDS, load_params
+    from imdb_sentiment.probes import load_probes
+    from imdb_sentiment.scoring import SCORES_FILE, score_folder
     from imdb_sentiment.serving import KerasPredictor
     from imdb_sentiment.text import Vocabulary
 
     params = load_params(clone / "params.yaml")
     prepared = PreparedPaths(clone / "data" / "prepared")
     config = read_json(prepared.config)["prepare"]
-    reviews = pd.read_parquet(prepared.reviews, columns=["split", "text", "label"])
-    test = reviews[reviews.split == "test"]
+    data = load_probes(clone / "data" / "probes")
+    test = data.test
     vocab = Vocabulary.load(prepared.vocab)
+    answer = evaluation_of(clone, "order")
+    bag = answer["best_bag"]
+    with np.load(score_folder(BAG_OF_WORDS, bag, clone / "scores") / SCORES_FILE) as saved:
+        bag_scores = {key: saved[key] for key in ("val", "test")}
     results = {}
     for name, spec in params.models.items():
-        runs = [{"seed": params.seed, "test_accuracy": models[name]["test_accuracy"]}]
+        if only and name not in only:
+            continue
+        runs = [
+            {
+                "seed": params.seed,
+                "test_accuracy": models[name]["test_accuracy"],
+                "on_top": answer["on_top"][name],
+            }
+        ]
         for seed in seeds:
             started = time.perf_counter()
             model, stopper = seed_model(params, prepared, name, seed)
@@ -144,8 +171,13 @@ def seed_spread(clone: Path, seeds: list[int], models: dict) -> dict:
             )
             probabilities = predictor.positive_probability(test.text.tolist())
             labels = test.label.to_numpy()
-            accuracy = float(np.mean((probabilities >= 0.5) == labels))
+            accuracy = float(np.mean(is_right(probabilities, labels)))
             interval = metric_intervals(labels, probabilities, seed=params.seed)
+            own = {
+                "val": predictor.positive_probability(data.val.text.tolist()).astype(np.float32),
+                "test": probabilities.astype(np.float32),
+            }
+            gain = on_top_of(bag_scores, own, bag, name, data, params.seed)
             runs.append(
                 {
                     "seed": seed,
@@ -154,14 +186,25 @@ def seed_spread(clone: Path, seeds: list[int], models: dict) -> dict:
                     "test_accuracy_ci_high": interval["test_accuracy_ci_high"],
                     "best_epoch": stopper.best_epoch + 1,
                     "seconds": round(time.perf_counter() - started, 1),
+                    "on_top": gain,
                 }
             )
-            log.info("seed %d %s: test_accuracy %.4f", seed, name, accuracy)
+            log.info(
+                "seed %d %s: test_accuracy %.4f, on top of %s %+.4f [%+.4f, %+.4f]",
+                seed,
+                name,
+                accuracy,
+                bag,
+                gain["difference"],
+                gain["ci_low"],
+                gain["ci_high"],
+            )
             keras.backend.clear_session()
         accuracies = [r["test_accuracy"] for r in runs]
         results[name] = {
             "seeds": [r["seed"] for r in runs],
             "runs": runs,
+            "bag": bag,
             "test_accuracy_mean": round(float(np.mean(accuracies)), 6),
             "test_accuracy_std": round(float(np.std(accuracies, ddof=1)), 6),
         }

@@ -78,10 +78,25 @@ def cold_run_section(results: dict) -> str:
         "",
         f"Fully cached `dvc repro`{median}: **{cold['cached_repro_seconds']} s**.",
     ]
+    if "matmul_gflops_float32" in cold:
+        lines += [
+            "",
+            f"This machine's float32 matmul peak: {cold['matmul_gflops_float32']} GFLOP/s.",
+        ]
     targets = results.get("targets", {})
     measured = {
         "cold_total_seconds": ("total", cold["total_seconds"], "s"),
         "evaluate_seconds": ("evaluate", cold["stages"].get("evaluate", {}).get("seconds"), "s"),
+        "scoring_seconds": (
+            "every score stage, the ensembles and compare",
+            cold.get("scoring_seconds"),
+            "s",
+        ),
+        "outside_training_seconds": (
+            "everything but train@*",
+            cold.get("outside_training_seconds"),
+            "s",
+        ),
         "peak_rss_mb": ("the largest stage's peak RSS", cold["max_stage_rss_mb"], "MB"),
     }
     checks = [
@@ -143,9 +158,72 @@ def accuracy_section(results: dict) -> str:
             "",
         ]
     lines.append(md.rows(["model", *header], body))
+    lines += answer_lines(results)
     if "throughput" not in results:
         lines += ["", "Training throughput was not measured in this run (`--skip-throughput`)."]
     return "\n".join(lines)
+
+
+def answer_lines(results: dict) -> list[str]:
+    """The answer in two parts at the defaults, the targets on the best bag and the champion,
+    and what the recurrent models add on top of the bag over training seeds."""
+    answer = results.get("answer")
+    if not answer:
+        return []
+    targets, models = results.get("targets", {}), results["models"]
+    head, bag, champion = answer["head_to_head"], answer["best_bag"], results.get("champion")
+    lines = [
+        "",
+        f"Head to head: {head['model']} minus {bag} (each the best of its kind by validation), "
+        f"{md.difference_with_interval(head)} points ({md.verdict(head)}). On top of {bag}, "
+        "weights on validation, paired on test:",
+        "",
+        md.rows(
+            ["recurrent model", "weight", "test acc", f"gain over {bag}, points", "excludes 0"],
+            [
+                [
+                    model,
+                    f"{v['weights'][model]:.2f}",
+                    md.pct(v["test_accuracy"], 2),
+                    md.difference_with_interval(v),
+                    md.verdict(v),
+                ]
+                for model, v in answer["on_top"].items()
+            ],
+        ),
+    ]
+    checks = []
+    for key, name in (("best_bag_test_accuracy", bag), ("champion_test_accuracy", champion)):
+        if key in targets and name in models:
+            value = models[name]["test_accuracy"]
+            mark = "✓" if value >= targets[key] else "✗"
+            checks.append(f"{name} {md.pct(value, 2)} (target ≥ {md.pct(targets[key], 1)} {mark})")
+    if checks:
+        lines += [
+            "",
+            f"Targets: the best bag {checks[0]}; the champion " + "; ".join(checks[1:]) + ".",
+        ]
+    spread = {n: s for n, s in results.get("seed_spread", {}).items() if "bag" in s}
+    for name, runs in spread.items():
+        lines += [
+            "",
+            f"{name} on top of {runs['bag']}, per training seed of {name} "
+            "(the bag is the cold run's):",
+            "",
+            md.rows(
+                ["seed", "weight", "gain, points", "excludes 0"],
+                [
+                    [
+                        r["seed"],
+                        f"{r['on_top']['weights'][name]:.2f}",
+                        md.difference_with_interval(r["on_top"]),
+                        md.verdict(r["on_top"]),
+                    ]
+                    for r in runs["runs"]
+                ],
+            ),
+        ]
+    return lines
 
 
 # The columns of a language-model epoch in bench/pretrain.json, as the table shows them.

@@ -34,7 +34,13 @@ import time
 from pathlib import Path
 
 from bench import RESULTS_JSON, RESULTS_MD, ROOT, SOAK_JSON, soak
-from bench.pipeline import accuracy_at_defaults, cold_pipeline, seed_spread, test_reviews
+from bench.pipeline import (
+    accuracy_at_defaults,
+    cold_pipeline,
+    evaluation_of,
+    seed_spread,
+    test_reviews,
+)
 from bench.render import write_rendered
 from bench.serve_load import SETTINGS, load_test
 from bench.throughput import (
@@ -52,15 +58,20 @@ log = logging.getLogger(__name__)
 
 # What the benchmark aims for: the mean test accuracy over seeds (gated models at or above the
 # unigram tfidf), the training speedups at the tutorial configuration (1.08: what an exact
-# path without a mask reached over the reference in bench/mask_cost.py) and at the defaults, and
-# the cold pipeline's time, its evaluate stage's and the largest stage's peak memory.
+# path without a mask reached over the reference in bench/mask_cost.py) and at the defaults;
+# the cold pipeline's time (at most 2 minutes over the single-evaluate pipeline's 1,853 s),
+# its scoring (every score stage and compare; `evaluate` took 545 s), everything but training,
+# the largest stage's peak memory; the best bag's and the champion's test accuracy.
 TARGETS = {
     "test_accuracy_mean": {"bilstm": 0.895, "lstm": 0.895, "gru": 0.895, "simple_rnn": 0.86},
     "speedup": 1.08,
     "speedup_at_defaults": 4.0,
-    "cold_total_seconds": 1200,
-    "evaluate_seconds": 180,
-    "peak_rss_mb": 3072,
+    "cold_total_seconds": 1973,
+    "scoring_seconds": 180,
+    "outside_training_seconds": 300,
+    "peak_rss_mb": 2200,
+    "best_bag_test_accuracy": 0.915,
+    "champion_test_accuracy": 0.926,
 }
 
 
@@ -89,6 +100,12 @@ def parser() -> argparse.ArgumentParser:
         default=[43, 44],
         help="training seeds besides params.yaml's (the cold run's); none: skip the spread "
         "(with --skip-cold: keep the last run's)",
+    )
+    parser.add_argument(
+        "--seed-models",
+        nargs="*",
+        default=None,
+        help="the recurrent models the seed spread trains (default: every one)",
     )
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per throughput run")
     parser.add_argument(
@@ -153,18 +170,22 @@ def accuracy(results: dict, clone: Path, args: argparse.Namespace) -> None:
     previous = {}
     if not args.skip_cold:
         results["cold_pipeline"] = cold_pipeline(clone)
+        # The machine's own speed beside its times, so a reader can scale them.
+        results["cold_pipeline"]["matmul_gflops_float32"] = round(matmul_gflops(), 1)
     elif RESULTS_JSON.exists():
         previous = read_json(RESULTS_JSON)
         # The accuracy, seed and serving numbers come from that clone: say which commit it is.
         results["cold_pipeline"] = {"commit": git_commit(clone)} | previous["cold_pipeline"]
     results["models"] = accuracy_at_defaults(clone)
+    results["answer"] = evaluation_of(clone, "order")
+    results["champion"] = read_json(clone / "reports/evaluation/comparison.json")["champion"]
     results["test_reviews"] = test_reviews(clone)
     results["intervals"] = {"confidence": CONFIDENCE, "resamples": RESAMPLES}  # bootstrap
     save(results)
     if not args.seeds and "seed_spread" in previous:  # `--skip-cold --seeds`: keep the last spread
         results["seed_spread"] = previous["seed_spread"]
     elif args.seeds:
-        results["seed_spread"] = seed_spread(clone, args.seeds, results["models"])
+        results["seed_spread"] = seed_spread(clone, args.seeds, results["models"], args.seed_models)
     if "seed_spread" in results:
         for name, spread in results["seed_spread"].items():
             results["models"][name].update(
@@ -204,7 +225,7 @@ def serving(clone: Path) -> list[dict]:
     tfidf_run = read_json(clone / "models/tfidf/mlflow.json")["run_id"]
     return [
         {**load_test(uri, reviews, SETTINGS, cwd=clone), "settings": SETTINGS}
-        for uri in ("models:/imdb-sentiment@champion", f"runs:/{tfidf_run}/model")
+        for uri in ("models:/imdb-sentiment@champion", f"runs:/{tfidf_run}/tfidf")
     ]
 
 

@@ -148,7 +148,7 @@ def main() -> int:
 
 def _run_uri(model_name: str) -> str:
     record = read_json(ROOT / "models" / model_name / "mlflow.json")
-    return f"runs:/{record['run_id']}/model"
+    return f"runs:/{record['run_id']}/{model_name}"
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ from imdb_sentiment.evaluation import (
     shuffle_words,
     window_key,
 )
-from imdb_sentiment.probes import load_probes, write_probes
 from imdb_sentiment.params import BaselineParams
+from imdb_sentiment.probes import load_probes, write_probes
 from imdb_sentiment.serving import PipelinePredictor
 from imdb_sentiment.text import tokenize
 

@@ -1,4 +1,4 @@
-"""Faults a user meets, each on the real tools: a corrupt checkpoint, a killed `evaluate`, a
+"""Faults a user meets, each on the real tools: a corrupt checkpoint, a killed score stage, a
 tracking server that goes away mid-training, and two `dvc repro` in one workspace."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 import psutil
 import pytest
 import yaml
-from conftest import MODELS, dvc, edit_params, postgres_folder, runs_in
+from conftest import dvc, edit_params, postgres_folder, runs_in
 
 from imdb_sentiment.files import atomic_outputs, write_json
 from imdb_sentiment.paths import HEADLINE_FILES, Outputs
@@ -28,7 +28,9 @@ from imdb_sentiment.services import free_port
 from imdb_sentiment.team_server import tracking_server
 
 OUTAGE_SECONDS = 30
-EVALUATE_PARTIAL = ".evaluate.partial"  # files.atomic_outputs' staging folder for `evaluate`
+COMPARE_PARTIAL = ".compare.partial"  # files.atomic_outputs' staging folder for `compare`
+SCORE_PARTIAL = ".score-gru.partial"  # ... and score@gru's
+GRU_SCORES = Path("scores/recurrent/gru")
 
 
 def own_copy(pipeline, dest: Path) -> tuple[Path, dict[str, str]]:
@@ -39,10 +41,10 @@ def own_copy(pipeline, dest: Path) -> tuple[Path, dict[str, str]]:
     return repo, {**pipeline[1], "MLFLOW_TRACKING_URI": f"sqlite:///{dest / 'mlflow.db'}"}
 
 
-def start_evaluate(repo: Path, env: dict, stderr: int) -> subprocess.Popen:
-    """`dvc repro` of the evaluate stage alone, in a session of its own (to kill as a group)."""
+def start_stage(repo: Path, env: dict, stderr: int, stage: str) -> subprocess.Popen:
+    """`dvc repro` of one stage alone, in a session of its own (to kill as a group)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", "evaluate"],
+        [sys.executable, "-m", "dvc", "repro", "--force", "--single-item", stage],
         cwd=repo,
         env=env,
         stdout=subprocess.PIPE,
@@ -64,10 +66,10 @@ def wait_for(condition, process: subprocess.Popen, timeout: float, what: str) ->
     raise AssertionError(f"no {what} within {timeout:.0f}s")
 
 
-def test_evaluate_outputs_are_the_ones_dvc_yaml_declares():
+def test_compare_outputs_are_the_ones_dvc_yaml_declares():
     # atomic_outputs publishes exactly these; an output missing here would be left behind by
     # a killed run (or never appear).
-    stage = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]["evaluate"]
+    stage = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]["compare"]
     declared = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
     declared |= {next(iter(m)) if isinstance(m, dict) else m for m in stage["metrics"]}
     declared |= {next(iter(p)) if isinstance(p, dict) else p for p in stage["plots"]}
@@ -135,38 +137,35 @@ def test_a_corrupt_checkpoint_is_named_in_one_line_and_training_starts_afresh(pi
     pd.testing.assert_frame_equal(history[curves], reference[curves], check_exact=True)
 
 
-def evaluate_outputs(repo: Path) -> dict[str, bool]:
+def compare_outputs(repo: Path) -> dict[str, bool]:
     return {str(p): (repo / p).exists() for p in Outputs().declared()}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("victim", ["stage", "dvc and stage"])
-def test_a_killed_evaluate_leaves_no_half_written_outputs_and_the_next_repro_completes(
+def test_a_killed_score_stage_leaves_none_of_its_outputs_and_the_next_repro_completes(
     pipeline, tmp_path, victim
 ):
     repo, env = own_copy(pipeline, tmp_path)
-    partial = repo / EVALUATE_PARTIAL
-    running = start_evaluate(repo, env, stderr=subprocess.PIPE)
+    partial = repo / SCORE_PARTIAL
+    running = start_stage(repo, env, subprocess.PIPE, "score@gru")
 
     def stage() -> psutil.Process | None:
         # The Python process itself: its argv has the script as an element. The shell DVC
-        # may start it through (`sh -c "python stages/evaluate.py"`) has it inside one
+        # may start it through (`sh -c "python stages/score.py gru"`) has it inside one
         # string; killing that shell would leave the stage running as an orphan.
         with contextlib.suppress(psutil.Error):  # dvc or a child may be gone by now
             for child in psutil.Process(running.pid).children(recursive=True):
-                if "stages/evaluate.py" in child.cmdline():
+                if "stages/score.py" in child.cmdline():
                     return child
         return None
 
     def writing() -> bool:
-        # Once the stage runs DVC has removed the old outputs: any file now is a new one,
-        # in the staging folder or (written in place) in metrics/.
-        return stage() is not None and (
-            any(p.is_file() for p in partial.rglob("*")) or any((repo / "metrics").glob("*.json"))
-        )
+        # Once the stage runs DVC has removed the old outputs: any file now is a new one.
+        return stage() is not None and any(p.is_file() for p in partial.rglob("*"))
 
     try:
-        wait_for(writing, running, 300, "evaluate output")
+        wait_for(writing, running, 300, "score output")
         if victim == "stage":  # what the OOM killer does: the stage goes, dvc sees it go
             stage().send_signal(signal.SIGKILL)
         else:  # kill -9 of the whole job, as a lost machine or a killed session does
@@ -178,16 +177,13 @@ def test_a_killed_evaluate_leaves_no_half_written_outputs_and_the_next_repro_com
     assert running.returncode != 0
     print(f"killed {victim}; dvc said:\n{stdout}{stderr}")
     if victim == "stage":
-        assert "failed to reproduce 'evaluate'" in stderr
+        assert "failed to reproduce 'score@gru'" in stderr
 
-    present = evaluate_outputs(repo)
-    assert not any(present.values()), f"half a set of outputs: {present}"
-    temp_files = [
-        p for folder in ("metrics", "plots", "reports") for p in (repo / folder).rglob(".*")
-    ]
-    assert {p.name for p in temp_files} <= {".gitignore"}, f"temp files left: {temp_files}"
+    assert not (repo / GRU_SCORES).exists(), "half a score folder"
+    leftovers = [p for p in (repo / "scores").rglob(".*") if p.name != ".gitignore"]
+    assert not leftovers, f"temp files left in scores/: {leftovers}"
     ignored = subprocess.run(
-        ["git", "status", "--porcelain", "--", EVALUATE_PARTIAL],
+        ["git", "status", "--porcelain", "--", SCORE_PARTIAL],
         cwd=repo,
         capture_output=True,
         text=True,
@@ -197,12 +193,15 @@ def test_a_killed_evaluate_leaves_no_half_written_outputs_and_the_next_repro_com
 
     again = dvc(repo, env, "repro")
     print(f"next dvc repro:\n{again.stdout}{again.stderr}")
-    assert "Running stage 'evaluate'" in again.stdout
-    assert all(evaluate_outputs(repo).values())
+    assert "Running stage 'score@gru'" in again.stdout
+    assert sorted(p.name for p in (repo / GRU_SCORES).iterdir()) == [
+        "confusion.csv",
+        "metrics.json",
+        "roc.csv",
+        "scores.npz",
+    ]
+    assert all(compare_outputs(repo).values())
     assert sorted(p.stem for p in (repo / "metrics").glob("*.json")) == sorted(HEADLINE_FILES)
-    assert sorted(p.stem for p in (repo / "reports" / "evaluation").glob("*.json")) == sorted(
-        [*MODELS, "comparison", "differences", "order"]
-    )
     assert not partial.exists()
     assert "up to date" in dvc(repo, env, "status").stdout
 
@@ -277,15 +276,15 @@ def test_a_second_dvc_repro_in_the_same_workspace_is_refused_and_the_first_compl
     pipeline, tmp_path
 ):
     repo, env = own_copy(pipeline, tmp_path)
-    first = start_evaluate(repo, env, stderr=subprocess.STDOUT)
+    first = start_stage(repo, env, subprocess.STDOUT, "compare")
     try:
         wait_for(
-            lambda: any(p.is_file() for p in (repo / EVALUATE_PARTIAL).rglob("*")),
+            lambda: any(p.is_file() for p in (repo / COMPARE_PARTIAL).rglob("*")),
             first,
             300,
-            "evaluate at work",
+            "compare at work",
         )
-        # Held still while the second tries: on a busy machine a tiny evaluate could
+        # Held still while the second tries: on a busy machine a tiny compare could
         # otherwise finish before the second `dvc repro` has even started.
         os.killpg(first.pid, signal.SIGSTOP)
         started = time.monotonic()
@@ -303,5 +302,5 @@ def test_a_second_dvc_repro_in_the_same_workspace_is_refused_and_the_first_compl
     assert len(errors) == 1, second.stderr
     assert "Running stage" not in second.stdout
     assert first.returncode == 0, output
-    assert all(evaluate_outputs(repo).values())
+    assert all(compare_outputs(repo).values())
     assert "up to date" in dvc(repo, env, "status").stdout

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import (
+    ENSEMBLES,
     MODELS,
     REPO,
     copy_repo,
@@ -40,21 +41,18 @@ STAGES = [
     "report",
     *[f"train@{m}" for m in MODELS[:4]],
 ] + [f"baseline@{m}" for m in MODELS[4:]]
+STAGES += [f"score@{m}" for m in MODELS[:4]] + [f"score_baseline@{m}" for m in MODELS[4:]]
+STAGES += [f"ensemble@{m}" for m in ENSEMBLES] + [f"score_ensemble@{m}" for m in ENSEMBLES]
+EVALUATED = [*MODELS, *ENSEMBLES]
+PER_MODEL = ["test", "drop", "pairs"]
 HEADLINE = [
-    "val_accuracy",
-    "test_accuracy",
-    "test_f1",
-    "test_roc_auc",
-    "shuffle_drop",
-    "pair_accuracy",
-    "order_worth",
-    "order_worth_ci_low",
-    "order_worth_ci_high",
+    *PER_MODEL,
+    *(f"{part}{end}" for part in ("head_to_head", "on_top") for end in ("", "_ci_low", "_ci_high")),
 ]
 
 
 def evaluation_of(repo: Path, name: str) -> dict:
-    """Every number evaluate wrote for one model (or `differences`, `order`)."""
+    """Every number compare wrote for one model (or `differences`, `order`)."""
     return json.loads((repo / "reports" / "evaluation" / f"{name}.json").read_text())
 
 
@@ -87,7 +85,7 @@ def test_every_stage_runs_and_falls_through_to_a_working_source(pipeline):
 def test_one_finished_run_per_model_with_params_metrics_and_tags(pipeline):
     repo, env, _ = pipeline
     runs = model_runs(env)
-    assert sorted(runs.index) == sorted(MODELS)
+    assert sorted(runs.index) == sorted(EVALUATED)
     assert (runs.status == "FINISHED").all()
     commit = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True
@@ -102,11 +100,29 @@ def test_one_finished_run_per_model_with_params_metrics_and_tags(pipeline):
     assert runs.loc["tfidf_bigram", "params.baseline.ngram_max"] == "2"
     for column in ["metrics.best_val_accuracy", "metrics.test_accuracy", "metrics.train_seconds"]:
         assert runs[column].between(0, 1e6).all(), column
-    for name in MODELS:
+    assert runs.loc["gru_nb", "tags.model_family"] == "ensemble"
+    assert runs.loc["gru_nb", "params.ensemble.members"] == "gru,nb_trigram"
+    assert runs.loc["nb_trigram", "params.model.arch"] == "nb_logreg"
+    for name in EVALUATED:
         record = json.loads((repo / "models" / name / "mlflow.json").read_text())
         assert record["run_id"] == runs.loc[name, "run_id"]
         metrics = evaluation_of(repo, name)
         assert metrics["test_accuracy"] == pytest.approx(runs.loc[name, "metrics.test_accuracy"])
+
+
+def test_each_models_run_gets_only_its_own_evaluation(pipeline):
+    """score@NAME logs to NAME's run alone: one test_accuracy point per run, its own value."""
+    repo, env, _ = pipeline
+    client = client_of(env)
+    for name, run in model_runs(env).iterrows():
+        (point,) = client.get_metric_history(run.run_id, "test_accuracy")
+        assert point.value == pytest.approx(evaluation_of(repo, name)["test_accuracy"]), name
+        artifacts = {a.path for a in client.list_artifacts(run.run_id, "evaluation")}
+        assert "evaluation/metrics.json" in artifacts, name
+        logged = json.loads(
+            (Path(client.download_artifacts(run.run_id, "evaluation/metrics.json"))).read_text()
+        )
+        assert logged == evaluation_of(repo, name), name
 
 
 def test_a_runs_duration_is_its_training_not_the_wait_for_evaluate(pipeline):
@@ -186,7 +202,7 @@ def test_evaluation_shows_what_order_buys_for_every_model(pipeline):
         "contrast_accuracy",
         "contrast_pair_accuracy",
     }
-    metrics = {m: evaluation_of(repo, m) for m in MODELS}
+    metrics = {m: evaluation_of(repo, m) for m in EVALUATED}
     for name, values in metrics.items():
         assert expected <= set(values), name
         for metric in ("test_accuracy", "test_roc_auc", "shuffled_test_accuracy"):
@@ -199,7 +215,7 @@ def test_evaluation_shows_what_order_buys_for_every_model(pipeline):
     assert unigram["shuffled_test_accuracy"] == unigram["test_accuracy"]
     assert unigram["contrast_pair_accuracy"] == 0
     report = (repo / "reports" / "comparison.md").read_text()
-    assert all(f"| {m} |" in report or f"| **{m}** (champion) |" in report for m in MODELS)
+    assert all(f"| {m} |" in report or f"| **{m}** (champion) |" in report for m in EVALUATED)
     assert "## Findings" in report and "cannot see word order" in report
     assert (repo / "reports" / "figures" / "comparison.png").exists()
     client = client_of(env)
@@ -214,7 +230,7 @@ def test_evaluation_shows_what_order_buys_for_every_model(pipeline):
 def test_the_report_opens_with_what_order_buys_on_every_probe(pipeline):
     repo, env, _ = pipeline
     windows = ["1", "2", "4", "8", "16", "64", "all"]
-    for name in MODELS:
+    for name in EVALUATED:
         metrics = evaluation_of(repo, name)
         for key in [*(f"window_{k}" for k in windows), "suite_negation", "subset_length_q1"]:
             assert metrics[f"{key}_accuracy_ci_low"] <= metrics[f"{key}_accuracy"], (name, key)
@@ -224,12 +240,16 @@ def test_the_report_opens_with_what_order_buys_on_every_probe(pipeline):
     assert {unigram[f"window_{k}_accuracy"] for k in windows} == {unigram["test_accuracy"]}
     assert unigram["suite_contrast_group_accuracy"] == unigram["suite_order_group_accuracy"] == 0
     curve = pd.read_csv(repo / "plots" / "shuffle_windows.csv", dtype={"window": str})
-    assert len(curve) == len(MODELS) * len(windows)
+    assert len(curve) == len(EVALUATED) * len(windows)
     answer = evaluation_of(repo, "order")
     assert answer["reference"] == "tfidf" and answer["best_recurrent"] in MODELS[:4]
+    assert answer["best_bag"] in MODELS[4:] and sorted(answer["on_top"]) == sorted(MODELS[:4])
+    for values in [answer["head_to_head"], *answer["on_top"].values()]:
+        assert values["ci_low"] <= values["difference"] <= values["ci_high"]
     assert {"test", "suite_negation", "suite_filler", "pairs_handwritten"} <= set(answer["probes"])
     report = (repo / "reports" / "comparison.md").read_text()
-    assert report.index("## The answer") < report.index("How far does order reach?")
+    assert report.index("## The answer") < report.index("Probe by probe")
+    assert report.index("Probe by probe") < report.index("How far does order reach?")
     assert report.index("How far does order reach?") < report.index("| family |")
     assert "tfidf: flat: exactly" in report
     assert (repo / "reports" / "figures" / "shuffle_windows.png").exists()
@@ -252,16 +272,17 @@ def test_a_model_and_a_baseline_added_to_params_need_no_edit_to_dvc_yaml(tmp_pat
         "lstm_wide": {**params["models"]["lstm"], "units": 16},
     }
     params["baselines"]["tfidf_small"] = {**params["baselines"]["tfidf"], "max_features": 200}
+    params["ensembles"]["gru_nb"]["members"] = ["lstm_wide", "nb_trigram"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc_yaml = (repo / "dvc.yaml").read_text()
     env = project_env(f"sqlite:///{tmp_path / 'mlflow.db'}")
     dvc(repo, env, "repro")
     assert (repo / "dvc.yaml").read_text() == dvc_yaml
-    names = ["lstm", "lstm_wide", "tfidf", "tfidf_bigram", "tfidf_small"]
+    names = ["lstm", "lstm_wide", "tfidf", "tfidf_bigram", "nb_trigram", "tfidf_small"]
     files = metric_files(repo, env)
     for name in names:
-        assert 0 <= files[f"metrics/train/{name}.json"]["data"]["val_accuracy"] <= 1, name
-    assert set(files["metrics/test_accuracy.json"]["data"]) == set(names)
+        assert 0 <= files[f"metrics/train/{name}.json"]["data"]["val"] <= 1, name
+    assert set(files["metrics/test.json"]["data"]) == set(names + ENSEMBLES)
     report = (repo / "reports" / "comparison.md").read_text()
     for name in names:
         assert f"| {name} |" in report or f"| **{name}** (champion) |" in report, name
@@ -273,7 +294,7 @@ def test_every_model_is_registered_and_champion_is_best_by_validation(pipeline):
     env = pipeline[1]
     client = client_of(env)
     versions = client.search_model_versions("name='imdb-sentiment'")
-    assert sorted(v.tags["model_name"] for v in versions) == sorted(MODELS)
+    assert sorted(v.tags["model_name"] for v in versions) == sorted(EVALUATED)
     runs = model_runs(env)
     champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
     best_val = runs["metrics.best_val_accuracy"].max()
@@ -289,18 +310,20 @@ def test_metrics_show_is_a_short_headline_and_a_second_repro_is_up_to_date(pipel
     repo, env, _ = pipeline
     files = metric_files(repo, env)
     expected = [f"metrics/{stem}.json" for stem in HEADLINE]
-    assert sorted(files) == sorted(expected + [f"metrics/train/{m}.json" for m in MODELS])
-    for stem in HEADLINE[:6]:
-        assert set(files[f"metrics/{stem}.json"]["data"]) == set(MODELS), stem
+    assert sorted(files) == sorted(expected + [f"metrics/train/{m}.json" for m in EVALUATED])
+    for stem in PER_MODEL:
+        assert set(files[f"metrics/{stem}.json"]["data"]) == set(EVALUATED), stem
     order = evaluation_of(repo, "order")
-    assert files["metrics/order_worth.json"]["data"] == {
-        order["best_recurrent"]: pytest.approx(order["probes"]["test"]["order_worth"]["difference"])
+    head = order["head_to_head"]
+    assert files["metrics/head_to_head.json"]["data"] == {
+        head["model"]: pytest.approx(head["difference"])
     }
-    trained = {"val_accuracy", "best_epoch", "epochs_run", "train_seconds"}
+    assert set(files["metrics/on_top.json"]["data"]) == set(MODELS[:4])
+    trained = {"val", "best_epoch", "epochs", "seconds"}
     assert set(files["metrics/train/gru.json"]["data"]) == trained
-    assert set(files["metrics/train/tfidf.json"]["data"]) == {"val_accuracy", "train_seconds"}
+    assert set(files["metrics/train/tfidf.json"]["data"]) == {"val", "seconds"}
     table = dvc(repo, env, "metrics", "show").stdout.splitlines()
-    assert len(table) <= 40 and max(map(len, table)) <= 160, table
+    assert len(table) <= 40 and max(map(len, table)) <= 200, table
     differences = evaluation_of(repo, "differences")
     assert set(differences) == {f"{r} - {b}" for r in MODELS[:4] for b in MODELS[4:]}
     second = dvc(repo, env, "repro")
@@ -408,6 +431,78 @@ def test_the_readme_sweep_runs_and_exp_show_only_changed_is_readable(pipeline, t
     header = next(csv.reader([table[0]]))
     shown = ", ".join(header)
     assert len(header) <= 40, shown
-    assert "models.gru.units" in header, shown  # what the sweep changed ...
-    assert "metrics/train/gru.json:train_seconds" in header, shown  # ... and what it moved
+    assert "models.gru.units" in header, shown  # what the sweep changed, and no hash column
+    assert not [h for h in header if h.split("/")[0] in {"data", "models", "scores", "plots"}]
+    assert not [h for h in header if h.endswith((":seconds", "_ci_low", "_ci_high"))], shown
     assert len(table) >= 4, table  # the header, the baseline and the two experiments
+    # The table's width, each column as wide as its name plus the gaps between them.
+    assert sum(len(name) + 3 for name in header) <= 200, shown
+
+
+def stages_to_run(repo: Path, env: dict) -> set[str]:
+    dry = dvc(repo, env, "repro", "--dry").stdout
+    return {line.split("'")[1] for line in dry.splitlines() if line.startswith("Running stage")}
+
+
+def test_a_one_model_change_re_runs_that_models_stages_and_what_reads_them(pipeline, tmp_path):
+    repo = shutil.copytree(pipeline[0], tmp_path / "one", symlinks=True)
+    env = pipeline[1]
+    params = read_params(repo)
+    params["models"]["simple_rnn"]["units"] = 12
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    # The ensemble depends on every single model's scores (DVC cannot list a variable number
+    # of members), so it re-runs too, in seconds; no other model is trained or scored again.
+    ensembles = {f"{kind}@{e}" for e in ENSEMBLES for kind in ("ensemble", "score_ensemble")}
+    expected = {"train@simple_rnn", "score@simple_rnn", *ensembles, "compare", "report"}
+    assert stages_to_run(repo, env) == expected
+    params["baselines"]["tfidf"]["C"] = [1.0]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert stages_to_run(repo, env) == expected | {"baseline@tfidf", "score_baseline@tfidf"}
+
+
+def test_changing_an_ensembles_members_re_runs_only_the_ensemble_and_what_reads_it(
+    pipeline, tmp_path
+):
+    repo = shutil.copytree(pipeline[0], tmp_path / "members", symlinks=True)
+    env = pipeline[1]
+    params = read_params(repo)
+    params["ensembles"]["gru_nb"]["members"] = ["lstm", "nb_trigram"]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert stages_to_run(repo, env) == {
+        "ensemble@gru_nb",
+        "score_ensemble@gru_nb",
+        "compare",
+        "report",
+    }
+
+
+def test_a_model_removed_from_params_leaves_compares_outputs(pipeline, tmp_path):
+    repo = shutil.copytree(pipeline[0], tmp_path / "removed", symlinks=True)
+    env = pipeline[1]
+    params = read_params(repo)
+    del params["models"]["lstm"]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    rerun = dvc(repo, env, "repro")
+    assert "Running stage 'compare'" in rerun.stdout
+    assert "lstm" not in metric_files(repo, env)["metrics/test.json"]["data"]
+    assert not (repo / "reports" / "evaluation" / "lstm.json").exists()
+    assert not (repo / "plots" / "roc" / "lstm.csv").exists()
+    assert "lstm" not in evaluation_of(repo, "order")["on_top"]
+    assert "| lstm |" not in (repo / "reports" / "comparison.md").read_text()
+
+
+def test_compare_imports_no_tensorflow(pipeline):
+    repo, env, _ = pipeline
+    probe = (
+        "import runpy, sys; sys.argv = ['stages/compare.py']; "
+        "runpy.run_path('stages/compare.py', run_name='__main__'); "
+        "assert 'tensorflow' not in sys.modules, 'compare imported TensorFlow'"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def read_params(repo: Path) -> dict:
+    return yaml.safe_load((repo / "params.yaml").read_text())

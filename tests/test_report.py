@@ -1,4 +1,4 @@
-"""The report stage on fixture numbers: everything it prints comes from the evaluate stage's
+"""The report stage on fixture numbers: everything it prints comes from the compare stage's
 files, and the rule that calls a difference real is the interval's."""
 
 from pathlib import Path
@@ -18,6 +18,12 @@ MODELS = {
     "gru": ("recurrent", 0.89, 0.88, 0.84, 0.04, 0.1, 0.30, 0.6),
     "tfidf": ("bag_of_words", 0.90, 0.89, 0.89, 0.0, 0.0, 0.0, 0.5),
     "tfidf_bigram": ("bag_of_words", 0.91, 0.90, 0.88, 0.02, 0.3, 0.2, 0.55),
+    "gru_bigram": ("ensemble", 0.92, 0.91, 0.89, 0.02, 0.3, 0.25, 0.6),
+}
+WEIGHTS = {"gru": 0.3, "tfidf_bigram": 0.7}
+ON_TOP = {
+    "lstm": {"difference": 0.001, "ci_low": -0.001, "ci_high": 0.003},
+    "gru": {"difference": 0.005, "ci_low": 0.003, "ci_high": 0.007},
 }
 DIFFERENCES = {
     "gru - tfidf": {"difference": -0.01, "ci_low": -0.015, "ci_high": -0.005},
@@ -44,14 +50,31 @@ def model_metrics(val, test, shuffled, drop, change, pairs, contrast) -> dict[st
         "shuffled_max_probability_change": change,
         "contrast_pair_accuracy": pairs,
         "contrast_accuracy": contrast,
+        "suite_order_group_accuracy": pairs / 2,
+        "suite_filler_invariance": 0.9,
     }
 
 
 def write_evaluation(outputs: Outputs, n_test: int = 1234) -> None:
-    """The files the evaluate stage writes, with made-up numbers."""
+    """The files the compare stage writes, with made-up numbers."""
     answer = {
         "best_recurrent": "gru",
         "reference": "tfidf",
+        "best_bag": "tfidf_bigram",
+        "head_to_head": {
+            "model": "gru",
+            "bag": "tfidf_bigram",
+            **DIFFERENCES["gru - tfidf_bigram"],
+        },
+        "on_top": {
+            model: {
+                "weights": {"tfidf_bigram": 0.75, model: 0.25},
+                "val_accuracy": 0.915,
+                "test_accuracy": 0.9 + values["difference"],
+                **values,
+            }
+            for model, values in ON_TOP.items()
+        },
         "probes": {
             "test": {
                 "label": "plain test set",
@@ -76,12 +99,13 @@ def write_evaluation(outputs: Outputs, n_test: int = 1234) -> None:
         {
             "models": {
                 name: {"family": values[0], "train_seconds": 10.0, "parameters": 1000}
+                | ({"weights": WEIGHTS} if values[0] == "ensemble" else {})
                 for name, values in MODELS.items()
             },
             "champion": "tfidf_bigram",
             "best_recurrent": "gru",
             "reference": "tfidf",
-            "reviews": {"val": 321, "test": n_test, "contrast": 8},
+            "reviews": {"val": 321, "test": n_test, "contrast": 8, "windows": 500},
             "intervals": {"confidence": 0.95, "resamples": 1000},
             "coverage": {"max_len": 1000, "test_truncated_fraction": 0.0016},
             "suite_bounds": {"order": "group accuracy exactly 0 for a unigram bag of words"},
@@ -155,11 +179,39 @@ def test_the_report_and_its_figures_are_rendered_from_the_files_alone(outputs):
     assert "- tfidf: flat: exactly 89.0% at every k." in report
     assert "Not bad \\| at all." in report  # a `|` in a review does not break the table
     assert "](figures/comparison.png)" in report
+    assert "on a seeded sample of 500 of the 1,234 test reviews" in report
+    assert "its intervals are about 10.0 points wide" in report  # the curve's own widths
     written = list(outputs.figures.iterdir())
     figures = {path.name for path in written}
     assert {"comparison.png", "shuffle_windows.png", "gru_roc.png", "gru_confusion.png"} <= figures
     assert all(path.stat().st_size > 1000 for path in written)
     assert not Path(".report.partial").exists()  # nothing staged is left behind
+
+
+def test_the_answer_comes_in_two_parts_from_the_numbers(outputs):
+    render_report(outputs)
+    report = outputs.report.read_text()
+    assert report.index("(a) Head to head") < report.index("(b) On top of the words")
+    assert report.index("(b) On top of the words") < report.index("Probe by probe")
+    assert "**gru** (88.00% test), against the best bag of n-grams, **tfidf_bigram**" in report
+    assert "+0.20 [-0.30, +0.70] points (no)" in report
+    assert (
+        "| tfidf_bigram + gru | 0.25 | 91.5% | 90.50% | +0.50 [+0.30, +0.70] | yes: higher |"
+        in (report)
+    )
+    assert "| tfidf_bigram + lstm | 0.25 | 91.5% | 90.10% | +0.10 [-0.10, +0.30] | no |" in report
+
+
+def test_an_ensemble_is_shown_beside_its_members(outputs):
+    render_report(outputs)
+    report = outputs.report.read_text()
+    section = report[report.index("## Ensemble gru_bigram") :]
+    section = section[: section.index("\n## ")]
+    assert "gru 0.30, tfidf_bigram 0.70" in section
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    assert [row.split(" | ")[0] for row in rows] == ["| gru_bigram", "| gru", "| tfidf_bigram"]
+    assert "| 0.30 | 89.0% |" in rows[1]  # gru's weight and val accuracy
+    assert rows[0].endswith("| 12.5% | 90.0% |")  # order suite groups, filler invariance
 
 
 def test_a_wording_change_needs_no_evaluation_only_the_files(outputs):
@@ -209,17 +261,19 @@ def test_the_report_renders_the_same_numbers_it_reads(outputs):
         assert f"| {md.pct(values[1])} |" in report  # every model's val accuracy
 
 
-def test_the_dvc_headline_has_a_column_per_model_and_order_worth_under_the_best():
+def test_the_dvc_headline_has_a_column_per_model_and_the_answer_in_two_parts():
     per_model = {m: model_metrics(*v[1:]) for m, v in MODELS.items()}
     answer = {
-        "best_recurrent": "gru",
-        "probes": {"test": {"order_worth": DIFFERENCES["gru - tfidf"]}},
+        "head_to_head": {"model": "gru", **DIFFERENCES["gru - tfidf_bigram"]},
+        "on_top": ON_TOP,
     }
     files = evaluation_headline(per_model, answer)
-    assert files["test_accuracy"] == {"lstm": 0.87, "gru": 0.88, "tfidf": 0.89, "tfidf_bigram": 0.9}
-    assert files["shuffle_drop"]["lstm"] == 0.07
-    assert files["order_worth"] == {"gru": -0.01}
-    assert files["order_worth_ci_low"] == {"gru": -0.015}
+    assert files["test"] == {m: v[2] for m, v in MODELS.items()}
+    assert files["drop"]["lstm"] == 0.07
+    assert files["head_to_head"] == {"gru": 0.002}
+    assert files["head_to_head_ci_low"] == {"gru": -0.003}
+    assert files["on_top"] == {"lstm": 0.001, "gru": 0.005}
+    assert files["on_top_ci_high"] == {"lstm": 0.003, "gru": 0.007}
     summary = {
         "best_val_accuracy": 0.8812345,
         "best_epoch": 2,
@@ -228,12 +282,12 @@ def test_the_dvc_headline_has_a_column_per_model_and_order_worth_under_the_best(
         "parameters": 10,
     }
     assert training_headline(summary) == {
-        "val_accuracy": 0.8812345,
+        "val": 0.8812345,
         "best_epoch": 2,
-        "epochs_run": 4,
-        "train_seconds": 12.5,
+        "epochs": 4,
+        "seconds": 12.5,
     }
     assert training_headline({"best_val_accuracy": 0.9, "train_seconds": 3.0}) == {
-        "val_accuracy": 0.9,
-        "train_seconds": 3.0,
+        "val": 0.9,
+        "seconds": 3.0,
     }

@@ -155,27 +155,42 @@ def two_part_answer(
     recurrent = table[table.family == RECURRENT]
     bags = table[table.family == BAG_OF_WORDS]
     best, bag = champion_of(recurrent), champion_of(bags)
-    labels, val_labels = data.test.label.to_numpy(), data.val.label.to_numpy()
+    labels = data.test.label.to_numpy()
     bag_right = is_right(scores[bag]["test"], labels)
     head = paired_difference(is_right(scores[best]["test"], labels), bag_right, seed)
-    on_top = {}
-    for model in recurrent.index:
-        members = {bag: scores[bag], model: scores[model]}
-        weights, val_metrics = pick_weights(
-            {m: s["val"] for m, s in members.items()}, val_labels, "validation", ON_TOP_STEP
-        )
-        combined = average_scores({m: s["test"] for m, s in members.items()}, weights)
-        right = is_right(combined, labels)
-        on_top[str(model)] = {
-            "weights": weights,
-            "val_accuracy": round(val_metrics["accuracy"], 6),
-            "test_accuracy": round(float(right.mean()), 6),
-            **_rounded(paired_difference(right, bag_right, seed)),
-        }
+    on_top = {
+        str(model): on_top_of(scores[bag], scores[model], bag, str(model), data, seed)
+        for model in recurrent.index
+    }
     return {
         "best_bag": bag,
         "head_to_head": {"model": best, "bag": bag, **_rounded(head)},
         "on_top": on_top,
+    }
+
+
+def on_top_of(
+    bag_scores: dict[str, np.ndarray],
+    model_scores: dict[str, np.ndarray],
+    bag: str,
+    model: str,
+    data: EvaluationData,
+    seed: int,
+) -> dict[str, Any]:
+    """The bag averaged with ``model`` (its weight picked on validation, as an ensemble's),
+    minus the bag alone on test, paired: what ``model`` adds on top of the bag's words."""
+    labels, val_labels = data.test.label.to_numpy(), data.val.label.to_numpy()
+    members = {bag: bag_scores, model: model_scores}
+    weights, val_metrics = pick_weights(
+        {m: s["val"] for m, s in members.items()}, val_labels, "validation", ON_TOP_STEP
+    )
+    right = is_right(average_scores({m: s["test"] for m, s in members.items()}, weights), labels)
+    bag_right = is_right(bag_scores["test"], labels)
+    return {
+        "weights": weights,
+        "val_accuracy": round(val_metrics["accuracy"], 6),
+        "test_accuracy": round(float(right.mean()), 6),
+        **_rounded(paired_difference(right, bag_right, seed)),
     }
 
 

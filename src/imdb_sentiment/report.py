@@ -254,7 +254,7 @@ def two_part_section(evaluation: Evaluation) -> list[str]:
     on_top = pd.DataFrame.from_dict(
         {
             f"{bag} + {model}": {
-                f"weight on {model}": f"{values['weights'][model]:.2f}",
+                "weight on the recurrent model": f"{values['weights'][model]:.2f}",
                 "val acc": md.pct(values["val_accuracy"]),
                 "test acc": md.pct(values["test_accuracy"], 2),
                 f"gain over {bag}, points [{ci}]": md.difference_with_interval(values),

@@ -22,7 +22,7 @@ from imdb_sentiment.evaluation import (
     roc_points,
     score_texts,
 )
-from imdb_sentiment.files import atomic_path, read_json, write_json
+from imdb_sentiment.files import atomic_outputs, atomic_path, read_json, write_json
 from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, RECURRENT
 from imdb_sentiment.runs import RUN_FILE, log_evaluation, prepared_dataset
 from imdb_sentiment.serving import ENSEMBLE_FILE, average_scores, load_predictor
@@ -107,7 +107,11 @@ def write_scores(
         metrics["contrast_pair_accuracy"],
     )
     labels = data.test.label.to_numpy()
-    with atomic_path(out_dir, directory=True) as tmp:
+    # Staged in a folder of a fixed name (.score-NAME.partial) that a killed run leaves and the
+    # next clears, outside scores/, which the ensemble and compare stages hash.
+    with atomic_outputs([out_dir], f"score-{name}") as staging:
+        tmp = staging / out_dir
+        tmp.mkdir(parents=True)
         np.savez_compressed(tmp / SCORES_FILE, **scores)
         write_json(tmp / METRICS_FILE, metrics)
         roc_points(labels, evaluation.test_probabilities).to_csv(tmp / ROC_FILE, index=False)
