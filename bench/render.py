@@ -71,9 +71,20 @@ def cold_run_section(results: dict) -> str:
     )
     runs = cold.get("cached_repro_runs")
     median = f" (median of {runs})" if runs else ""
+    trained = cold.get("trained_at")
     lines = [
         "## Cold `dvc repro` (empty cache)",
         "",
+        *(
+            [
+                f"Training stages from the cold run of `{trained[:10]}`; every stage after them "
+                f"run again at `{cold['commit'][:10]}`, whose training code is the same "
+                "(`python -m bench.run --skip-cold --rescore`).",
+                "",
+            ]
+            if trained
+            else []
+        ),
         md.rows(["stage", "wall s", "peak RSS MB"], body),
         "",
         f"Fully cached `dvc repro`{median}: **{cold['cached_repro_seconds']} s**.",

@@ -38,6 +38,7 @@ from bench.pipeline import (
     accuracy_at_defaults,
     cold_pipeline,
     evaluation_of,
+    rescore,
     seed_spread,
     test_reviews,
 )
@@ -89,9 +90,15 @@ def parser() -> argparse.ArgumentParser:
         help="measure nothing: re-render bench/RESULTS.md from bench/results.json",
     )
     parser.add_argument("--skip-cold", action="store_true", help="reuse the existing --clone")
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="with --skip-cold: move the clone to HEAD and time every stage after training "
+        "again (HEAD's training code must be the cold run's)",
+    )
     parser.add_argument("--skip-serving", action="store_true")
     parser.add_argument(
-        "--skip-throughput", action="store_true", help="measure neither training nor serving"
+        "--skip-throughput", action="store_true", help="do not measure training throughput"
     )
     parser.add_argument(
         "--seeds",
@@ -140,11 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         "targets": TARGETS,
     }
     accuracy(results, clone, args)
-    if args.skip_throughput:
-        save(results)
-        log.info("wrote %s and %s (no throughput, no serving)", RESULTS_JSON, RESULTS_MD)
-        return 0
-    training_speed(results, clone, args)
+    if not args.skip_throughput:
+        training_speed(results, clone, args)
     if not args.skip_serving:
         log.info("serving load test")
         results["serving"] = serving(clone)
@@ -176,6 +180,9 @@ def accuracy(results: dict, clone: Path, args: argparse.Namespace) -> None:
         previous = read_json(RESULTS_JSON)
         # The accuracy, seed and serving numbers come from that clone: say which commit it is.
         results["cold_pipeline"] = {"commit": git_commit(clone)} | previous["cold_pipeline"]
+        if args.rescore:
+            results["cold_pipeline"] = rescore(clone, previous["cold_pipeline"])
+            results["cold_pipeline"]["matmul_gflops_float32"] = round(matmul_gflops(), 1)
     results["models"] = accuracy_at_defaults(clone)
     results["answer"] = evaluation_of(clone, "order")
     results["champion"] = read_json(clone / "reports/evaluation/comparison.json")["champion"]

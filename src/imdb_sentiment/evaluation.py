@@ -270,12 +270,21 @@ def metric_statistic(name: str) -> Statistic:
         )
 
     def roc_auc(y, p, axis=-1):
-        # Mann-Whitney: the chance a random positive outscores a random negative (ties half).
-        ranks = stats.rankdata(p, axis=axis)
-        positives = np.sum(y == 1, axis=axis)
-        negatives = np.sum(y == 0, axis=axis)
-        rank_sum = np.sum(np.where(y == 1, ranks, 0), axis=axis)
-        return (rank_sum - positives * (positives + 1) / 2) / np.maximum(positives * negatives, 1)
+        # Mann-Whitney: the chance a random positive outscores a random negative (ties half),
+        # counted per distinct score instead of ranked: no sort of each resample, and the
+        # same sums (integers and halves, exact in float64) as the rank-sum formula.
+        y, p = np.moveaxis(np.asarray(y), axis, -1), np.moveaxis(np.asarray(p), axis, -1)
+        shape, n = y.shape[:-1], y.shape[-1]
+        # Integer scores are already ranks (metric_intervals passes them): no sort at all.
+        ranked = p if np.issubdtype(p.dtype, np.integer) else np.unique(p, return_inverse=True)[1]
+        rows, bins = y.reshape(-1, n) == 1, ranked.reshape(-1, n)
+        m, distinct = rows.shape[0], int(bins.max()) + 1 if bins.size else 1
+        flat = bins + distinct * np.arange(m)[:, None]
+        negatives_at = np.bincount(flat[~rows], minlength=m * distinct).reshape(m, distinct)
+        earned = np.cumsum(negatives_at, axis=1) - 0.5 * negatives_at  # below + half the ties
+        u = np.sum(np.where(rows, np.take_along_axis(earned, bins, axis=1), 0.0), axis=1)
+        positives = rows.sum(axis=1)
+        return (u / np.maximum(positives * (n - positives), 1)).reshape(shape)
 
     def log_loss(y, p, axis=-1):
         p = np.clip(p, _EPS, 1 - _EPS)
@@ -311,8 +320,11 @@ def metric_intervals(
 ) -> dict[str, float]:
     """``{prefix}{metric}_ci_low`` / ``_ci_high`` for every classification metric."""
     intervals = {}
+    # AUC depends on the scores' order only: resampled as ranks, it needs no sort per resample.
+    ranks = np.unique(probabilities, return_inverse=True)[1].reshape(np.shape(probabilities))
     for name in ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"):
-        low, high = bootstrap_interval(metric_statistic(name), (labels, probabilities), seed)
+        scores = ranks if name == "roc_auc" else probabilities
+        low, high = bootstrap_interval(metric_statistic(name), (labels, scores), seed)
         intervals[f"{prefix}{name}_ci_low"] = low
         intervals[f"{prefix}{name}_ci_high"] = high
     return intervals
