@@ -80,8 +80,9 @@ def cold_pipeline(clone: Path) -> dict:
 
 
 def rescore(clone: Path, cold: dict) -> dict:
-    """The cold run's clone moved to HEAD, whose training code is the cold run's: every stage
-    from `probes` on run again and timed (training stays cached), then the cached repro."""
+    """The cold run's clone moved to HEAD, whose recurrent training code is the cold run's:
+    every stage but download, prepare and train@* run again and timed (the recurrent models
+    stay cached), then the cached repro."""
     # HEAD's files, but the clone's dvc.lock: it records the cold run's trained models, which
     # stay valid while their code is unchanged (dvc repro then retrains nothing).
     subprocess.run(["git", "fetch", "--quiet", str(ROOT), "HEAD"], cwd=clone, check=True)
@@ -92,7 +93,7 @@ def rescore(clone: Path, cold: dict) -> dict:
     ).stdout.strip()
     params = pin_sources(clone)
     stages = pipeline_stages(params)
-    later = stages[stages.index("probes") :]
+    later = [s for s in stages if s not in ("download", "prepare") and not s.startswith("train@")]
     commands = {s: ["dvc", "repro", "--force", "--single-item", s] for s in later}
     commands["promote"] = ["imdb_sentiment", "promote"]
     again = timed(clone, commands)
