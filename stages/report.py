@@ -1,4 +1,4 @@
-"""DVC stage report: reports/comparison.md and reports/figures/, rendered from the evaluate
+"""DVC stage report: reports/comparison.md and reports/figures/, rendered from the compare
 stage's numbers, and added to each model's MLflow run."""
 
 from imdb_sentiment.cli import run_stage

@@ -109,6 +109,7 @@ def write_evaluation(outputs: Outputs, n_test: int = 1234) -> None:
             "intervals": {"confidence": 0.95, "resamples": 1000},
             "coverage": {"max_len": 1000, "test_truncated_fraction": 0.0016},
             "suite_bounds": {"order": "group accuracy exactly 0 for a unigram bag of words"},
+            "subset_words": {"contrast": ["but", "yet"], "negators": ["not"]},
             "disagreements": [
                 {
                     "which": "gru right, tfidf wrong",
@@ -180,6 +181,7 @@ def test_the_report_and_its_figures_are_rendered_from_the_files_alone(outputs):
     assert "Not bad \\| at all." in report  # a `|` in a review does not break the table
     assert "](figures/comparison.png)" in report
     assert "on a seeded sample of 500 of the 1,234 test reviews" in report
+    assert "opens with but or yet; `negated_sentiment`, not or a -n't word" in report
     assert "its intervals are about 10.0 points wide" in report  # the curve's own widths
     written = list(outputs.figures.iterdir())
     figures = {path.name for path in written}

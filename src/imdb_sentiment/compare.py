@@ -18,6 +18,8 @@ from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.ensemble import pick_weights
 from imdb_sentiment.evaluation import (
     CONFIDENCE,
+    CONTRAST_WORDS,
+    NEGATORS,
     RESAMPLES,
     WINDOWS,
     EvaluationData,
@@ -134,6 +136,7 @@ def _compare_into(
             "intervals": {"confidence": CONFIDENCE, "resamples": RESAMPLES},
             "coverage": length_coverage(prepared_dir),
             "suite_bounds": BAG_OF_WORDS_BOUNDS,
+            "subset_words": {"contrast": CONTRAST_WORDS, "negators": NEGATORS},
             "disagreements": disagreements(table, scores, data, seed).to_dict("records"),
         },
     )

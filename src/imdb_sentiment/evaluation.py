@@ -33,8 +33,9 @@ from imdb_sentiment.text import standardize, tokenize
 CONTRAST_PAIRS = Path("data/contrast/pairs.tsv")
 # Shuffle windows of the order curve: 1 is the review as written, None the whole review.
 WINDOWS = (1, 2, 4, 8, 16, 64, None)
-CONTRAST_WORDS = {"but", "however", "although"}
-NEGATORS = {"not", "no", "never", "nothing"}
+# The natural subsets' words (the report prints them from comparison.json).
+CONTRAST_WORDS = ("but", "however", "although")
+NEGATORS = ("not", "no", "never", "nothing")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 ROC_POINTS = 200
 # 95% percentile intervals over 1,000 resamples of the test reviews: the interval's ends move

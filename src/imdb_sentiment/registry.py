@@ -1,4 +1,4 @@
-"""`imdb-sentiment promote`: the registry step, kept out of the cached `evaluate` stage.
+"""`imdb-sentiment promote`: the registry step, kept out of the cached DVC stages.
 
 Every evaluated model becomes a version of the registered model `imdb-sentiment`; the alias
 `champion` moves to the best by validation accuracy. `make run` runs it after `dvc repro`.

@@ -169,8 +169,9 @@ def comparison_report(evaluation: Evaluation) -> str:
 
 
 def answer_section(evaluation: Evaluation) -> list[str]:
-    """The report's opening: what order is worth, probe by probe, and how far it reaches."""
+    """What order is worth against the unigram bag, probe by probe, and how far it reaches."""
     answer, table = evaluation.answer, evaluation.table
+    words = evaluation.comparison["subset_words"]
     confidence = evaluation.comparison["intervals"]["confidence"]
     best, reference = answer["best_recurrent"], answer["reference"]
     rows = {}
@@ -198,9 +199,10 @@ def answer_section(evaluation: Evaluation) -> list[str]:
         "group counts when all its reviews are right (filler: when adding a neutral sentence "
         "changes no label). What a bag of words can reach on each:",
         *[f"  - {name}: {bound}" for name, bound in evaluation.comparison["suite_bounds"].items()],
-        "- Subsets of the test set: `contrast_ending`, the last sentence opens with but, however "
-        "or although; `negated_sentiment`, a negation up to three words before a sentiment word "
-        "of the suites' lexicon; `length_q1`..`q4`, quartiles of review length.",
+        "- Subsets of the test set: `contrast_ending`, the last sentence opens with "
+        f"{_either(words['contrast'])}; `negated_sentiment`, {_either(words['negators'])} or a "
+        "-n't word up to three words before a sentiment word of the suites' lexicon; "
+        "`length_q1`..`q4`, quartiles of review length.",
         "",
     ]
     curve = evaluation.curve
@@ -331,6 +333,11 @@ def ensemble_section(evaluation: Evaluation) -> list[str]:
             "",
         ]
     return lines
+
+
+def _either(words: list[str]) -> str:
+    """``["but", "however", "although"]`` -> ``but, however or although``."""
+    return f"{', '.join(words[:-1])} or {words[-1]}" if len(words) > 1 else words[0]
 
 
 def _mean_width(curve: pd.DataFrame) -> float:
