@@ -258,9 +258,9 @@ def test_an_unreachable_tracking_server_fails_the_stage_in_seconds(pipeline, tmp
     assert not (repo / "checkpoints" / "lstm").exists()
 
 
-def test_evaluate_never_touches_the_registry_and_promote_moves_the_champion(pipeline, tmp_path):
-    """A sweep's queued workers run the score and compare stages, never `promote`: none of them can move
-    `champion`, in whatever order they finish."""
+def test_scoring_never_touches_the_registry_and_promote_moves_the_champion(pipeline, tmp_path):
+    """A sweep's queued workers run the score and compare stages, never `promote`: none of
+    them can move `champion`, in whatever order they finish."""
     repo, env, _ = pipeline
     copy = shutil.copytree(repo, tmp_path / "exp-copy", symlinks=True)
     client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
