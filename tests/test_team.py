@@ -18,6 +18,7 @@ import pytest
 import requests
 import yaml
 from conftest import (
+    ENSEMBLES,
     MODELS,
     dvc,
     edit_params,
@@ -86,7 +87,7 @@ def server_pipeline(tmp_path_factory, tiny_archive, team_server):
 def test_pipeline_logs_everything_to_the_postgres_backed_server(server_pipeline, team_server):
     repo, _ = server_pipeline
     runs = runs_in(team_server).set_index("tags.mlflow.runName")
-    assert sorted(runs.index) == sorted(MODELS)
+    assert sorted(runs.index) == sorted(MODELS + ENSEMBLES)
     assert (runs.status == "FINISHED").all()
     assert runs["metrics.test_accuracy"].between(0, 1).all()
     assert runs.loc["gru", "params.model.batch_size"] == "32"
@@ -155,16 +156,16 @@ def test_mlflow_run_of_the_whole_pipeline_is_the_parent_of_every_model_run(tmp_p
     (parent,) = runs[runs["tags.mlflow.project.entryPoint"] == "main"].itertuples()
     assert parent.status == "FINISHED"
     children = runs[runs["tags.mlflow.parentRunId"] == parent.run_id]
-    assert sorted(children["tags.mlflow.runName"]) == sorted(MODELS)
+    assert sorted(children["tags.mlflow.runName"]) == sorted(MODELS + ENSEMBLES)
     assert (children.status == "FINISHED").all()
-    assert len(runs) == len(MODELS) + 1  # none floats free, none took the parent over
+    assert len(runs) == len(MODELS + ENSEMBLES) + 1  # none floats free, none took it over
     assert runs_in(local_store(repo)).experiment_id.nunique() == 1
     client = mlflow.MlflowClient(tracking_uri=local_store(repo))
     assert {a.path for a in client.list_artifacts(parent.run_id, "comparison")} == {
         "comparison/comparison.md",
         "comparison/comparison.png",
     }
-    assert client.get_run(parent.run_id).data.tags["champion"] in MODELS
+    assert client.get_run(parent.run_id).data.tags["champion"] in MODELS + ENSEMBLES
     # The project's own store is recorded relative to the project: true after `dvc pull`
     # on another machine, where an absolute path would point at nothing.
     record = json.loads((repo / "models" / "tfidf" / "mlflow.json").read_text())
@@ -232,7 +233,7 @@ def test_dvc_push_then_pull_in_a_fresh_clone_needs_no_retraining(pipeline, tmp_p
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
     dvc(clone, env, "pull")
-    for name in MODELS:
+    for name in MODELS + ENSEMBLES:
         assert (clone / "models" / name / "mlflow.json").exists()
     assert (clone / "data" / "prepared").is_dir()
     status = dvc(clone, env, "status")
@@ -253,7 +254,11 @@ def test_an_unreachable_tracking_server_fails_the_stage_in_seconds(pipeline, tmp
     assert "imdb-sentiment tracking-server" in result.stderr
     assert elapsed < 60, f"took {elapsed:.0f}s to fail"
     assert not (repo / "models" / "lstm").exists()
-    leftovers = {p.name for p in (repo / "models").iterdir()} - {".gitignore", *MODELS}
+    leftovers = {p.name for p in (repo / "models").iterdir()} - {
+        ".gitignore",
+        *MODELS,
+        *ENSEMBLES,
+    }
     assert not leftovers  # no half-written temp folder either
     assert not (repo / "checkpoints" / "lstm").exists()
 
@@ -270,15 +275,16 @@ def test_scoring_never_touches_the_registry_and_promote_moves_the_champion(pipel
     client.set_registered_model_alias("imdb-sentiment", "champion", other.version)
     try:
         # What a queued experiment's stage sees: cwd a temporary copy, DVC_ROOT the project.
-        result = subprocess.run(
-            [sys.executable, "stages/evaluate.py"],
-            cwd=copy,
-            env={**env, "DVC_ROOT": str(repo), "DVC_EXP_NAME": "sweep-1"},
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert result.returncode == 0, result.stderr
+        for stage in (["stages/score.py", "gru"], ["stages/compare.py"]):
+            result = subprocess.run(
+                [sys.executable, *stage],
+                cwd=copy,
+                env={**env, "DVC_ROOT": str(repo), "DVC_EXP_NAME": "sweep-1"},
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert result.returncode == 0, result.stderr
         after = client.get_model_version_by_alias("imdb-sentiment", "champion")
         assert after.version == other.version
         assert len(client.search_model_versions("name='imdb-sentiment'")) == len(versions)
