@@ -243,3 +243,29 @@ def postgres_folder(prefix: str) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=prefix))
     folder.chmod(0o755)
     return folder
+
+
+def bag_params(weighting: str = "tfidf", ngram_max: int = 1, max_iter: int = 200):
+    """A bag-of-n-grams baseline's params for tiny data: every n-gram kept, C 1."""
+    from imdb_sentiment.params import BaselineParams
+
+    return BaselineParams(
+        weighting=weighting,
+        ngram_max=ngram_max,
+        min_df=1,
+        max_features=None,
+        sublinear_tf=weighting == "tfidf",
+        C=(1.0,),
+        max_iter=max_iter,
+    )
+
+
+def fit_bag(texts, labels, weighting: str = "tfidf", ngram_max: int = 1):
+    """That baseline's raw-text Pipeline, fitted as baseline@NAME fits it (C fixed at 1)."""
+    from sklearn.pipeline import Pipeline
+
+    from imdb_sentiment.baseline import build_classifier, build_features
+
+    params = bag_params(weighting, ngram_max)
+    steps = [("features", build_features(params)), ("classifier", build_classifier(params, 1, 0))]
+    return Pipeline(steps).fit(texts, labels)

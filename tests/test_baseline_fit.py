@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import bag_params
 
 from imdb_sentiment.baseline import NotConvergedError, fit_classifier
-from imdb_sentiment.params import BaselineParams
 
 
 def separable_enough():
@@ -14,22 +14,10 @@ def separable_enough():
     return x, y
 
 
-def params(weighting: str, max_iter: int) -> BaselineParams:
-    return BaselineParams(
-        weighting=weighting,
-        ngram_max=1,
-        min_df=1,
-        max_features=None,
-        sublinear_tf=weighting == "tfidf",
-        C=(1.0,),
-        max_iter=max_iter,
-    )
-
-
 @pytest.mark.parametrize("weighting", ["tfidf", "nb"])
 def test_a_fit_converges_well_before_its_cap(weighting):
     x, y = separable_enough()
-    classifier = fit_classifier("tfidf", x, y, params(weighting, 1000), c=1.0, seed=0)
+    classifier = fit_classifier("tfidf", x, y, bag_params(weighting, max_iter=1000), c=1.0, seed=0)
     assert classifier.n_iter_.max() < 1000
     assert classifier.score(x, y) > 0.8
 
@@ -38,4 +26,4 @@ def test_a_fit_converges_well_before_its_cap(weighting):
 def test_a_fit_cut_off_by_max_iter_is_an_error_naming_the_param(weighting):
     x, y = separable_enough()
     with pytest.raises(NotConvergedError, match=r"raise baselines\.tfidf\.max_iter"):
-        fit_classifier("tfidf", x, y, params(weighting, 2), c=64.0, seed=0)
+        fit_classifier("tfidf", x, y, bag_params(weighting, max_iter=2), c=64.0, seed=0)

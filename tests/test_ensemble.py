@@ -6,12 +6,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import fit_bag
 from sklearn.pipeline import Pipeline
 
-from imdb_sentiment.baseline import build_classifier, build_features
 from imdb_sentiment.ensemble import pick_weights, weight_grid
 from imdb_sentiment.nb_weighting import NBLogCountRatio
-from imdb_sentiment.params import BaselineParams
 from imdb_sentiment.scoring import SCORES_FILE, ensemble_scores
 from imdb_sentiment.serving import (
     ENSEMBLE_FILE,
@@ -32,17 +31,7 @@ REVIEWS = ["good and great", "bad, dull film", "not bad", "A film."]
 
 
 def bag(ngram_max: int, weighting: str) -> Pipeline:
-    params = BaselineParams(
-        weighting=weighting,
-        ngram_max=ngram_max,
-        min_df=1,
-        max_features=None,
-        sublinear_tf=weighting == "tfidf",
-        C=(1.0,),
-        max_iter=200,
-    )
-    steps = [("features", build_features(params)), ("classifier", build_classifier(params, 1, 0))]
-    return Pipeline(steps).fit(TRAIN.text, TRAIN.label)
+    return fit_bag(TRAIN.text, TRAIN.label, weighting, ngram_max)
 
 
 def test_the_weight_grid_covers_the_simplex_in_steps():

@@ -3,10 +3,9 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, fit_bag
 from sklearn.pipeline import Pipeline
 
-from imdb_sentiment.baseline import build_classifier, build_features
 from imdb_sentiment.data import read_reviews
 from imdb_sentiment.evaluation import (
     WINDOWS,
@@ -25,7 +24,6 @@ from imdb_sentiment.evaluation import (
     shuffle_words,
     window_key,
 )
-from imdb_sentiment.params import BaselineParams
 from imdb_sentiment.probes import load_probes, write_probes
 from imdb_sentiment.serving import PipelinePredictor
 from imdb_sentiment.text import tokenize
@@ -90,20 +88,7 @@ def tiny_evaluation(tiny_archive, tmp_path_factory):
 
 
 def unigram_pipeline(train: pd.DataFrame, weighting: str = "tfidf") -> Pipeline:
-    unigrams = BaselineParams(
-        weighting=weighting,
-        ngram_max=1,
-        min_df=1,
-        max_features=None,
-        sublinear_tf=weighting == "tfidf",
-        C=(1.0,),
-        max_iter=200,
-    )
-    steps = [
-        ("features", build_features(unigrams)),
-        ("classifier", build_classifier(unigrams, 1.0, 0)),
-    ]
-    return Pipeline(steps).fit(train.text, train.label)
+    return fit_bag(train.text, train.label, weighting)
 
 
 @pytest.mark.parametrize("weighting", ["tfidf", "nb"])

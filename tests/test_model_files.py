@@ -13,13 +13,13 @@ import keras
 import mlflow
 import numpy as np
 import pytest
+from conftest import fit_bag
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from imdb_sentiment.baseline import build_classifier, build_features
 from imdb_sentiment.models import build_model
-from imdb_sentiment.params import BaselineParams, ModelParams
+from imdb_sentiment.params import ModelParams
 from imdb_sentiment.serving import (
     INPUT_EXAMPLE,
     KERAS_FILE,
@@ -43,19 +43,7 @@ PICKLE_STARTS = tuple(bytes([0x80, protocol]) for protocol in range(2, 6))
 
 def pipeline_folder(folder: Path) -> Path:
     """A bag of n-grams with the project's own NB weighting step in it (skops must load it)."""
-    params = BaselineParams(
-        weighting="nb",
-        ngram_max=2,
-        min_df=1,
-        max_features=None,
-        sublinear_tf=False,
-        C=(1.0,),
-        max_iter=100,
-    )
-    pipeline = Pipeline(
-        [("features", build_features(params)), ("classifier", build_classifier(params, 1.0, 0))]
-    )
-    save_pipeline(pipeline.fit(TEXTS, LABELS), folder / PIPELINE_FILE)
+    save_pipeline(fit_bag(TEXTS, LABELS, "nb", ngram_max=2), folder / PIPELINE_FILE)
     return folder
 
 
