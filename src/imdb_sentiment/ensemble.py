@@ -112,7 +112,11 @@ def build_ensemble(
             "weights": weights,
             "best_val_accuracy": val_metrics["accuracy"],
             "train_seconds": round(time.perf_counter() - started, 2),
-            "parameters": 0,
+            # What serving it holds: every member's parameters (its weights add none).
+            "parameters": sum(
+                read_json(models_root / m / "training.json").get("parameters", 0)
+                for m in spec.members
+            ),
         }
         mlflow.log_metrics({"best_val_accuracy": val_metrics["accuracy"]})
         with write_model_folder(models_root / name, run, summary, requirements) as folder:
