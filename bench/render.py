@@ -169,6 +169,18 @@ def accuracy_section(results: dict) -> str:
             "",
         ]
     lines.append(md.rows(["model", *header], body))
+    carried = {
+        name: spread["commit"]
+        for name, spread in results.get("seed_spread", {}).items()
+        if spread.get("commit")
+    }
+    if carried:
+        at = ", ".join(f"{name} at `{commit[:10]}`" for name, commit in carried.items())
+        lines += [
+            "",
+            f"Seed spreads carried over from earlier runs ({at}): the same training code and "
+            "data, whose cold-run models score the same here to the last review.",
+        ]
     lines += answer_lines(results)
     if "throughput" not in results:
         lines += ["", "Training throughput was not measured in this run (`--skip-throughput`)."]
@@ -354,7 +366,7 @@ def throughput_tutorial_section(results: dict) -> str:
             f"threads intra-op {threads.get('intra_op')}, inter-op {threads.get('inter_op')}. "
             "Rates are examples per second of the process's CPU time; the ratio of wall-clock "
             f"rates is beside each. Measured float32 matmul peak: "
-            f"**{results['matmul_gflops_float32']} GFLOP/s**.",
+            f"**{results['matmul_gflops_float32']} GFLOP/s**.{_measured_at(results)}",
             "",
             f"**`speedup`, at the tutorial configuration** ({config}). Reference: `model.fit` "
             "on pre-padded arrays, no mask. Project: right padding handled exactly without a "
@@ -394,6 +406,17 @@ def throughput_defaults_section(results: dict) -> str:
             "",
             md.rows(header, body),
         ]
+    )
+
+
+def _measured_at(results: dict) -> str:
+    """Where the throughput was carried over from an earlier run (`--skip-throughput`)."""
+    commit = results.get("throughput_commit")
+    if not commit:
+        return ""
+    return (
+        f" Measured at `{commit[:10]}` and carried over (`--skip-throughput`): the training "
+        "loop it times is unchanged since."
     )
 
 

@@ -76,6 +76,15 @@ TARGETS = {
 }
 
 
+# What training_speed measures: carried over as a whole by a run with --skip-throughput.
+THROUGHPUT_KEYS = (
+    "throughput",
+    "throughput_settings",
+    "matmul_gflops_float32",
+    "tensorflow_threads",
+)
+
+
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -135,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("wrote %s from %s", RESULTS_MD, RESULTS_JSON)
         return 0
     clone = args.clone.resolve()
+    previous_results = read_json(RESULTS_JSON) if RESULTS_JSON.exists() else {}
     results: dict = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": {
@@ -149,6 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     accuracy(results, clone, args)
     if not args.skip_throughput:
         training_speed(results, clone, args)
+    elif "throughput" in previous_results:  # carried over, with the commit it was measured at
+        results |= {
+            key: previous_results[key] for key in THROUGHPUT_KEYS if key in previous_results
+        }
+        results["throughput_commit"] = previous_results.get(
+            "throughput_commit", previous_results["commit"]
+        )
     if not args.skip_serving:
         log.info("serving load test")
         results["serving"] = serving(clone)
@@ -193,6 +210,9 @@ def accuracy(results: dict, clone: Path, args: argparse.Namespace) -> None:
         results["seed_spread"] = previous["seed_spread"]
     elif args.seeds:
         results["seed_spread"] = seed_spread(clone, args.seeds, results["models"], args.seed_models)
+        for name, spread in previous.get("seed_spread", {}).items():  # not measured again
+            if name not in results["seed_spread"]:
+                results["seed_spread"][name] = {"commit": previous["commit"]} | spread
     if "seed_spread" in results:
         for name, spread in results["seed_spread"].items():
             results["models"][name].update(
