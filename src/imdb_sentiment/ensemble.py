@@ -118,7 +118,7 @@ def build_ensemble(
                 for m in spec.members
             ),
         }
-        mlflow.log_metrics({"best_val_accuracy": val_metrics["accuracy"]})
+        mlflow.log_metrics({k: summary[k] for k in ("best_val_accuracy", "train_seconds")})
         with write_model_folder(models_root / name, run, summary, requirements) as folder:
             write_json(folder.predictor / ENSEMBLE_FILE, {"weights": weights})
             for member in spec.members:
