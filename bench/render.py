@@ -53,7 +53,7 @@ def header_section(results: dict) -> str:
     return (
         f"# Benchmark results\n\n{results['date']}, commit `{results['commit'][:10]}`{reused}, "
         f"{machine['cpu_cores']} CPU cores ({machine['processor']}), Python {machine['python']}, "
-        f"{device}. Produced by `python bench/run.py`."
+        f"{device}. Produced by `python -m bench.run`."
     )
 
 
@@ -245,6 +245,10 @@ def answer_lines(results: dict) -> list[str]:
                     for r in runs["runs"]
                 ],
             ),
+            "",
+            f"The gain's interval is clear of 0 in "
+            f"{sum(md.verdict(r['on_top']) == md.HIGHER for r in runs['runs'])} of "
+            f"{len(runs['runs'])} seeds.",
         ]
     return lines
 
@@ -265,7 +269,7 @@ def pretraining_section(study: dict | None) -> str:
     lines = [
         "## Pretraining on the unlabeled reviews",
         "",
-        f"`python bench/pretrain.py` at `{study['commit'][:10]}`: "
+        f"`python -m bench.pretrain` at `{study['commit'][:10]}`: "
         f"{seconds / 3600:.1f} process-hours at {settings['threads']} thread(s). "
         f"A word-level language model (embedding {settings['embedding_dim']}, LSTM "
         f"{settings['units']}, vocabulary {corpus['vocab_size']:,}, tied output, sampled "
@@ -489,7 +493,7 @@ def soak_section(soak: dict | None) -> str:
         [
             "## Serving soak",
             "",
-            f"`python bench/soak.py` at `{soak['commit'][:10]}`, {soak['date']}: "
+            f"`python -m bench.soak` at `{soak['commit'][:10]}`, {soak['date']}: "
             f"{soak['requests']:,} requests per server at {soak['concurrency']} concurrent, "
             f"every {soak['malformed_every']}th hostile (the kinds below, in turn). Targets: no "
             "5xx, every good request and valid large one 200, every malformed one 4xx, /ping "
