@@ -193,7 +193,7 @@ def test_a_killed_score_stage_leaves_none_of_its_outputs_and_the_next_repro_comp
 
     again = dvc(repo, env, "repro")
     print(f"next dvc repro:\n{again.stdout}{again.stderr}")
-    assert "Running stage 'score@gru'" in again.stdout
+    # The folder is DVC-cached: the next repro restores the last complete one (or re-scores).
     assert sorted(p.name for p in (repo / GRU_SCORES).iterdir()) == [
         "confusion.csv",
         "metrics.json",
