@@ -24,6 +24,7 @@ from imdb_sentiment.evaluation import (
 )
 from imdb_sentiment.files import atomic_outputs, atomic_path, read_json, write_json
 from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, RECURRENT
+from imdb_sentiment.paths import PREPARED
 from imdb_sentiment.runs import RUN_FILE, log_evaluation, prepared_dataset
 from imdb_sentiment.serving import ENSEMBLE_FILE, average_scores, load_predictor
 
@@ -51,7 +52,8 @@ def score_model(
 ) -> dict[str, float]:
     """Score one trained model (its folder under ``models_root``) on every text set."""
     predictor = load_predictor(models_root / name / "predictor")
-    return write_scores(name, family, score_texts(predictor, data, name), data, seed, out_dir)
+    scores = score_texts(predictor, data, name)
+    return write_scores(name, family, scores, data, seed, models_root, out_dir)
 
 
 def ensemble_scores(weights: dict[str, float], member_folders: dict[str, Path]) -> dict:
@@ -82,7 +84,8 @@ def score_ensemble(
     weights = read_json(models_root / name / "predictor" / ENSEMBLE_FILE)["weights"]
     folders = {m: score_folder(families[m], m, scores_root) for m in weights}
     log.info("%s: %s, from their saved scores", name, _shown(weights))
-    return write_scores(name, ENSEMBLE, ensemble_scores(weights, folders), data, seed, out_dir)
+    scores = ensemble_scores(weights, folders)
+    return write_scores(name, ENSEMBLE, scores, data, seed, models_root, out_dir)
 
 
 def write_scores(
@@ -91,9 +94,8 @@ def write_scores(
     scores: dict[str, np.ndarray],
     data: EvaluationData,
     seed: int,
+    models_root: Path,
     out_dir: Path,
-    models_root: Path = Path("models"),
-    prepared_dir: Path = Path("data/prepared"),
 ) -> dict[str, float]:
     """Turn ``scores`` into the model's numbers, write its folder (whole or not at all) and
     add the numbers and files to its MLflow run; return the numbers."""
@@ -121,7 +123,7 @@ def write_scores(
             read_json(models_root / name / RUN_FILE),
             f"{MAKER[family]}@{name}",
             {k: v for k, v in metrics.items() if k not in TRAINING_RUN_KEYS},
-            prepared_dataset(prepared_dir, "evaluation"),
+            prepared_dataset(PREPARED, "evaluation"),
             artifacts={"evaluation": [tmp / METRICS_FILE, tmp / ROC_FILE, tmp / CONFUSION_FILE]},
         )
     return metrics
