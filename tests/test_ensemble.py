@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline
 
 from imdb_sentiment.ensemble import pick_weights, weight_grid
 from imdb_sentiment.nb_weighting import NBLogCountRatio
+from imdb_sentiment.pipeline_file import save_pipeline
 from imdb_sentiment.scoring import SCORES_FILE, ensemble_scores
 from imdb_sentiment.serving import (
     ENSEMBLE_FILE,
@@ -18,7 +19,6 @@ from imdb_sentiment.serving import (
     EnsemblePredictor,
     PipelinePredictor,
     load_predictor,
-    save_pipeline,
 )
 
 TRAIN = pd.DataFrame(

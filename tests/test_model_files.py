@@ -20,17 +20,22 @@ from sklearn.preprocessing import FunctionTransformer
 
 from imdb_sentiment.models import build_model
 from imdb_sentiment.params import ModelParams
+from imdb_sentiment.pipeline_file import (
+    PipelineFileError,
+    UntrustedModelError,
+    load_pipeline,
+    save_pipeline,
+    vectorizers,
+    vocabulary_path,
+)
+from imdb_sentiment.review_input import INPUT_EXAMPLE
 from imdb_sentiment.serving import (
-    INPUT_EXAMPLE,
     KERAS_FILE,
     PIPELINE_FILE,
     TEXT_CONFIG_FILE,
     VOCAB_FILE,
-    UntrustedModelError,
-    load_pipeline,
     load_predictor,
     log_sentiment_model,
-    save_pipeline,
 )
 from imdb_sentiment.text import OOV_TOKEN, PAD_TOKEN, Vocabulary
 
@@ -144,7 +149,7 @@ def test_a_logged_model_holds_no_pickle_and_loads_without_unpickling(
 
 
 def test_a_logged_model_pins_its_whole_closure_at_the_locks_versions(tmp_path, tracking):
-    from imdb_sentiment.serving import locked_versions
+    from imdb_sentiment.requirements import locked_versions
 
     with mlflow.start_run():
         info = log_sentiment_model("tfidf", pipeline_folder(tmp_path), ["scikit-learn", "skops"])
@@ -161,6 +166,30 @@ def test_a_logged_model_pins_its_whole_closure_at_the_locks_versions(tmp_path, t
 def test_a_pipeline_of_the_projects_own_types_loads(tmp_path):
     pipeline = load_pipeline(pipeline_folder(tmp_path) / PIPELINE_FILE)
     assert pipeline.predict(["great fun"]).tolist() == [1]
+
+
+@pytest.mark.parametrize("weighting", ["tfidf", "nb"])
+def test_a_saved_bag_scores_as_the_fitted_one_with_its_vocabulary_beside_the_skops_file(
+    tmp_path, weighting
+):
+    fitted = fit_bag(TEXTS, LABELS, weighting, ngram_max=2)
+    save_pipeline(fitted, tmp_path / PIPELINE_FILE)
+    vocabularies = json.loads(vocabulary_path(tmp_path / PIPELINE_FILE).read_text())
+    (vectorizer,) = (v for _, v in vectorizers(fitted))
+    assert list(vocabularies.values()) == [
+        sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
+    ]
+    assert hasattr(vectorizer, "vocabulary_")  # saving leaves the caller's pipeline whole
+    loaded = load_pipeline(tmp_path / PIPELINE_FILE)
+    texts = ["great fun", "dull and boring", "an awful film"]
+    np.testing.assert_array_equal(loaded.predict_proba(texts), fitted.predict_proba(texts))
+
+
+def test_a_pipeline_file_without_its_vocabulary_is_refused_naming_the_fix(tmp_path):
+    pipeline_folder(tmp_path)
+    vocabulary_path(tmp_path / PIPELINE_FILE).unlink()
+    with pytest.raises(PipelineFileError, match="write the two files together with save_pipeline"):
+        load_pipeline(tmp_path / PIPELINE_FILE)
 
 
 def test_a_pipeline_holding_an_untrusted_type_is_refused_naming_it(tmp_path):

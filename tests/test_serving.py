@@ -3,13 +3,8 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from imdb_sentiment.serving import (
-    json_reviews,
-    label_probabilities,
-    length_batches,
-    load_predictor,
-    validate_texts,
-)
+from imdb_sentiment.review_input import json_reviews, validate_texts
+from imdb_sentiment.serving import label_probabilities, length_batches, load_predictor
 
 
 def test_texts_come_from_the_text_column_or_a_plain_list():

@@ -23,8 +23,9 @@ from imdb_sentiment.files import read_json
 from imdb_sentiment.model_folder import write_model_folder
 from imdb_sentiment.nb_weighting import NBLogCountRatio
 from imdb_sentiment.params import BaselineParams, Params, PrepareParams, flatten_params
+from imdb_sentiment.pipeline_file import save_pipeline
 from imdb_sentiment.runs import log_dataset, model_run, prepared_dataset
-from imdb_sentiment.serving import PIPELINE_FILE, save_pipeline
+from imdb_sentiment.serving import PIPELINE_FILE
 from imdb_sentiment.text import tokenize
 
 log = logging.getLogger(__name__)
