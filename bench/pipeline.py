@@ -266,7 +266,8 @@ def seed_spread(clone: Path, seeds: list[int], models: dict, only: list[str] | N
 
 def seed_model(params, prepared, name: str, seed: int) -> tuple:  # (keras.Model, its stopper)
     """Model ``name`` of ``params`` trained with ``seed``, as `train@NAME` trains it."""
-    from imdb_sentiment.training import SplitArrays, early_stopping, fit_model
+    from imdb_sentiment.batches import SplitArrays
+    from imdb_sentiment.training import early_stopping, fit_model
 
     arrays = SplitArrays.load(prepared, params.models[name].vocab_size)
     stopper = early_stopping(params.train)

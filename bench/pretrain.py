@@ -231,16 +231,11 @@ def train_classifier(variant: str, seed: int, args: argparse.Namespace) -> dict:
     import keras
     import mlflow
 
+    from imdb_sentiment.batches import SplitArrays, make_dataset, steps_per_epoch
     from imdb_sentiment.data import PreparedPaths
     from imdb_sentiment.params import ModelParams
     from imdb_sentiment.text import limit_vocabulary
-    from imdb_sentiment.training import (
-        ResumableEarlyStopping,
-        SplitArrays,
-        fit_recurrent,
-        make_dataset,
-        steps_per_epoch,
-    )
+    from imdb_sentiment.training import ResumableEarlyStopping, fit_recurrent
 
     prepared = PreparedPaths(args.prepared)
     arrays = SplitArrays.load(prepared, args.vocab_size)

@@ -2,16 +2,10 @@ import keras
 import numpy as np
 import pytest
 
+from imdb_sentiment.batches import SplitArrays, bucketed_batches, make_dataset
 from imdb_sentiment.models import LastRealStep, ReverseRealSteps, build_model
 from imdb_sentiment.params import ModelParams
-from imdb_sentiment.training import (
-    ResumableEarlyStopping,
-    SplitArrays,
-    bucketed_batches,
-    fit_recurrent,
-    make_dataset,
-    seed_everything,
-)
+from imdb_sentiment.training import ResumableEarlyStopping, fit_recurrent, seed_everything
 
 SPEC = ModelParams(
     arch="gru",

@@ -9,7 +9,6 @@ import shutil
 import time
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pandas as pd
 import tensorflow as tf
 from tqdm import tqdm
 
+from imdb_sentiment.batches import SplitArrays, make_dataset, steps_per_epoch
 from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.files import atomic_path, read_json, write_json
 from imdb_sentiment.model_folder import write_model_folder
@@ -37,97 +37,17 @@ from imdb_sentiment.progress import on_terminal
 from imdb_sentiment.runs import log_dataset, model_run, prepared_dataset
 from imdb_sentiment.runtime import training_device
 from imdb_sentiment.serving import KERAS_FILE, TEXT_CONFIG_FILE, VOCAB_FILE
-from imdb_sentiment.text import Vocabulary, limit_vocabulary, token_lengths
+from imdb_sentiment.text import Vocabulary
 
 log = logging.getLogger(__name__)
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
-BUCKET_WINDOW = 50  # batches sorted together: long enough to group lengths, short enough to mix
 
 
 def seed_everything(seed: int) -> None:
     """Same params + same data -> same weights and metrics (Python, NumPy, TF, op kernels)."""
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def bucketed_batches(
-    lengths: np.ndarray, batch_size: int, seed: int | None, epoch: int = 0
-) -> list[np.ndarray]:
-    """Row indices of each batch, grouping reviews of similar length.
-
-    Training (a seed) is "sortish": shuffle, sort by length within windows of
-    ``BUCKET_WINDOW`` batches, shuffle the batch order; keyed on (seed, epoch), so a run
-    resumed at epoch k gets the batches an uninterrupted one would. Without a seed
-    (validation) the batches are simply sorted by length.
-    """
-    if seed is None:
-        order = np.argsort(lengths, kind="stable")
-        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    rng = np.random.default_rng([seed, epoch])
-    order = rng.permutation(len(lengths))
-    window = batch_size * BUCKET_WINDOW
-    batches = []
-    for start in range(0, len(order), window):
-        part = order[start : start + window]
-        part = part[np.argsort(lengths[part], kind="stable")]
-        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def make_dataset(
-    x: np.ndarray,
-    y: np.ndarray,
-    batch_size: int,
-    seed: int | None,
-    first_epoch: int = 0,
-    epochs: int = 1,
-) -> tuple[tf.data.Dataset, int]:
-    """(dataset, batches per epoch): ``epochs`` epochs of similar-length batches, back to back.
-
-    Each batch is cut to its longest review. Padding is on the right and masked, so cutting
-    trailing all-padding columns changes no number, only the recurrent steps spent on nothing
-    (a CPU walks every step, mask or not). The whole plan is made up front and run as graph
-    ops (gather + slice), so no Python runs per batch to contend with the training loop; give
-    `fit` the batches per epoch as ``steps_per_epoch`` so it reads on across epochs.
-    """
-    lengths = np.maximum(token_lengths(x), 1)
-    plans = [
-        bucketed_batches(lengths, batch_size, seed, e)
-        for e in range(first_epoch, first_epoch + max(epochs, 1))
-    ]
-    batches = [rows for plan in plans for rows in plan]
-    rows = tf.RaggedTensor.from_row_lengths(
-        np.concatenate(batches).astype(np.int64), [len(b) for b in batches]
-    )
-    widths = np.array([lengths[b].max() for b in batches], dtype=np.int32)
-    ids, labels = tf.constant(x), tf.constant(y.astype(np.float32))
-
-    def gather(batch_rows: tf.Tensor, width: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return tf.gather(ids, batch_rows)[:, :width], tf.gather(labels, batch_rows)
-
-    dataset = tf.data.Dataset.from_tensor_slices((rows, widths)).map(gather)
-    return dataset.prefetch(tf.data.AUTOTUNE), len(plans[0])
-
-
-@dataclass(frozen=True)
-class SplitArrays:
-    """One model's view of the prepared ids: its own vocabulary prefix, train and val."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-
-    @classmethod
-    def load(cls, prepared: PreparedPaths, vocab_size: int) -> SplitArrays:
-        with np.load(prepared.sequences) as data:
-            return cls(
-                limit_vocabulary(data["x_train"], vocab_size),
-                data["y_train"],
-                limit_vocabulary(data["x_val"], vocab_size),
-                data["y_val"],
-            )
 
 
 class EpochSeeds(keras.callbacks.Callback):
@@ -193,10 +113,6 @@ class BatchProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.bar.close()
-
-
-def steps_per_epoch(n_train: int, batch_size: int) -> int:
-    return -(-n_train // batch_size)
 
 
 def early_stopping(
@@ -488,7 +404,7 @@ def _load_checkpoint(
             return _start_afresh(folder, reading, "not a complete .keras zip file")
         model = keras.models.load_model(reading, safe_mode=True)
         resume = {**state["early_stopping"], "best_weights": best_weights}
-    except Exception as exc:  # noqa: BLE001 - whatever the damage, the remedy is a fresh start
+    except Exception as exc:  # whatever the damage, the remedy is a fresh start
         message = " ".join(str(exc).split())[:200]
         return _start_afresh(folder, reading, f"{type(exc).__name__}: {message}".rstrip(": "))
     return state, resume, model

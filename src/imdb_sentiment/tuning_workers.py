@@ -307,8 +307,8 @@ class TrialTrainer:
             raise optuna.TrialPruned(f"pruned after epoch {reporter.pruned_at}")
         return float(curves["val_accuracy"][best])
 
-    def _arrays_at(self, vocab_size: int) -> Any:  # training.SplitArrays
-        from imdb_sentiment.training import SplitArrays
+    def _arrays_at(self, vocab_size: int) -> Any:  # batches.SplitArrays
+        from imdb_sentiment.batches import SplitArrays
 
         if vocab_size not in self._arrays:
             self._arrays.clear()  # one copy in memory at a time
