@@ -185,7 +185,7 @@ def seed_spread(clone: Path, seeds: list[int], models: dict, only: list[str] | N
 
     from imdb_sentiment.compare import on_top_of
     from imdb_sentiment.data import PreparedPaths
-    from imdb_sentiment.evaluation import is_right, metric_intervals
+    from imdb_sentiment.intervals import is_right, metric_intervals
     from imdb_sentiment.params import BAG_OF_WORDS, load_params
     from imdb_sentiment.probes import load_probes
     from imdb_sentiment.scoring import SCORES_FILE, score_folder

@@ -186,7 +186,7 @@ def save(results: dict) -> None:
 def accuracy(results: dict, clone: Path, args: argparse.Namespace) -> None:
     """The cold run (or, with --skip-cold, the last one's clone), the accuracy it reached and
     the seed spread, into ``results``."""
-    from imdb_sentiment.evaluation import CONFIDENCE, RESAMPLES
+    from imdb_sentiment.intervals import CONFIDENCE, RESAMPLES
 
     previous = {}
     if not args.skip_cold:

@@ -10,19 +10,21 @@ from imdb_sentiment.data import read_reviews
 from imdb_sentiment.evaluation import (
     WINDOWS,
     ContrastSetError,
-    classification_metrics,
     contrast_reviews,
     evaluate_predictor,
     evaluate_scores,
     evaluation_data,
     load_contrast_pairs,
-    metric_intervals,
-    metric_statistic,
     natural_subsets,
-    paired_difference,
     score_texts,
     shuffle_words,
     window_key,
+)
+from imdb_sentiment.intervals import (
+    classification_metrics,
+    metric_intervals,
+    metric_statistic,
+    paired_difference,
 )
 from imdb_sentiment.probes import load_probes, write_probes
 from imdb_sentiment.serving import PipelinePredictor

@@ -17,20 +17,17 @@ import pandas as pd
 from imdb_sentiment.data import PreparedPaths
 from imdb_sentiment.ensemble import pick_weights
 from imdb_sentiment.evaluation import (
-    CONFIDENCE,
     CONTRAST_WORDS,
     NEGATORS,
-    RESAMPLES,
     WINDOWS,
     EvaluationData,
     Groupings,
     group_results,
-    is_right,
-    paired_difference,
     window_key,
 )
 from imdb_sentiment.files import atomic_outputs, atomic_path, read_json, write_json
 from imdb_sentiment.headline import write_evaluation_headline
+from imdb_sentiment.intervals import CONFIDENCE, RESAMPLES, is_right, paired_difference
 from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, RECURRENT
 from imdb_sentiment.paths import Outputs
 from imdb_sentiment.registry import champion_of

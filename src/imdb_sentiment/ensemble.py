@@ -14,8 +14,8 @@ from typing import Any
 import mlflow
 import numpy as np
 
-from imdb_sentiment.evaluation import classification_metrics
 from imdb_sentiment.files import read_json, write_json
+from imdb_sentiment.intervals import classification_metrics
 from imdb_sentiment.model_folder import write_model_folder
 from imdb_sentiment.params import ENSEMBLE, RECURRENT, EnsembleParams, Params
 from imdb_sentiment.runs import RUN_FILE, log_dataset, model_run, prepared_dataset
