@@ -11,7 +11,8 @@ import pytest
 from bench import PRETRAIN_JSON, RESULTS_JSON, RESULTS_MD, SOAK_JSON
 from bench.pipeline import evaluation_of
 from bench.pretrain import summarize
-from bench.render import pretraining_section, render, soak_section
+from bench.render import render, soak_section
+from bench.render_training import pretraining_section
 from imdb_sentiment import markdown as md
 from imdb_sentiment.files import read_json
 
