@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 
 from imdb_sentiment.requirements import LockError, locked_versions, model_requirements
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CODE = ["src", "stages", "tests", "bench", "noxfile.py"]
 
 

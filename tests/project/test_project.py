@@ -12,7 +12,7 @@ from imdb_sentiment.project import KEEP, experiment_command
 from imdb_sentiment.services import free_port
 from imdb_sentiment.tracking import TrackingError, check_server_reachable, tracking_uri
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PARAMS = REPO / "params.yaml"
 
 
