@@ -20,9 +20,6 @@ SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", TEXT_COLUMN)]),
     outputs=Schema([ColSpec("double", "probability"), ColSpec("string", "label")]),
 )
-INPUT_EXAMPLE = pd.DataFrame(
-    {TEXT_COLUMN: ["A wonderful film, moving and funny.", "Dull, predictable and far too long."]}
-)
 
 
 def check_reviews(values: Sequence[Any]) -> None:

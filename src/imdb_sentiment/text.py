@@ -76,7 +76,13 @@ def encode_tokens(
     kernels accept on a GPU, and on a CPU the mask makes padding cost nothing in accuracy.
     ``truncating`` decides which end of a long review is dropped.
     """
-    encoded = np.zeros((len(tokenized), max_len), dtype=np.int32)
+    return _encode(tokenized, len(tokenized), vocab, max_len, truncating)
+
+
+def _encode(
+    tokenized: Iterable[Sequence[str]], n: int, vocab: Vocabulary, max_len: int, truncating: str
+) -> np.ndarray:
+    encoded = np.zeros((n, max_len), dtype=np.int32)
     for row, tokens in enumerate(tokenized):
         kept = tokens[-max_len:] if truncating == "pre" else tokens[:max_len]
         if kept:
@@ -99,5 +105,7 @@ def token_lengths(ids: np.ndarray) -> np.ndarray:
 def encode_texts(
     texts: Sequence[str], vocab: Vocabulary, max_len: int, truncating: str
 ) -> np.ndarray:
-    """Raw reviews -> padded id matrix; the exact path the served models apply."""
-    return encode_tokens([tokenize(text) for text in texts], vocab, max_len, truncating)
+    """Raw reviews -> padded id matrix; the exact path the served models apply. Each review
+    is tokenized as its row is filled, so only the id matrix is held, not every token list
+    (a third of a gigabyte of strings for the 25,000 test reviews)."""
+    return _encode((tokenize(text) for text in texts), len(texts), vocab, max_len, truncating)

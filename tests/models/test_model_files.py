@@ -12,6 +12,7 @@ import cloudpickle
 import keras
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import fit_bag
 from sklearn.linear_model import LogisticRegression
@@ -28,7 +29,6 @@ from imdb_sentiment.pipeline_file import (
     vectorizers,
     vocabulary_path,
 )
-from imdb_sentiment.review_input import INPUT_EXAMPLE
 from imdb_sentiment.serving import (
     KERAS_FILE,
     PIPELINE_FILE,
@@ -41,6 +41,9 @@ from imdb_sentiment.text import OOV_TOKEN, PAD_TOKEN, Vocabulary
 
 TEXTS = ["a great film, loved it", "an awful dull film", "great fun", "awful, boring"] * 4
 LABELS = [1, 0, 1, 0] * 4
+INPUT_EXAMPLE = pd.DataFrame(
+    {"text": ["A wonderful film, moving and funny.", "Dull and far too long."]}
+)
 WORDS = ["a", "great", "film", "loved", "it", "an", "awful", "dull", "fun", "boring"]
 # A pickle stream starts with PROTO (0x80) and its protocol number (2-5 since Python 3).
 PICKLE_STARTS = tuple(bytes([0x80, protocol]) for protocol in range(2, 6))
