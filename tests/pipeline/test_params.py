@@ -1,4 +1,5 @@
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -86,13 +87,19 @@ def test_missing_key_is_named():
         parse_params(raw)
 
 
-def test_bad_checksum_and_missing_file_and_bad_yaml(tmp_path):
+def test_a_checksum_that_is_not_a_sha256_is_refused():
     raw = copy.deepcopy(DEFAULTS)
     raw["data"]["sources"][0]["sha256"] = "abc"
     with pytest.raises(ParamsError, match=r"data\.sources\[0\]\.sha256 must be a 64-character"):
         parse_params(raw)
+
+
+def test_a_missing_params_file_is_named():
     with pytest.raises(ParamsError, match="not found"):
-        load_params(tmp_path / "params.yaml")
+        load_params(Path("no-such-folder") / "params.yaml")
+
+
+def test_a_params_file_that_is_not_yaml_is_named(tmp_path):
     (tmp_path / "params.yaml").write_text("train: [unclosed")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(tmp_path / "params.yaml")

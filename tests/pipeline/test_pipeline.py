@@ -70,16 +70,22 @@ def client_of(env: dict) -> mlflow.MlflowClient:
     return mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
 
 
-def test_every_stage_runs_and_falls_through_to_a_working_source(pipeline):
+def test_every_stage_runs(pipeline):
     repo, _, first = pipeline
     for stage in STAGES:
         assert f"Running stage '{stage}'" in first.stdout
+    assert (repo / "data/raw/aclImdb_v1.tar.gz").exists()
+
+
+def test_an_unreadable_source_falls_through_to_the_next(pipeline):
+    first = pipeline[2]
     assert "no/such/archive.tar.gz: cannot read" in first.stdout + first.stderr
-    # Quiet TensorFlow: no C++ start-up lines, and one line naming the training device.
-    output = first.stdout + first.stderr
+
+
+def test_tensorflow_starts_quietly_with_one_device_line(pipeline):
+    output = pipeline[2].stdout + pipeline[2].stderr
     assert "device: CPU" in output or "device: GPU" in output
     assert "absl::InitializeLog" not in output and "cudart_stub" not in output
-    assert (repo / "data/raw/aclImdb_v1.tar.gz").exists()
 
 
 def test_one_finished_run_per_model_with_params_metrics_and_tags(pipeline):
@@ -290,13 +296,15 @@ def test_a_model_and_a_baseline_added_to_params_need_no_edit_to_dvc_yaml(tmp_pat
     assert "Data and pipelines are up to date" in dvc(repo, env, "status").stdout
 
 
-def test_every_model_is_registered_and_champion_is_best_by_validation(pipeline):
-    env = pipeline[1]
-    client = client_of(env)
-    versions = client.search_model_versions("name='imdb-sentiment'")
+def test_every_model_is_registered(pipeline):
+    versions = client_of(pipeline[1]).search_model_versions("name='imdb-sentiment'")
     assert sorted(v.tags["model_name"] for v in versions) == sorted(EVALUATED)
+
+
+def test_the_champion_alias_serves_the_best_by_validation(pipeline):
+    env = pipeline[1]
     runs = model_runs(env)
-    champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
+    champion = client_of(env).get_model_version_by_alias("imdb-sentiment", "champion")
     best_val = runs["metrics.best_val_accuracy"].max()
     assert runs.loc[champion.tags["model_name"], "metrics.best_val_accuracy"] == best_val
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])  # pyfunc.load_model reads it
@@ -306,7 +314,7 @@ def test_every_model_is_registered_and_champion_is_best_by_validation(pipeline):
     assert len(served) == 2
 
 
-def test_metrics_show_is_a_short_headline_and_a_second_repro_is_up_to_date(pipeline):
+def test_metrics_show_is_a_short_headline(pipeline):
     repo, env, _ = pipeline
     files = metric_files(repo, env)
     expected = [f"metrics/{stem}.json" for stem in HEADLINE]
@@ -324,10 +332,16 @@ def test_metrics_show_is_a_short_headline_and_a_second_repro_is_up_to_date(pipel
     assert set(files["metrics/train/tfidf.json"]["data"]) == {"val", "seconds"}
     table = dvc(repo, env, "metrics", "show").stdout.splitlines()
     assert len(table) <= 40 and max(map(len, table)) <= 200, table
-    differences = evaluation_of(repo, "differences")
+
+
+def test_compare_pairs_every_recurrent_model_with_every_bag(pipeline):
+    differences = evaluation_of(pipeline[0], "differences")
     assert set(differences) == {f"{r} - {b}" for r in MODELS[:4] for b in MODELS[4:]}
-    second = dvc(repo, env, "repro")
-    assert "Running stage" not in second.stdout
+
+
+def test_a_second_repro_runs_nothing(pipeline):
+    repo, env, _ = pipeline
+    assert "Running stage" not in dvc(repo, env, "repro").stdout
     assert "Data and pipelines are up to date" in dvc(repo, env, "status").stdout
 
 
