@@ -104,8 +104,17 @@ def bootstrap_interval(
 ) -> tuple[float, float]:
     """The 95% percentile bootstrap interval of ``statistic(*samples, axis)``, resampling the
     rows of ``samples`` together (paired), seeded so every model gets the same resamples."""
+    low, high = bootstrap_intervals(statistic, samples, seed)
+    return float(low), float(high)
+
+
+def bootstrap_intervals(
+    statistic: Statistic, samples: Sequence[np.ndarray], seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``bootstrap_interval`` of a statistic with several outputs (stacked first), all from
+    one set of resamples: the same resamples each output would get alone, drawn once."""
     if len(samples[0]) < 2:
-        value = float(statistic(*samples, axis=-1))
+        value = np.asarray(statistic(*samples, axis=-1), dtype=np.float64)
         return value, value
     result = stats.bootstrap(
         tuple(samples),
@@ -118,21 +127,34 @@ def bootstrap_interval(
         method="percentile",
         rng=np.random.default_rng(seed),
     )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return np.asarray(result.confidence_interval.low), np.asarray(result.confidence_interval.high)
+
+
+METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 
 
 def metric_intervals(
     labels: np.ndarray, probabilities: np.ndarray, seed: int, prefix: str = "test_"
 ) -> dict[str, float]:
-    """``{prefix}{metric}_ci_low`` / ``_ci_high`` for every classification metric."""
-    intervals = {}
+    """``{prefix}{metric}_ci_low`` / ``_ci_high`` for every classification metric, from one
+    set of resamples of (label, probability, rank) rows."""
     # AUC depends on the scores' order only: resampled as ranks, it needs no sort per resample.
     ranks = np.unique(probabilities, return_inverse=True)[1].reshape(np.shape(probabilities))
-    for name in ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"):
-        scores = ranks if name == "roc_auc" else probabilities
-        low, high = bootstrap_interval(metric_statistic(name), (labels, scores), seed)
-        intervals[f"{prefix}{name}_ci_low"] = low
-        intervals[f"{prefix}{name}_ci_high"] = high
+    statistics = [metric_statistic(name) for name in METRICS]
+
+    def every_metric(y: np.ndarray, p: np.ndarray, r: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.stack(
+            [
+                statistic(y, r if name == "roc_auc" else p, axis=axis)
+                for name, statistic in zip(METRICS, statistics, strict=True)
+            ]
+        )
+
+    lows, highs = bootstrap_intervals(every_metric, (labels, probabilities, ranks), seed)
+    intervals = {}
+    for name, low, high in zip(METRICS, lows, highs, strict=True):
+        intervals[f"{prefix}{name}_ci_low"] = float(low)
+        intervals[f"{prefix}{name}_ci_high"] = float(high)
     return intervals
 
 
