@@ -39,7 +39,10 @@ def render(results: dict, soak: dict | None = None, pretrain: dict | None = None
         pretraining_section(pretrain),
         throughput_tutorial_section(results),
         throughput_defaults_section(results),
-        *(serving_section(served) for served in results.get("serving", [])),
+        *(
+            serving_section(served, results.get("serving_commit"))
+            for served in results.get("serving", [])
+        ),
         soak_section(soak),
     ]
     return "\n\n".join(section for section in sections if section) + "\n"
@@ -257,9 +260,9 @@ def answer_lines(results: dict) -> list[str]:
     return lines
 
 
-# The columns of a language-model epoch in bench/pretrain.json, as the table shows them.
-def serving_section(served: dict) -> str:
-    """One served model's load test (bench/serve_load.py)."""
+def serving_section(served: dict, commit: str | None = None) -> str:
+    """One served model's load test (bench/serve_load.py); ``commit``: the one it was measured
+    at, when a run that skipped serving carried it over."""
     batch_key = next(key for key in served if key.startswith("batch_of_"))
     single, batch = served["single_review"], served[batch_key]
     size = served.get("settings", {}).get("batch_size", batch_key.removeprefix("batch_of_"))
@@ -270,7 +273,7 @@ def serving_section(served: dict) -> str:
         f"{single['requests_per_second']} requests/s, {single['errors']} errors. "
         f"{batch['requests']} requests of {size} reviews at {batch['concurrency']} concurrent: "
         f"{batch['reviews_per_second']} reviews/s (p50 {batch['p50_ms']} ms), "
-        f"{batch['errors']} errors."
+        f"{batch['errors']} errors." + (f" Measured at `{commit[:10]}`." if commit else "")
     )
 
 

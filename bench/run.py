@@ -105,7 +105,11 @@ def parser() -> argparse.ArgumentParser:
         help="with --skip-cold: move the clone to HEAD and time every stage after training "
         "again (HEAD's training code must be the cold run's)",
     )
-    parser.add_argument("--skip-serving", action="store_true")
+    parser.add_argument(
+        "--skip-serving",
+        action="store_true",
+        help="no load test or soak: carry the last run's serving numbers, with their commit",
+    )
     parser.add_argument(
         "--skip-throughput", action="store_true", help="do not measure training throughput"
     )
@@ -165,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
         }
         results["throughput_commit"] = previous_results.get(
             "throughput_commit", previous_results["commit"]
+        )
+    if args.skip_serving and "serving" in previous_results:  # carried over, as throughput
+        results["serving"] = previous_results["serving"]
+        results["serving_commit"] = previous_results.get(
+            "serving_commit", previous_results["commit"]
         )
     if not args.skip_serving:
         log.info("serving load test")
