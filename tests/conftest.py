@@ -269,3 +269,35 @@ def fit_bag(texts, labels, weighting: str = "tfidf", ngram_max: int = 1):
     params = bag_params(weighting, ngram_max)
     steps = [("features", build_features(params)), ("classifier", build_classifier(params, 1, 0))]
     return Pipeline(steps).fit(texts, labels)
+
+
+def markdown_tables(text: str) -> list[list[dict[str, str]]]:
+    """Every Markdown table in ``text``, in order: its rows as {header: cell}. Cells split on
+    `` | ``, so an escaped ``\\|`` inside a cell stays in it."""
+    found: list[list[dict[str, str]]] = []
+    block: list[list[str]] = []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            block.append([cell.strip() for cell in line.strip().strip("|").split(" | ")])
+        elif block:
+            header, _, *body = block
+            found.append([dict(zip(header, row, strict=True)) for row in body])
+            block = []
+    return found
+
+
+def table_with(text: str, column: str) -> dict[str, dict[str, str]]:
+    """The first Markdown table in ``text`` with a ``column`` header, keyed by its first cell."""
+    for rows in markdown_tables(text):
+        if rows and column in rows[0]:
+            return {next(iter(row.values())): row for row in rows}
+    raise AssertionError(f"no table with a {column!r} column")
+
+
+def section(text: str, heading: str) -> str:
+    """The Markdown section that opens with ``heading`` (any level), up to the next heading."""
+    start = text.index(heading)
+    rest = text[start + len(heading) :]
+    ends = [rest.find(f"\n{'#' * level} ") for level in (1, 2, 3)]
+    ends = [end for end in ends if end >= 0]
+    return text[start : start + len(heading) + (min(ends) if ends else len(rest))]

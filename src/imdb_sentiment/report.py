@@ -25,6 +25,13 @@ from imdb_sentiment.report_sections import (
 
 log = logging.getLogger(__name__)
 
+# How a finding says a paired difference's verdict (md.verdict).
+VERDICT_WORDS = {
+    md.HIGHER: "higher than",
+    md.LOWER: "lower than",
+    md.NOT_SHOWN: "not distinguishable from",
+}
+
 
 def render_report(outputs: Outputs | None = None) -> list[Path]:
     """Write the comparison report and its figures (together, or neither); return them."""
@@ -202,17 +209,13 @@ def findings(
         )
     if differences and not recurrent.empty:
         best = str(recurrent.val_accuracy.idxmax())  # picked on validation, like the champion
-        said = {
-            md.HIGHER: "higher than",
-            md.LOWER: "lower than",
-            md.NOT_SHOWN: "not distinguishable from",
-        }
         for name, d in differences.items():
             if not name.startswith(f"{best} - "):
                 continue
             baseline = name.split(" - ", 1)[1]
+            verdict = VERDICT_WORDS[md.verdict(d)]
             sentences.append(
-                f"The best recurrent model by validation ({best}) is {said[md.verdict(d)]} "
+                f"The best recurrent model by validation ({best}) is {verdict} "
                 f"{baseline} on test: {md.points(d['difference'])} points, {confidence:.0%} "
                 f"paired interval {md.interval(d['ci_low'], d['ci_high'], signed=True)}."
             )

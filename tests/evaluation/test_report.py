@@ -1,16 +1,18 @@
 """The report stage on fixture numbers: everything it prints comes from the compare stage's
 files, and the rule that calls a difference real is the interval's."""
 
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import section, table_with
 
 from imdb_sentiment import markdown as md
 from imdb_sentiment.files import write_json
 from imdb_sentiment.headline import evaluation_headline, training_headline
 from imdb_sentiment.paths import Outputs
-from imdb_sentiment.report import comparison_report, findings, render_report
+from imdb_sentiment.report import VERDICT_WORDS, comparison_report, findings, render_report
 from imdb_sentiment.report_sections import Evaluation
 
 # model -> (family, val, test, shuffled, drop, max probability change, pairs, contrast)
@@ -163,58 +165,101 @@ def outputs(tmp_path, monkeypatch) -> Outputs:
     return outputs
 
 
-def test_the_report_and_its_figures_are_rendered_from_the_files_alone(outputs):
+@pytest.fixture
+def report(outputs) -> str:
+    render_report(outputs)
+    return outputs.report.read_text()
+
+
+def test_the_report_is_written_with_its_figures_and_nothing_staged_is_left(outputs):
     assert render_report(outputs) == [outputs.report, outputs.figures]
-    report = outputs.report.read_text()
-    assert report.startswith("# What does word order buy?")
-    assert "Test set: 1,234 reviews" in report  # the count comes from the data
-    assert "| **tfidf_bigram** (champion) | bag_of_words |" in report
-    assert "| 88.0% [87.5, 88.5] |" in report  # gru's test accuracy with its interval
-    assert "`prepare.max_len` = 1000, which cuts 0.16% of test reviews" in report
-    assert "| gru - tfidf | -1.00 | [-1.50, -0.50] | yes: lower |" in report
-    assert "| gru - tfidf_bigram | +0.20 | [-0.30, +0.70] | no |" in report
-    assert "| plain test set | 1,234 |" in report
-    assert "- gru is below tfidf beyond the noise on: plain test set (-1.0)." in report
-    assert (
-        "- gru beats tfidf beyond the noise on: suite order (groups all right) (+40.0)." in report
-    )
-    assert "- tfidf: flat: exactly 89.0% at every k." in report
-    assert "Not bad \\| at all." in report  # a `|` in a review does not break the table
-    assert "](figures/comparison.png)" in report
-    assert "on a seeded sample of 500 of the 1,234 test reviews" in report
-    assert "opens with but or yet; `negated_sentiment`, not or a -n't word" in report
-    assert "its intervals are about 10.0 points wide" in report  # the curve's own widths
     written = list(outputs.figures.iterdir())
     figures = {path.name for path in written}
     assert {"comparison.png", "shuffle_windows.png", "gru_roc.png", "gru_confusion.png"} <= figures
     assert all(path.stat().st_size > 1000 for path in written)
-    assert not Path(".report.partial").exists()  # nothing staged is left behind
+    assert "](figures/comparison.png)" in outputs.report.read_text()
+    assert not Path(".report.partial").exists()
 
 
-def test_the_answer_comes_in_two_parts_from_the_numbers(outputs):
-    render_report(outputs)
-    report = outputs.report.read_text()
+def test_the_model_table_renders_each_models_numbers(report):
+    rows = table_with(report, "family")
+    assert set(rows) == {*MODELS} - {"tfidf_bigram"} | {"**tfidf_bigram** (champion)"}
+    gru = rows["gru"]
+    assert (gru["family"], gru["val acc"], gru["test acc [95% CI]"]) == (
+        "recurrent",
+        "89.0%",
+        "88.0% [87.5, 88.5]",
+    )
+
+
+def test_the_paired_differences_render_with_their_interval_and_verdict(report):
+    rows = table_with(report, "95% paired bootstrap CI")
+    for name, difference in DIFFERENCES.items():
+        row = rows[name]
+        assert row["test accuracy difference, points"] == md.points(difference["difference"])
+        assert row["interval excludes 0"] == md.verdict(difference)
+    assert rows["gru - tfidf"]["95% paired bootstrap CI"] == "[-1.50, -0.50]"
+
+
+def test_counts_and_caps_come_from_the_data(report):
+    probes = table_with(report, "order's worth, points [95% CI]")
+    assert probes["plain test set"]["n"] == "1,234"
+    assert "1,234" in report[: report.index("\n## ")]  # the test set's size, in the opening
+    (cap,) = [line for line in section(report, "## Every model").splitlines() if "max_len" in line]
+    assert "1000" in cap and "0.16%" in cap  # the recurrent models' cap and what it cuts
+
+
+def test_the_probe_verdicts_name_each_probe_beyond_the_noise(report):
+    probe_section = section(report, "## Probe by probe")
+    verdicts = [line for line in probe_section.splitlines() if "(+" in line or "(-" in line]
+    assert any("suite order (groups all right)" in v and "+40.0" in v for v in verdicts)
+    assert any("plain test set" in v and "-1.0" in v for v in verdicts)
+
+
+def test_the_order_curve_renders_each_models_accuracy_per_window(report):
+    curve = table_with(report, "all")
+    assert [curve["tfidf"][k] for k in ("1", "2", "all")] == ["89.0%"] * 3
+    assert curve["gru"]["2"] == "87.0%"
+    reach = section(report, "### How far does order reach?")
+    assert "500" in reach and "1,234" in reach  # the sample and the test set it is drawn from
+    assert "10.0" in reach  # the interval width that sample gives, from the curve's own numbers
+
+
+def test_the_subset_words_come_from_the_comparison_file(report):
+    words = section(report, "## Probe by probe")
+    assert all(word in words for word in ("but", "yet", "not", "-n't"))
+
+
+def test_a_pipe_in_a_review_stays_inside_its_cell(report):
+    (row,) = table_with(report, "review").values()
+    assert row["review"] == "Not bad \\| at all."
+
+
+def test_the_answer_comes_in_two_parts_from_the_numbers(report):
     assert report.index("(a) Head to head") < report.index("(b) On top of the words")
     assert report.index("(b) On top of the words") < report.index("Probe by probe")
-    assert "**gru** (88.00% test), against the best bag of n-grams, **tfidf_bigram**" in report
-    assert "+0.20 [-0.30, +0.70] points (no)" in report
-    assert (
-        "| tfidf_bigram + gru | 0.25 | 91.5% | 90.50% | +0.50 [+0.30, +0.70] | yes: higher |"
-        in (report)
+    (head,) = [line for line in report.splitlines() if "(a) Head to head" in line]
+    assert "gru" in head and "tfidf_bigram" in head and "+0.20 [-0.30, +0.70]" in head
+    on_top = table_with(report, "weight on the recurrent model")
+    assert on_top["tfidf_bigram + gru"]["gain over tfidf_bigram, points [95% CI]"] == (
+        "+0.50 [+0.30, +0.70]"
     )
-    assert "| tfidf_bigram + lstm | 0.25 | 91.5% | 90.10% | +0.10 [-0.10, +0.30] | no |" in report
+    assert on_top["tfidf_bigram + lstm"]["interval excludes 0"] == "no"
 
 
-def test_an_ensemble_is_shown_beside_its_members(outputs):
-    render_report(outputs)
-    report = outputs.report.read_text()
-    section = report[report.index("## Ensemble gru_bigram") :]
-    section = section[: section.index("\n## ")]
-    assert "gru 0.30, tfidf_bigram 0.70" in section
-    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
-    assert [row.split(" | ")[0] for row in rows] == ["| gru_bigram", "| gru", "| tfidf_bigram"]
-    assert "| 0.30 | 89.0% |" in rows[1]  # gru's weight and val accuracy
-    assert rows[0].endswith("| 12.5% | 90.0% |")  # order suite groups, filler invariance
+def test_an_ensemble_is_shown_beside_its_members(report):
+    ensemble = section(report, "## Ensemble gru_bigram")
+    rows = table_with(ensemble, "weight")
+    assert list(rows) == ["gru_bigram", "gru", "tfidf_bigram"]
+    assert (rows["gru"]["weight"], rows["tfidf_bigram"]["weight"]) == ("0.30", "0.70")
+    assert rows["gru"]["val acc"] == "89.0%"
+    assert (
+        rows["gru_bigram"]["order group accuracy"],
+        rows["gru_bigram"]["filler invariance"],
+    ) == (
+        "12.5%",
+        "90.0%",
+    )
 
 
 def test_a_wording_change_needs_no_evaluation_only_the_files(outputs):
@@ -225,22 +270,30 @@ def test_a_wording_change_needs_no_evaluation_only_the_files(outputs):
     assert outputs.report.read_text() == first
 
 
+def sentence_with(text: str, *facts: str) -> str:
+    """The one sentence of ``text`` that states every one of ``facts`` (a number whole: 0.0%
+    is not found in 30.0%)."""
+    patterns = [re.compile(rf"(?<![\w.]){re.escape(fact)}") for fact in facts]
+    sentences = re.split(r"(?<=\.)\s+", text)
+    (found,) = [s for s in sentences if all(p.search(s) for p in patterns)]
+    return found
+
+
 def test_findings_are_computed_from_the_numbers(outputs):
-    table = Evaluation.load(outputs).table
-    text = findings(table, champion="tfidf_bigram")
-    assert "best model is **tfidf_bigram** (91.0% on validation, 90.0% on test)" in text
-    assert "**tfidf** gave every shuffled review exactly the score of the original" in text
-    assert "got 0.0% of the minimal pairs fully right — a bag of words" in text
-    assert "between 4.0 and 7.0 points of test accuracy (lstm the most)" in text
-    assert (
-        "the best recurrent model (gru) scores 1.0 points less than the order-blind tfidf" in text
-    )
+    text = findings(Evaluation.load(outputs).table, champion="tfidf_bigram")
+    sentence_with(text, "tfidf_bigram", "91.0%", "90.0%")  # the champion: val, then test
+    sentence_with(text, "0.0%")  # the bag's minimal pairs (after the sentence naming it)
+    sentence_with(text, "4.0", "7.0", "lstm")  # the recurrent models' drops, lstm's the largest
+    sentence_with(text, "gru", "1.0", "tfidf")  # the best recurrent model against the bag
 
 
 def test_findings_call_a_difference_real_only_when_its_interval_excludes_zero(outputs):
     text = findings(Evaluation.load(outputs).table, "tfidf_bigram", DIFFERENCES)
-    assert "by validation (gru) is lower than tfidf on test: -1.00 points" in text
-    assert "(gru) is not distinguishable from tfidf_bigram on test: +0.20 points" in text
+    below = sentence_with(text, "gru", "tfidf ", "-1.00")
+    level = sentence_with(text, "gru", "tfidf_bigram", "+0.20")
+    assert md.interval(-0.015, -0.005, signed=True) in below and VERDICT_WORDS[md.LOWER] in below
+    assert md.interval(-0.003, 0.007, signed=True) in level
+    assert VERDICT_WORDS[md.NOT_SHOWN] in level
 
 
 @pytest.mark.parametrize(
