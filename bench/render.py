@@ -183,15 +183,30 @@ def accuracy_section(results: dict) -> str:
     }
     if carried:
         at = ", ".join(f"{name} at `{commit[:10]}`" for name, commit in carried.items())
-        lines += [
-            "",
-            f"Seed spreads carried over from earlier runs ({at}): the same training code and "
-            "data, whose cold-run models score the same here to the last review.",
-        ]
+        checks = " ".join(_carried_seed_check(results, name) for name in carried)
+        lines += ["", f"Seed spreads carried over from earlier runs ({at}). {checks}".rstrip()]
     lines += answer_lines(results)
     if "throughput" not in results:
         lines += ["", "Training throughput was not measured in this run (`--skip-throughput`)."]
     return "\n".join(lines)
+
+
+def _carried_seed_check(results: dict, name: str) -> str:
+    """Whether a carried spread's run at this run's seed scored what this run's model did."""
+    spread = results["seed_spread"][name]
+    here = results["models"][name]["test_accuracy"]
+    then = next(
+        (run["test_accuracy"] for run in spread["runs"] if run["seed"] == spread["seeds"][0]),
+        None,
+    )
+    if then is None:
+        return ""
+    if then == here:
+        return f"{name}'s seed-{spread['seeds'][0]} run scored the same here to the last review."
+    return (
+        f"{name}'s seed-{spread['seeds'][0]} run scored {md.pct(then, 2)} there and "
+        f"{md.pct(here, 2)} here: its mean and spread are the earlier run's."
+    )
 
 
 def answer_lines(results: dict) -> list[str]:
