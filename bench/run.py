@@ -111,6 +111,9 @@ def parser() -> argparse.ArgumentParser:
         help="no load test or soak: carry the last run's serving numbers, with their commit",
     )
     parser.add_argument(
+        "--skip-soak", action="store_true", help="the load test only: keep bench/soak.json"
+    )
+    parser.add_argument(
         "--skip-throughput", action="store_true", help="do not measure training throughput"
     )
     parser.add_argument(
@@ -179,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         log.info("serving load test")
         results["serving"] = serving(clone)
         save(results)
-        log.info("serving soak")
-        serving_soak(clone)
+        if not args.skip_soak:
+            log.info("serving soak")
+            serving_soak(clone)
     save(results)
     log.info("wrote %s and %s", RESULTS_JSON, RESULTS_MD)
     return 0
