@@ -121,8 +121,8 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         nargs="*",
         default=[43, 44],
-        help="training seeds besides params.yaml's (the cold run's); none: skip the spread "
-        "(with --skip-cold: keep the last run's)",
+        help="training seeds besides params.yaml's (the cold run's); none: carry the last "
+        "run's spread over, with its commit",
     )
     parser.add_argument(
         "--seed-models",
@@ -201,13 +201,13 @@ def accuracy(results: dict, clone: Path, args: argparse.Namespace) -> None:
     the seed spread, into ``results``."""
     from imdb_sentiment.intervals import CONFIDENCE, RESAMPLES
 
-    previous = {}
+    # The last run's numbers: a seed spread not measured again is carried from them.
+    previous = read_json(RESULTS_JSON) if RESULTS_JSON.exists() else {}
     if not args.skip_cold:
         results["cold_pipeline"] = cold_pipeline(clone)
         # The machine's own speed beside its times, so a reader can scale them.
         results["cold_pipeline"]["matmul_gflops_float32"] = round(matmul_gflops(), 1)
-    elif RESULTS_JSON.exists():
-        previous = read_json(RESULTS_JSON)
+    elif previous:
         # The accuracy, seed and serving numbers come from that clone: say which commit it is.
         results["cold_pipeline"] = {"commit": git_commit(clone)} | previous["cold_pipeline"]
         if args.rescore:
@@ -219,8 +219,13 @@ def accuracy(results: dict, clone: Path, args: argparse.Namespace) -> None:
     results["test_reviews"] = test_reviews(clone)
     results["intervals"] = {"confidence": CONFIDENCE, "resamples": RESAMPLES}  # bootstrap
     save(results)
-    if not args.seeds and "seed_spread" in previous:  # `--skip-cold --seeds`: keep the last spread
+    if not args.seeds and "seed_spread" in previous:  # not measured: the last run's spread
         results["seed_spread"] = previous["seed_spread"]
+        if not args.skip_cold:  # from another clone: say which commit measured it
+            results["seed_spread"] = {
+                name: {"commit": previous["commit"]} | spread
+                for name, spread in previous["seed_spread"].items()
+            }
     elif args.seeds:
         results["seed_spread"] = seed_spread(clone, args.seeds, results["models"], args.seed_models)
         for name, spread in previous.get("seed_spread", {}).items():  # not measured again
