@@ -2,25 +2,17 @@
 text set of data/probes/ -> scores/FAMILY/NAME/ (its per-review scores and its numbers) and
 its MLflow run. An ensemble is computed from its members' saved scores, not scored again."""
 
-import argparse
-
 from imdb_sentiment.cli import run_stage
-from imdb_sentiment.params import ENSEMBLE, RECURRENT, ParamsError, load_params
+from imdb_sentiment.params import ENSEMBLE, RECURRENT
 from imdb_sentiment.paths import MODELS
 from imdb_sentiment.probes import PROBES, load_probes
+from imdb_sentiment.runs import model_stage
 from imdb_sentiment.scoring import score_ensemble, score_folder, score_model
-from imdb_sentiment.tracking import configure_tracking
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("name", help="a key of models:, baselines: or ensembles: in params.yaml")
-    name = parser.parse_args().name
-    params = load_params()
+    name, params = model_stage(__doc__, None)
     families = params.families()
-    if name not in families:
-        raise ParamsError(f"params.yaml: {name} is in none of models, baselines, ensembles")
-    configure_tracking()  # an unreachable tracking server fails here, before any work
     family = families[name]
     data = load_probes(PROBES)
     out_dir = score_folder(family, name)

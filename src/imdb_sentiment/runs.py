@@ -3,6 +3,7 @@ and record it in the model's folder. Where runs go is tracking.py's job."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import subprocess
@@ -18,7 +19,14 @@ from mlflow.entities import DatasetInput, Metric, Run
 from mlflow.exceptions import MlflowException
 
 from imdb_sentiment.files import project_root, read_json
-from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, RECURRENT
+from imdb_sentiment.params import (
+    BAG_OF_WORDS,
+    ENSEMBLE,
+    RECURRENT,
+    Params,
+    ParamsError,
+    load_params,
+)
 from imdb_sentiment.paths import Outputs
 from imdb_sentiment.tracking import (
     DEFAULT_STORE,
@@ -28,6 +36,31 @@ from imdb_sentiment.tracking import (
     project_run_id,
     tracking_uri,
 )
+
+# What a per-model stage's name must be a key of, and how to add one that is missing.
+STAGE_SECTIONS = {
+    "models": "add it with its arch and settings",
+    "baselines": "add its TF-IDF params",
+    "ensembles": "add it with its members",
+}
+
+
+def model_stage(description: str, section: str | None) -> tuple[str, Params]:
+    """A per-model stage's one argument (a key of params.yaml's ``section``, or of any of them
+    where ``section`` is None) with the validated params, and the tracking store checked: an
+    unknown name, a bad params file or an unreachable server fails before any work."""
+    where = f"`{section}:`" if section else ", ".join(f"`{key}:`" for key in STAGE_SECTIONS)
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("name", help=f"a key of {where} in params.yaml")
+    name = parser.parse_args().name
+    params = load_params()
+    if section is None and name not in params.families():
+        raise ParamsError(f"params.yaml: {name} is in none of {', '.join(STAGE_SECTIONS)}")
+    if section is not None and name not in getattr(params, section):
+        raise ParamsError(f"params.yaml: {section}.{name} is missing; {STAGE_SECTIONS[section]}")
+    configure_tracking()  # an unreachable tracking server fails here, before any work
+    return name, params
+
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,6 @@
 import copy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,25 @@ def test_params_flatten_with_dots_for_mlflow():
     assert flat["train.epochs"] == DEFAULTS["train"]["epochs"]
     expected = {f"model.{key}": value for key, value in DEFAULTS["models"]["lstm"].items()}
     assert flatten_params(params.models["lstm"], "model") == expected
+
+
+@pytest.mark.parametrize(
+    ("stage", "message"),
+    [
+        ("baseline.py", "params.yaml: baselines.nope is missing; add its TF-IDF params"),
+        ("score.py", "params.yaml: nope is in none of models, baselines, ensembles"),
+    ],
+)
+def test_a_stage_for_a_model_not_in_params_names_the_key(tmp_path, stage, message):
+    """A per-model stage checks its name against params.yaml before it touches any data."""
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    result = subprocess.run(
+        [sys.executable, str(REPO / "stages" / stage), "nope"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(f"error ({stage}): {message}")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["params.yaml"]
