@@ -198,34 +198,31 @@ def test_a_run_uri_serves_the_other_family_too(pipeline, other_family):
     assert served == pytest.approx(local.tolist(), abs=1e-6)
 
 
+def run_python(
+    arguments: list[str], cwd: Path, env: dict, stdin: str | None = None
+) -> subprocess.CompletedProcess:
+    """The venv's Python with ``arguments`` in ``cwd``: its output captured, bounded in time."""
+    return subprocess.run(
+        [sys.executable, *arguments],
+        input=stdin,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_batch_scoring_of_a_csv_through_a_registry_version(pipeline, tmp_path):
     repo, env, _ = pipeline
     reviews = tmp_path / "reviews.csv"
     pd.DataFrame({"text": REVIEWS}).to_csv(reviews, index=False)
     out = tmp_path / "predictions.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "models",
-            "predict",
-            "-m",
-            "models:/imdb-sentiment/1",
-            "-i",
-            str(reviews),
-            "-t",
-            "csv",
-            "-o",
-            str(out),
-            "--env-manager",
-            "local",
-        ],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = run_python(
+        ["-m", "mlflow", "models", "predict", "-m", "models:/imdb-sentiment/1"]
+        + ["-i", str(reviews), "-t", "csv", "-o", str(out), "--env-manager", "local"],
+        repo,
+        env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(json.loads(out.read_text())["predictions"]) == len(REVIEWS)
@@ -233,28 +230,13 @@ def test_batch_scoring_of_a_csv_through_a_registry_version(pipeline, tmp_path):
 
 def test_cli_scores_arguments_and_piped_lines_with_the_champion(pipeline):
     repo, env, _ = pipeline
-    command = [sys.executable, "-m", "imdb_sentiment", "predict"]
-    typed = subprocess.run(
-        [*command, "A wonderful film."],
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    command = ["-m", "imdb_sentiment", "predict"]
+    typed = run_python([*command, "A wonderful film."], repo, env)
     assert typed.returncode == 0, typed.stderr[-3000:]
     label, probability, text = typed.stdout.strip().split("\t")
     assert label in {"positive", "negative"} and 0 <= float(probability) <= 1
     assert text == "A wonderful film."
-    piped = subprocess.run(
-        [*command, "--json"],
-        input="Great fun.\n\nTerrible, boring.\n",
-        cwd=repo,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    piped = run_python([*command, "--json"], repo, env, "Great fun.\n\nTerrible, boring.\n")
     assert piped.returncode == 0, piped.stderr[-3000:]
     lines = [json.loads(line) for line in piped.stdout.splitlines()]
     assert [line["text"] for line in lines] == ["Great fun.", "Terrible, boring."]
@@ -262,14 +244,7 @@ def test_cli_scores_arguments_and_piped_lines_with_the_champion(pipeline):
 
 def test_cli_says_how_to_get_a_champion_when_there_is_none(tmp_path):
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'empty.db'}")
-    result = subprocess.run(
-        [sys.executable, "-m", "imdb_sentiment", "predict", "text"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_python(["-m", "imdb_sentiment", "predict", "text"], tmp_path, env)
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()[-1:]
     assert line.startswith("error (") and "`imdb-sentiment promote`" in line, result.stderr
