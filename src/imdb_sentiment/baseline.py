@@ -12,7 +12,6 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 # (different paths) and liblinear's, an other solver, agreed to |dp| <= 3.3e-4, no label apart.
 # liblinear's (dual coordinate descent, one thread, no BLAS) at 1e-6 stops at the same labels.
 TOLERANCE = {"lbfgs": 1e-8, "liblinear": 1e-6}
-FIT_THREADS = 2  # C candidates fitted at once
 
 
 class NotConvergedError(UserError, RuntimeError):
@@ -122,15 +120,10 @@ def train_baseline(name: str, params: Params, prepared_dir: Path, out_dir: Path)
         x_train = vectorizer.fit_transform(train.text, train.label)
         x_val = vectorizer.transform(val.text)
         log.info("%s: %d terms from %d reviews", name, x_train.shape[1], len(train))
-        # The features do not depend on C, so they are fitted once and shared by every candidate;
-        # the fits are independent, so they run FIT_THREADS at a time (liblinear releases the
-        # GIL, lbfgs spends its time in sparse products) with the results of one after another.
-        fits = Parallel(n_jobs=FIT_THREADS, prefer="threads")(
-            delayed(fit_classifier)(name, x_train, train.label, baseline, c, params.seed)
-            for c in baseline.C
-        )
+        # The features do not depend on C, so they are fitted once and shared by every candidate.
         candidates = []
-        for step, (c, classifier) in enumerate(zip(baseline.C, fits, strict=True)):
+        for step, c in enumerate(baseline.C):
+            classifier = fit_classifier(name, x_train, train.label, baseline, c, params.seed)
             accuracy = float(classifier.score(x_val, val.label))
             iterations = int(np.max(classifier.n_iter_))
             candidates.append({"C": c, "val_accuracy": accuracy, "classifier": classifier})

@@ -50,9 +50,10 @@ def make_dataset(
 
     Each batch is cut to its longest review. Padding is on the right and never reaches a real
     step's output (models.py), so cutting trailing all-padding columns changes no number,
-    only the recurrent steps spent on nothing (a CPU walks every step). The whole plan is made up front and run as graph
-    ops (gather + slice), so no Python runs per batch to contend with the training loop; give
-    `fit` the batches per epoch as ``steps_per_epoch`` so it reads on across epochs.
+    only the recurrent steps spent on nothing (a CPU walks every step). The whole plan is
+    made up front and run as graph ops (gather + slice), so no Python runs per batch to
+    contend with the training loop; give `fit` the batches per epoch as ``steps_per_epoch``
+    so it reads on across epochs.
     """
     lengths = np.maximum(token_lengths(x), 1)
     plans = [
