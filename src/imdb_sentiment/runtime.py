@@ -7,6 +7,9 @@ import os
 from typing import Any
 
 
+QUIET_MARK = "IMDB_SENTIMENT_QUIET_TENSORFLOW"  # set beside the level import_tensorflow chose
+
+
 @functools.cache
 def import_tensorflow() -> Any:
     """``import tensorflow``, without its C++ start-up lines unless the user asked for them.
@@ -17,11 +20,15 @@ def import_tensorflow() -> Any:
     file descriptor 2 pointed at /dev/null. Python errors raised by the import still show:
     they are printed after the descriptor is restored.
     """
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:  # the user chose a level: show what it lets by
+    chosen = "TF_CPP_MIN_LOG_LEVEL" in os.environ and QUIET_MARK not in os.environ
+    if chosen:  # the user chose a level: show what it lets by
         import tensorflow
 
         return tensorflow
+    # Marked as this function's own setting: a child process inherits the level (a tuning
+    # worker, a test's pipeline run) and must not take it for the user's choice.
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ[QUIET_MARK] = "1"
     saved = os.dup(2)
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 2)
