@@ -6,7 +6,6 @@ import functools
 import os
 from typing import Any
 
-
 QUIET_MARK = "IMDB_SENTIMENT_QUIET_TENSORFLOW"  # set beside the level import_tensorflow chose
 
 
