@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": git_commit(ROOT),
         "targets": TARGETS,
     }
-    accuracy(results, clone, args)
+    accuracy(results, clone, args, previous_results)
     if not args.skip_throughput:
         training_speed(results, clone, args)
     elif "throughput" in previous_results:  # carried over, with the commit it was measured at
@@ -196,13 +196,12 @@ def save(results: dict) -> None:
     write_rendered(read_json(RESULTS_JSON))
 
 
-def accuracy(results: dict, clone: Path, args: argparse.Namespace) -> None:
+def accuracy(results: dict, clone: Path, args: argparse.Namespace, previous: dict) -> None:
     """The cold run (or, with --skip-cold, the last one's clone), the accuracy it reached and
-    the seed spread, into ``results``."""
+    the seed spread, into ``results``; ``previous``, the last run's results, lends a seed spread
+    not measured again."""
     from imdb_sentiment.intervals import CONFIDENCE, RESAMPLES
 
-    # The last run's numbers: a seed spread not measured again is carried from them.
-    previous = read_json(RESULTS_JSON) if RESULTS_JSON.exists() else {}
     if not args.skip_cold:
         results["cold_pipeline"] = cold_pipeline(clone)
         # The machine's own speed beside its times, so a reader can scale them.
