@@ -44,11 +44,8 @@ STAGES = [
 STAGES += [f"score@{m}" for m in MODELS[:4]] + [f"score_baseline@{m}" for m in MODELS[4:]]
 STAGES += [f"ensemble@{m}" for m in ENSEMBLES] + [f"score_ensemble@{m}" for m in ENSEMBLES]
 EVALUATED = [*MODELS, *ENSEMBLES]
-PER_MODEL = ["test", "drop", "pairs"]
-HEADLINE = [
-    *PER_MODEL,
-    *(f"{part}{end}" for part in ("head_to_head", "on_top") for end in ("", "_ci_low", "_ci_high")),
-]
+PER_MODEL = ["test"]  # with the answer, all `dvc metrics show` holds besides training's
+HEADLINE = [*PER_MODEL, "head_to_head", "on_top"]
 
 
 def evaluation_of(repo: Path, name: str) -> dict:
