@@ -24,8 +24,8 @@ def lm_corpus(args: argparse.Namespace) -> dict:
     through the project's text path and vocabulary (built on the train split alone)."""
     import pandas as pd
 
-    from imdb_sentiment.data import PreparedPaths
-    from imdb_sentiment.text import Vocabulary, tokenize
+    from imdb_sentiment.data.prepare import PreparedPaths
+    from imdb_sentiment.data.text import Vocabulary, tokenize
 
     prepared = PreparedPaths(args.prepared)
     vocab = Vocabulary(Vocabulary.load(prepared.vocab).tokens[: args.vocab_size])
@@ -64,7 +64,7 @@ def read_unlabeled(prepared, archive: Path) -> list[str]:
 
     import pandas as pd
 
-    from imdb_sentiment.data import read_reviews
+    from imdb_sentiment.data.prepare import read_reviews
 
     if prepared.unlabeled.exists():
         texts = pd.read_parquet(prepared.unlabeled, columns=["text"]).text.tolist()

@@ -57,8 +57,8 @@ def main() -> int:
     import tensorflow as tf
 
     from bench.reference import LAYERS, pre_pad, reference_model
-    from imdb_sentiment.models import build_model
-    from imdb_sentiment.training import seed_everything
+    from imdb_sentiment.models.networks import build_model
+    from imdb_sentiment.models.training import seed_everything
 
     batch, units, embedding = TUTORIAL["batch"], TUTORIAL["units"], TUTORIAL["embedding_dim"]
     x, y = tutorial_sample(args.clone, args.reviews, np.random.default_rng(0))

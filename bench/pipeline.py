@@ -18,7 +18,7 @@ import yaml
 
 from bench import ROOT
 from imdb_sentiment.files import read_json
-from imdb_sentiment.runs import git_commit
+from imdb_sentiment.tracking.runs import git_commit
 
 log = logging.getLogger(__name__)
 
@@ -188,14 +188,14 @@ def seed_spread(clone: Path, seeds: list[int], models: dict, only: list[str] | N
     validation, paired on test). The cold run's own seed is the first entry."""
     import keras
 
-    from imdb_sentiment.compare import on_top_of
-    from imdb_sentiment.data import PreparedPaths
-    from imdb_sentiment.intervals import is_right, metric_intervals
+    from imdb_sentiment.data.prepare import PreparedPaths
+    from imdb_sentiment.data.text import Vocabulary
+    from imdb_sentiment.evaluation.compare import on_top_of
+    from imdb_sentiment.evaluation.intervals import is_right, metric_intervals
+    from imdb_sentiment.evaluation.probes import load_probes
+    from imdb_sentiment.evaluation.scoring import SCORES_FILE, score_folder
     from imdb_sentiment.params import BAG_OF_WORDS, load_params
-    from imdb_sentiment.probes import load_probes
-    from imdb_sentiment.scoring import SCORES_FILE, score_folder
-    from imdb_sentiment.serving import KerasPredictor
-    from imdb_sentiment.text import Vocabulary
+    from imdb_sentiment.serving.predictors import KerasPredictor
 
     params = load_params(clone / "params.yaml")
     prepared = PreparedPaths(clone / "data" / "prepared")
@@ -271,8 +271,8 @@ def seed_spread(clone: Path, seeds: list[int], models: dict, only: list[str] | N
 
 def seed_model(params, prepared, name: str, seed: int) -> tuple:  # (keras.Model, its stopper)
     """Model ``name`` of ``params`` trained with ``seed``, as `train@NAME` trains it."""
-    from imdb_sentiment.batches import SplitArrays
-    from imdb_sentiment.training import early_stopping, fit_model
+    from imdb_sentiment.models.batches import SplitArrays
+    from imdb_sentiment.models.training import early_stopping, fit_model
 
     arrays = SplitArrays.load(prepared, params.models[name].vocab_size)
     stopper = early_stopping(params.train)

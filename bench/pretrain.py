@@ -41,7 +41,7 @@ import numpy as np
 from bench import BENCH, PRETRAIN_JSON, ROOT
 from bench.language_model import LanguageModel, lm_corpus, lm_params, train_language_model
 from imdb_sentiment.files import read_json, write_json
-from imdb_sentiment.runs import git_commit
+from imdb_sentiment.tracking.runs import git_commit
 
 EXPERIMENT = "pretraining-study"
 VARIANTS = ("pretrained", "random")
@@ -100,7 +100,7 @@ def main() -> int:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import mlflow
 
-    from imdb_sentiment.tracking import configure_tracking
+    from imdb_sentiment.tracking.store import configure_tracking
 
     configure_tracking()
     mlflow.set_experiment(EXPERIMENT)
@@ -231,11 +231,11 @@ def train_classifier(variant: str, seed: int, args: argparse.Namespace) -> dict:
     import keras
     import mlflow
 
-    from imdb_sentiment.batches import SplitArrays, make_dataset, steps_per_epoch
-    from imdb_sentiment.data import PreparedPaths
+    from imdb_sentiment.data.prepare import PreparedPaths
+    from imdb_sentiment.data.text import limit_vocabulary
+    from imdb_sentiment.models.batches import SplitArrays, make_dataset, steps_per_epoch
+    from imdb_sentiment.models.training import ResumableEarlyStopping, fit_recurrent
     from imdb_sentiment.params import ModelParams
-    from imdb_sentiment.text import limit_vocabulary
-    from imdb_sentiment.training import ResumableEarlyStopping, fit_recurrent
 
     prepared = PreparedPaths(args.prepared)
     arrays = SplitArrays.load(prepared, args.vocab_size)

@@ -13,8 +13,8 @@ from bench.render_training import (
     throughput_defaults_section,
     throughput_tutorial_section,
 )
-from imdb_sentiment import markdown as md
 from imdb_sentiment.files import atomic_path, read_json
+from imdb_sentiment.report import markdown as md
 
 
 def write_rendered(results: dict, soak: dict | None = None, pretrain: dict | None = None) -> None:

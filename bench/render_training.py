@@ -4,7 +4,7 @@ throughput (at the tutorial configuration and at the defaults), from the benchma
 from __future__ import annotations
 
 from bench.throughput import RATES
-from imdb_sentiment import markdown as md
+from imdb_sentiment.report import markdown as md
 
 # The columns of a language-model epoch in bench/pretrain.json, as the table shows them.
 LM_EPOCH_KEYS = ("epoch", "sampled_loss", "held_out_loss", "held_out_perplexity", "seconds")

@@ -53,7 +53,7 @@ from bench.throughput import (
     throughput,
 )
 from imdb_sentiment.files import read_json, write_json
-from imdb_sentiment.runs import git_commit
+from imdb_sentiment.tracking.runs import git_commit
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def accuracy(results: dict, clone: Path, args: argparse.Namespace, previous: dic
     """The cold run (or, with --skip-cold, the last one's clone), the accuracy it reached and
     the seed spread, into ``results``; ``previous``, the last run's results, lends a seed spread
     not measured again."""
-    from imdb_sentiment.intervals import CONFIDENCE, RESAMPLES
+    from imdb_sentiment.evaluation.intervals import CONFIDENCE, RESAMPLES
 
     if not args.skip_cold:
         results["cold_pipeline"] = cold_pipeline(clone)
@@ -260,7 +260,7 @@ def serving(clone: Path) -> list[dict]:
     import mlflow
     import pandas as pd
 
-    from imdb_sentiment.tracking import tracking_uri
+    from imdb_sentiment.tracking.store import tracking_uri
 
     os.chdir(clone)  # the clone's MLflow store is the default one there
     mlflow.set_tracking_uri(tracking_uri())
@@ -275,7 +275,7 @@ def serving(clone: Path) -> list[dict]:
 
 def serving_soak(clone: Path) -> dict:
     """The serving soak against the clone's store and reviews; written to bench/soak.json."""
-    from imdb_sentiment.tracking import tracking_uri
+    from imdb_sentiment.tracking.store import tracking_uri
 
     os.chdir(clone)  # as serving(): the clone's MLflow store is the default one there
     settings = soak.parser().parse_args([])

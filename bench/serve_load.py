@@ -27,8 +27,8 @@ import requests
 
 from bench import BENCH, ROOT
 from imdb_sentiment.files import read_json, write_json
-from imdb_sentiment.scoring_server import scoring_server
-from imdb_sentiment.tracking import tracking_uri
+from imdb_sentiment.serving.scoring_server import scoring_server
+from imdb_sentiment.tracking.store import tracking_uri
 
 log = logging.getLogger(__name__)
 

@@ -39,10 +39,10 @@ from bench import RESULTS_JSON, RESULTS_MD, ROOT, SOAK_JSON
 from bench.render import write_rendered
 from bench.serve_load import percentile
 from imdb_sentiment.files import read_json, write_json
-from imdb_sentiment.registry import CHAMPION_ALIAS, REGISTERED_MODEL
-from imdb_sentiment.runs import git_commit
-from imdb_sentiment.scoring_server import scoring_server_process
-from imdb_sentiment.tracking import tracking_uri
+from imdb_sentiment.serving.scoring_server import scoring_server_process
+from imdb_sentiment.tracking.registry import CHAMPION_ALIAS, REGISTERED_MODEL
+from imdb_sentiment.tracking.runs import git_commit
+from imdb_sentiment.tracking.store import tracking_uri
 
 log = logging.getLogger(__name__)
 

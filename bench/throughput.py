@@ -49,7 +49,7 @@ def tutorial_data(clone: Path) -> tuple[np.ndarray, np.ndarray]:
     """Training split at the tutorial's vocab and length, through the project's text path."""
     import pandas as pd
 
-    from imdb_sentiment.text import Vocabulary, encode_tokens, tokenize
+    from imdb_sentiment.data.text import Vocabulary, encode_tokens, tokenize
 
     reviews = pd.read_parquet(clone / "data/prepared/reviews.parquet")
     train = reviews[reviews.split == "train"]
@@ -101,7 +101,7 @@ def bucketed_fit(  # model: a keras.Model (keras is imported after fix_threads)
 ) -> Callable[[], None]:
     """The project's way: length-bucketed batches cut to their longest review. Warms up now;
     the returned call is the one to time."""
-    from imdb_sentiment.batches import make_dataset
+    from imdb_sentiment.models.batches import make_dataset
 
     data, steps = make_dataset(x, y, batch, seed=0, epochs=epochs)
     model.fit(make_dataset(x[: 4 * batch], y[: 4 * batch], batch, seed=0)[0], verbose=0)
@@ -187,9 +187,9 @@ def at_tutorial_configuration(x: np.ndarray, y: np.ndarray, epochs: int, repeats
     import keras
 
     from bench.reference import pre_pad, reference_model
-    from imdb_sentiment.models import build_model
+    from imdb_sentiment.models.networks import build_model
+    from imdb_sentiment.models.training import seed_everything
     from imdb_sentiment.params import ARCHITECTURES
-    from imdb_sentiment.training import seed_everything
 
     x_pre = pre_pad(x)
     batch = TUTORIAL["batch"]
@@ -234,11 +234,11 @@ def at_defaults(
     differs."""
     import keras
 
-    from imdb_sentiment.batches import SplitArrays
-    from imdb_sentiment.data import PreparedPaths
-    from imdb_sentiment.models import build_model
+    from imdb_sentiment.data.prepare import PreparedPaths
+    from imdb_sentiment.models.batches import SplitArrays
+    from imdb_sentiment.models.networks import build_model
+    from imdb_sentiment.models.training import seed_everything
     from imdb_sentiment.params import load_params
-    from imdb_sentiment.training import seed_everything
 
     params = load_params(clone / "params.yaml")
     prepared = PreparedPaths(clone / "data" / "prepared")
@@ -281,7 +281,7 @@ def at_defaults(
 
 def mean_steps(x: np.ndarray, batch: int) -> float:
     """Recurrent steps per review when length-bucketed batches are cut to their longest."""
-    from imdb_sentiment.batches import bucketed_batches
+    from imdb_sentiment.models.batches import bucketed_batches
 
     lengths = np.maximum((x != 0).sum(axis=1), 1)
     plan = bucketed_batches(lengths, batch, seed=0)

@@ -1,10 +1,10 @@
 """DVC stage baseline@NAME: a TF-IDF + logistic regression -> models/NAME/ and an MLflow run."""
 
-from imdb_sentiment.baseline import train_baseline
 from imdb_sentiment.cli import run_stage
-from imdb_sentiment.headline import write_training_headline
+from imdb_sentiment.evaluation.headline import write_training_headline
+from imdb_sentiment.models.baseline import train_baseline
 from imdb_sentiment.paths import MODELS, PREPARED, TRAIN_METRICS
-from imdb_sentiment.runs import model_stage
+from imdb_sentiment.tracking.runs import model_stage
 
 
 def main() -> None:

@@ -4,10 +4,10 @@ plots/). Scores nothing and imports no TensorFlow. (The report: the report stage
 registry: `imdb-sentiment promote`.)"""
 
 from imdb_sentiment.cli import run_stage
-from imdb_sentiment.compare import compare_models
+from imdb_sentiment.evaluation.compare import compare_models
+from imdb_sentiment.evaluation.probes import PROBES, load_probes
 from imdb_sentiment.params import load_params
 from imdb_sentiment.paths import MODELS, PREPARED
-from imdb_sentiment.probes import PROBES, load_probes
 
 
 def main() -> None:

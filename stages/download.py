@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from imdb_sentiment.cli import run_stage
-from imdb_sentiment.download import fetch_archive
+from imdb_sentiment.data.download import fetch_archive
 from imdb_sentiment.files import project_root
 from imdb_sentiment.params import load_params
 

@@ -3,11 +3,11 @@ validation from its members' saved scores -> models/NAME/ and an MLflow run; its
 metrics/train/NAME.json."""
 
 from imdb_sentiment.cli import run_stage
-from imdb_sentiment.ensemble import build_ensemble
-from imdb_sentiment.headline import write_training_headline
+from imdb_sentiment.evaluation.ensemble import build_ensemble
+from imdb_sentiment.evaluation.headline import write_training_headline
+from imdb_sentiment.evaluation.probes import PROBES, load_probes
 from imdb_sentiment.paths import MODELS, PREPARED, TRAIN_METRICS
-from imdb_sentiment.probes import PROBES, load_probes
-from imdb_sentiment.runs import model_stage
+from imdb_sentiment.tracking.runs import model_stage
 
 
 def main() -> None:

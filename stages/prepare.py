@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from imdb_sentiment.cli import run_stage
-from imdb_sentiment.data import prepare_dataset
+from imdb_sentiment.data.prepare import prepare_dataset
 from imdb_sentiment.files import atomic_path, write_json
 from imdb_sentiment.params import load_params
 

@@ -1,10 +1,10 @@
 """DVC stage probes: every text set the models are scored on, built once -> data/probes/."""
 
 from imdb_sentiment.cli import run_stage
-from imdb_sentiment.evaluation import CONTRAST_PAIRS
+from imdb_sentiment.evaluation.model_evaluation import CONTRAST_PAIRS
+from imdb_sentiment.evaluation.probes import PROBES, build_probes
 from imdb_sentiment.params import load_params
 from imdb_sentiment.paths import PREPARED
-from imdb_sentiment.probes import PROBES, build_probes
 
 
 def main() -> None:

@@ -3,9 +3,9 @@ stage's numbers, and added to each model's MLflow run."""
 
 from imdb_sentiment.cli import run_stage
 from imdb_sentiment.paths import MODELS, Outputs
-from imdb_sentiment.report import render_report
-from imdb_sentiment.runs import log_report
-from imdb_sentiment.tracking import configure_tracking
+from imdb_sentiment.report.comparison import render_report
+from imdb_sentiment.tracking.runs import log_report
+from imdb_sentiment.tracking.store import configure_tracking
 
 
 def main() -> None:

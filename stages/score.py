@@ -3,11 +3,11 @@ text set of data/probes/ -> scores/FAMILY/NAME/ (its per-review scores and its n
 its MLflow run. An ensemble is computed from its members' saved scores, not scored again."""
 
 from imdb_sentiment.cli import run_stage
+from imdb_sentiment.evaluation.probes import PROBES, load_probes
+from imdb_sentiment.evaluation.scoring import score_ensemble, score_folder, score_model
 from imdb_sentiment.params import ENSEMBLE, RECURRENT
 from imdb_sentiment.paths import MODELS
-from imdb_sentiment.probes import PROBES, load_probes
-from imdb_sentiment.runs import model_stage
-from imdb_sentiment.scoring import score_ensemble, score_folder, score_model
+from imdb_sentiment.tracking.runs import model_stage
 
 
 def main() -> None:

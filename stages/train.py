@@ -4,14 +4,16 @@ MLflow run; its headline numbers -> metrics/train/NAME.json."""
 from pathlib import Path
 
 from imdb_sentiment.cli import run_stage
-from imdb_sentiment.headline import write_training_headline
+from imdb_sentiment.evaluation.headline import write_training_headline
 from imdb_sentiment.paths import MODELS, PREPARED, TRAIN_METRICS
-from imdb_sentiment.runs import model_stage
+from imdb_sentiment.tracking.runs import model_stage
 
 
 def main() -> None:
     name, params = model_stage(__doc__, "models")
-    from imdb_sentiment.training import train_recurrent  # TensorFlow loads only after params pass
+    from imdb_sentiment.models.training import (
+        train_recurrent,  # TensorFlow loads only after params pass
+    )
 
     summary = train_recurrent(name, params, PREPARED, MODELS / name, Path("checkpoints") / name)
     write_training_headline(summary, TRAIN_METRICS / f"{name}.json")

@@ -230,7 +230,7 @@ def postgres_folder(prefix: str) -> Path:
     """A fresh folder for a PostgreSQL cluster and tracking server; skips the test where
     PostgreSQL's server programs are missing (fails instead under
     IMDB_SENTIMENT_REQUIRE_POSTGRES, as CI sets it)."""
-    from imdb_sentiment.team_server import ServerSetupError, postgres_bin
+    from imdb_sentiment.tracking.team_server import ServerSetupError, postgres_bin
 
     try:
         postgres_bin("initdb")
@@ -264,7 +264,7 @@ def fit_bag(texts, labels, weighting: str = "tfidf", ngram_max: int = 1):
     """That baseline's raw-text Pipeline, fitted as baseline@NAME fits it (C fixed at 1)."""
     from sklearn.pipeline import Pipeline
 
-    from imdb_sentiment.baseline import build_classifier, build_features
+    from imdb_sentiment.models.baseline import build_classifier, build_features
 
     params = bag_params(weighting, ngram_max)
     steps = [("features", build_features(params)), ("classifier", build_classifier(params, 1, 0))]

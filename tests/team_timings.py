@@ -25,8 +25,8 @@ from pathlib import Path
 from conftest import REPO, cut_archive, dvc, git, project_env, tiny_repo
 
 from imdb_sentiment.files import write_json
-from imdb_sentiment.services import free_port
-from imdb_sentiment.team_server import tracking_server
+from imdb_sentiment.tracking.services import free_port
+from imdb_sentiment.tracking.team_server import tracking_server
 
 SWEEP = ["-S", "models.gru.units=8,16", "-S", "train.learning_rate=0.01,0.003"]
 

@@ -21,12 +21,12 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from imdb_sentiment import team_server
 from imdb_sentiment.cli import error_line
 from imdb_sentiment.errors import UserError
-from imdb_sentiment.project import KEEP, OVERRIDES, experiment_command
-from imdb_sentiment.registry import CHAMPION_ALIAS, REGISTERED_MODEL
-from imdb_sentiment.tracking import tracking_uri
+from imdb_sentiment.tracking import team_server
+from imdb_sentiment.tracking.project import KEEP, OVERRIDES, experiment_command
+from imdb_sentiment.tracking.registry import CHAMPION_ALIAS, REGISTERED_MODEL
+from imdb_sentiment.tracking.store import tracking_uri
 
 if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel
@@ -136,7 +136,7 @@ def _load(uri: str) -> PyFuncModel:
 
 def _tune(args: argparse.Namespace) -> int:
     from imdb_sentiment.cli import run_stage
-    from imdb_sentiment.tuning import run_command
+    from imdb_sentiment.tuning.command import run_command
 
     if args.trials < 1:
         raise UserError(f"--trials must be >= 1, got {args.trials}")
@@ -162,7 +162,7 @@ def _promote() -> int:
     from imdb_sentiment.files import project_root
     from imdb_sentiment.params import load_params
     from imdb_sentiment.paths import MODELS, Outputs
-    from imdb_sentiment.registry import promote
+    from imdb_sentiment.tracking.registry import promote
 
     def main() -> None:
         root = project_root()

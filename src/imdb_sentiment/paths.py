@@ -5,8 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from imdb_sentiment.headline import ANSWER_FILES, EVALUATION_FILES
-
+# The headline metric files compare writes under metrics/ (evaluation/headline.py fills them).
+# file name -> the per-model evaluation metric it holds. Validation accuracy is each model's
+# training headline (metrics/train/NAME.json) and is not repeated here: each fact once.
+EVALUATION_FILES = {
+    "test": "test_accuracy",
+    "drop": "shuffled_accuracy_drop",  # test accuracy lost when words are shuffled
+    "pairs": "contrast_pair_accuracy",  # minimal pairs with both reviews right
+}
+# The answer in two parts (compare.two_part_answer), each a paired difference of test accuracy
+# with its interval, under a model's column: head to head (the best recurrent model minus the
+# best bag) and on top (the best bag + each recurrent model, minus the bag alone).
+ANSWER_FILES = {
+    f"{part}{suffix}": (part, key)
+    for part in ("head_to_head", "on_top")
+    for suffix, key in (("", "difference"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high"))
+}
 HEADLINE_FILES = [*EVALUATION_FILES, *ANSWER_FILES]
 
 PREPARED = Path("data/prepared")

@@ -13,8 +13,8 @@ from bench.pipeline import evaluation_of
 from bench.pretrain import summarize
 from bench.render import render, soak_section
 from bench.render_training import pretraining_section
-from imdb_sentiment import markdown as md
 from imdb_sentiment.files import read_json
+from imdb_sentiment.report import markdown as md
 
 
 @pytest.fixture

@@ -6,15 +6,15 @@ import pandas as pd
 import pytest
 from conftest import REVIEWS_PER_FOLDER, add_file
 
-from imdb_sentiment.data import (
+from imdb_sentiment.data.prepare import (
     ArchiveError,
     PreparedPaths,
     prepare_dataset,
     read_reviews,
     split_validation,
 )
+from imdb_sentiment.data.text import Vocabulary, tokenize
 from imdb_sentiment.params import PrepareParams
-from imdb_sentiment.text import Vocabulary, tokenize
 
 PREPARE = PrepareParams(val_fraction=0.25, vocab_size=500, max_len=50, truncating="pre")
 

@@ -3,7 +3,7 @@ import socket
 
 import pytest
 
-from imdb_sentiment.download import DownloadError, fetch_archive
+from imdb_sentiment.data.download import DownloadError, fetch_archive
 from imdb_sentiment.params import Source
 
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 from conftest import REPO
 
-from imdb_sentiment.suites import SAME_WORDS, SuiteError, load_suites
-from imdb_sentiment.text import tokenize
+from imdb_sentiment.data.text import tokenize
+from imdb_sentiment.evaluation.suites import SAME_WORDS, SuiteError, load_suites
 
 SPEC = yaml.safe_load((REPO / "data/suites/suites.yaml").read_text())
 POSITIVE, NEGATIVE = set(SPEC["lexicon"]["positive"]), set(SPEC["lexicon"]["negative"])

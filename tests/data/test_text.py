@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from imdb_sentiment.text import OOV_ID, PAD_ID, Vocabulary, encode_texts, standardize, tokenize
+from imdb_sentiment.data.text import OOV_ID, PAD_ID, Vocabulary, encode_texts, standardize, tokenize
 
 
 def test_html_breaks_case_and_punctuation_are_normalized():

@@ -6,8 +6,15 @@ import pytest
 from conftest import REPO, fit_bag
 from sklearn.pipeline import Pipeline
 
-from imdb_sentiment.data import read_reviews
-from imdb_sentiment.evaluation import (
+from imdb_sentiment.data.prepare import read_reviews
+from imdb_sentiment.data.text import tokenize
+from imdb_sentiment.evaluation.intervals import (
+    classification_metrics,
+    metric_intervals,
+    metric_statistic,
+    paired_difference,
+)
+from imdb_sentiment.evaluation.model_evaluation import (
     WINDOWS,
     ContrastSetError,
     contrast_reviews,
@@ -20,15 +27,8 @@ from imdb_sentiment.evaluation import (
     shuffle_words,
     window_key,
 )
-from imdb_sentiment.intervals import (
-    classification_metrics,
-    metric_intervals,
-    metric_statistic,
-    paired_difference,
-)
-from imdb_sentiment.probes import load_probes, write_probes
-from imdb_sentiment.serving import PipelinePredictor
-from imdb_sentiment.text import tokenize
+from imdb_sentiment.evaluation.probes import load_probes, write_probes
+from imdb_sentiment.serving.predictors import PipelinePredictor
 
 SHIPPED_PAIRS = REPO / "data" / "contrast" / "pairs.tsv"
 SUITES = REPO / "data" / "suites" / "suites.yaml"

@@ -8,12 +8,17 @@ import pandas as pd
 import pytest
 from conftest import section, table_with
 
-from imdb_sentiment import markdown as md
+from imdb_sentiment.evaluation.headline import evaluation_headline, training_headline
 from imdb_sentiment.files import write_json
-from imdb_sentiment.headline import evaluation_headline, training_headline
 from imdb_sentiment.paths import Outputs
-from imdb_sentiment.report import VERDICT_WORDS, comparison_report, findings, render_report
-from imdb_sentiment.report_sections import Evaluation
+from imdb_sentiment.report import markdown as md
+from imdb_sentiment.report.comparison import (
+    VERDICT_WORDS,
+    comparison_report,
+    findings,
+    render_report,
+)
+from imdb_sentiment.report.sections import Evaluation
 
 # model -> (family, val, test, shuffled, drop, max probability change, pairs, contrast)
 MODELS = {

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import bag_params
 
-from imdb_sentiment.baseline import NotConvergedError, fit_classifier
+from imdb_sentiment.models.baseline import NotConvergedError, fit_classifier
 
 
 def separable_enough():

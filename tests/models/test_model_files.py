@@ -19,9 +19,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from imdb_sentiment.models import build_model
+from imdb_sentiment.data.text import OOV_TOKEN, PAD_TOKEN, Vocabulary
+from imdb_sentiment.models.networks import build_model
 from imdb_sentiment.params import ModelParams
-from imdb_sentiment.pipeline_file import (
+from imdb_sentiment.serving.pipeline_file import (
     PipelineFileError,
     UntrustedModelError,
     load_pipeline,
@@ -29,7 +30,7 @@ from imdb_sentiment.pipeline_file import (
     vectorizers,
     vocabulary_path,
 )
-from imdb_sentiment.serving import (
+from imdb_sentiment.serving.predictors import (
     KERAS_FILE,
     PIPELINE_FILE,
     TEXT_CONFIG_FILE,
@@ -37,7 +38,6 @@ from imdb_sentiment.serving import (
     load_predictor,
     log_sentiment_model,
 )
-from imdb_sentiment.text import OOV_TOKEN, PAD_TOKEN, Vocabulary
 
 TEXTS = ["a great film, loved it", "an awful dull film", "great fun", "awful, boring"] * 4
 LABELS = [1, 0, 1, 0] * 4
@@ -152,7 +152,7 @@ def test_a_logged_model_holds_no_pickle_and_loads_without_unpickling(
 
 
 def test_a_logged_model_pins_its_whole_closure_at_the_locks_versions(tmp_path, tracking):
-    from imdb_sentiment.requirements import locked_versions
+    from imdb_sentiment.serving.requirements import locked_versions
 
     with mlflow.start_run():
         info = log_sentiment_model("tfidf", pipeline_folder(tmp_path), ["scikit-learn", "skops"])

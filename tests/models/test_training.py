@@ -2,10 +2,11 @@ import keras
 import numpy as np
 import pytest
 
-from imdb_sentiment.batches import SplitArrays, bucketed_batches, make_dataset
-from imdb_sentiment.models import LastRealStep, ReverseRealSteps, build_model
+from imdb_sentiment.models.batches import SplitArrays, bucketed_batches, make_dataset
+from imdb_sentiment.models.networks import build_model
+from imdb_sentiment.models.training import ResumableEarlyStopping, fit_recurrent, seed_everything
 from imdb_sentiment.params import ModelParams
-from imdb_sentiment.training import ResumableEarlyStopping, fit_recurrent, seed_everything
+from imdb_sentiment.serving.keras_layers import LastRealStep, ReverseRealSteps
 
 SPEC = ModelParams(
     arch="gru",

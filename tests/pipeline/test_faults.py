@@ -24,8 +24,8 @@ from conftest import dvc, edit_params, postgres_folder, runs_in
 
 from imdb_sentiment.files import atomic_outputs, write_json
 from imdb_sentiment.paths import HEADLINE_FILES, Outputs
-from imdb_sentiment.services import free_port
-from imdb_sentiment.team_server import tracking_server
+from imdb_sentiment.tracking.services import free_port
+from imdb_sentiment.tracking.team_server import tracking_server
 
 OUTAGE_SECONDS = 30
 COMPARE_PARTIAL = ".compare.partial"  # files.atomic_outputs' staging folder for `compare`

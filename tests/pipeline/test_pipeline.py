@@ -29,7 +29,7 @@ from conftest import (
     tiny_repo,
 )
 
-from imdb_sentiment.serving import load_predictor
+from imdb_sentiment.serving.predictors import load_predictor
 
 pytestmark = pytest.mark.slow
 
@@ -347,7 +347,7 @@ def test_a_second_repro_runs_nothing(pipeline):
 def test_a_wording_change_to_the_report_re_runs_only_the_report(pipeline, tmp_path):
     repo = shutil.copytree(pipeline[0], tmp_path / "wording", symlinks=True)
     env = pipeline[1]
-    renderer = repo / "src" / "imdb_sentiment" / "report.py"
+    renderer = repo / "src" / "imdb_sentiment" / "report" / "comparison.py"
     renderer.write_text(renderer.read_text() + "\n# a wording change\n")
     rerun = dvc(repo, env, "repro")
     assert rerun.stdout.count("Running stage") == 1, rerun.stdout

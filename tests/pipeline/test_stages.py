@@ -8,47 +8,23 @@ the lists complete by following the imports, including those inside functions.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import yaml
 from conftest import REPO
-
-PACKAGE = "imdb_sentiment"
-SOURCE = Path("src") / PACKAGE
-
-
-def imported_modules(path: Path) -> set[str]:
-    """The project modules ``path`` imports anywhere in it (module-level or lazily)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
-        else:
-            continue
-        for name in names:
-            parts = name.split(".")
-            if (
-                parts[0] == PACKAGE
-                and len(parts) > 1
-                and (REPO / SOURCE / f"{parts[1]}.py").exists()
-            ):
-                found.add(parts[1])
-    return found
+from package_imports import SOURCE, imported_files
 
 
 def code_run_by(script: Path) -> set[str]:
     """The script and every project module it reaches through imports, as repo paths."""
-    seen: set[str] = set()
-    pending = imported_modules(REPO / script)
+    seen: set[Path] = set()
+    pending = imported_files(script)
     while pending:
         module = pending.pop()
         if module not in seen:
             seen.add(module)
-            pending |= imported_modules(REPO / SOURCE / f"{module}.py")
-    return {str(script)} | {str(SOURCE / f"{module}.py") for module in seen}
+            pending |= imported_files(module)
+    return {str(script)} | {str(module) for module in seen}
 
 
 def test_every_stage_lists_all_the_code_it_runs():
@@ -62,5 +38,5 @@ def test_every_stage_lists_all_the_code_it_runs():
 
 
 def test_the_import_walk_follows_lazy_imports():
-    # train.py imports training.py inside main(), after the params are checked
-    assert str(SOURCE / "training.py") in code_run_by(Path("stages/train.py"))
+    # train.py imports models/training.py inside main(), after the params are checked
+    assert str(SOURCE / "models" / "training.py") in code_run_by(Path("stages/train.py"))

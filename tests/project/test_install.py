@@ -15,7 +15,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from imdb_sentiment.requirements import LockError, locked_versions, model_requirements
+from imdb_sentiment.serving.requirements import LockError, locked_versions, model_requirements
 
 REPO = Path(__file__).resolve().parents[2]
 CODE = ["src", "stages", "tests", "bench", "noxfile.py"]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from imdb_sentiment.params import ParamsError
-from imdb_sentiment.project import KEEP, experiment_command
-from imdb_sentiment.services import free_port
-from imdb_sentiment.tracking import TrackingError, check_server_reachable, tracking_uri
+from imdb_sentiment.tracking.project import KEEP, experiment_command
+from imdb_sentiment.tracking.services import free_port
+from imdb_sentiment.tracking.store import TrackingError, check_server_reachable, tracking_uri
 
 REPO = Path(__file__).resolve().parents[2]
 PARAMS = REPO / "params.yaml"

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import requests
 
-from imdb_sentiment.scoring_server import scoring_server
-from imdb_sentiment.serving import load_predictor
+from imdb_sentiment.serving.predictors import load_predictor
+from imdb_sentiment.serving.scoring_server import scoring_server
 
 pytestmark = pytest.mark.slow
 

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 from mlflow.exceptions import MlflowException
 
-from imdb_sentiment.review_input import json_reviews, validate_texts
-from imdb_sentiment.serving import label_probabilities, length_batches, load_predictor
+from imdb_sentiment.serving.predictors import label_probabilities, length_batches, load_predictor
+from imdb_sentiment.serving.review_input import json_reviews, validate_texts
 
 
 def test_texts_come_from_the_text_column_or_a_plain_list():

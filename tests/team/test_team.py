@@ -30,14 +30,14 @@ from conftest import (
     tiny_repo,
 )
 
-from imdb_sentiment.scoring_server import scoring_server
-from imdb_sentiment.services import free_port
-from imdb_sentiment.team_server import (
+from imdb_sentiment.serving.scoring_server import scoring_server
+from imdb_sentiment.tracking.services import free_port
+from imdb_sentiment.tracking.team_server import (
     RunningServer,
     tracking_server,
 )
-from imdb_sentiment.tuning_study import PARENT_ATTR
-from imdb_sentiment.tuning_workers import STUDY_TAG
+from imdb_sentiment.tuning.study import PARENT_ATTR
+from imdb_sentiment.tuning.workers import STUDY_TAG
 
 pytestmark = pytest.mark.slow
 QUEUE_TIMEOUT = 900  # seconds for two tiny experiments on two workers

@@ -13,15 +13,15 @@ import pytest
 import yaml
 from conftest import REPO, TINY_MODEL
 
-from imdb_sentiment.data import prepare_dataset
+from imdb_sentiment.data.prepare import prepare_dataset
 from imdb_sentiment.files import read_json
 from imdb_sentiment.params import PrepareParams, load_params, parse_params
-from imdb_sentiment.tuning import write_report
-from imdb_sentiment.tuning_history import chosen_trial, standard_error, tuning_summary
-from imdb_sentiment.tuning_params import write_winner
-from imdb_sentiment.tuning_report import render
-from imdb_sentiment.tuning_space import OBJECTIVE
-from imdb_sentiment.tuning_workers import STUDY_TAG, surplus_reason, tracked, trial_reporter, tune
+from imdb_sentiment.tuning.command import write_report
+from imdb_sentiment.tuning.history import chosen_trial, standard_error, tuning_summary
+from imdb_sentiment.tuning.params import write_winner
+from imdb_sentiment.tuning.report import render
+from imdb_sentiment.tuning.space import OBJECTIVE
+from imdb_sentiment.tuning.workers import STUDY_TAG, surplus_reason, tracked, trial_reporter, tune
 
 
 def study_of(*trials: tuple[float, float]) -> optuna.Study:
@@ -258,9 +258,9 @@ def test_train_the_search_and_the_benchmark_train_identical_weights(tuning_setup
     import pandas as pd
 
     from bench.pipeline import seed_model
-    from imdb_sentiment.data import PreparedPaths
-    from imdb_sentiment.serving import KERAS_FILE
-    from imdb_sentiment.training import HISTORY_KEYS, train_recurrent
+    from imdb_sentiment.data.prepare import PreparedPaths
+    from imdb_sentiment.models.training import HISTORY_KEYS, train_recurrent
+    from imdb_sentiment.serving.predictors import KERAS_FILE
 
     params, prepared, storage, root = tuning_setup
     # Small, and inside the search space, so that the first trial is this entry exactly.

@@ -8,7 +8,7 @@ import pytest
 from conftest import REPO
 
 from imdb_sentiment.files import read_json
-from imdb_sentiment.tuning_report import render
+from imdb_sentiment.tuning.report import render
 
 
 def trial(number: int, val_accuracy: float, seconds: float | None, within: bool) -> dict:

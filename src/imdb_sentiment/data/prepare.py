@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from imdb_sentiment.data.text import Vocabulary, encode_tokens, tokenize
 from imdb_sentiment.errors import UserError
 from imdb_sentiment.files import atomic_path, write_json
 from imdb_sentiment.params import PrepareParams, as_dict
-from imdb_sentiment.text import Vocabulary, encode_tokens, tokenize
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from typing import Any
 import mlflow
 import numpy as np
 
+from imdb_sentiment.evaluation.intervals import classification_metrics
+from imdb_sentiment.evaluation.scoring import SCORES, SCORES_FILE, score_folder
 from imdb_sentiment.files import read_json, write_json
-from imdb_sentiment.intervals import classification_metrics
-from imdb_sentiment.model_folder import write_model_folder
 from imdb_sentiment.params import ENSEMBLE, RECURRENT, EnsembleParams, Params
-from imdb_sentiment.runs import RUN_FILE, log_dataset, model_run, prepared_dataset
-from imdb_sentiment.scoring import SCORES, SCORES_FILE, score_folder
-from imdb_sentiment.serving import ENSEMBLE_FILE, average_scores
+from imdb_sentiment.serving.model_folder import write_model_folder
+from imdb_sentiment.serving.predictors import ENSEMBLE_FILE, average_scores
+from imdb_sentiment.tracking.runs import RUN_FILE, log_dataset, model_run, prepared_dataset
 
 log = logging.getLogger(__name__)
 

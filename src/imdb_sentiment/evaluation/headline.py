@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from imdb_sentiment.files import write_json
+from imdb_sentiment.paths import ANSWER_FILES, EVALUATION_FILES
 
 # Names short enough that `dvc exp show --only-changed` after a one-model experiment fits a
 # 200-column terminal (the README's command drops the timings, epochs, intervals and hashes).
@@ -26,21 +27,6 @@ TRAIN_KEYS = {
     "seconds": "train_seconds",
 }
 
-# file name -> the per-model evaluation metric it holds. Validation accuracy is each model's
-# training headline (metrics/train/NAME.json) and is not repeated here: each fact once.
-EVALUATION_FILES = {
-    "test": "test_accuracy",
-    "drop": "shuffled_accuracy_drop",  # test accuracy lost when words are shuffled
-    "pairs": "contrast_pair_accuracy",  # minimal pairs with both reviews right
-}
-# The answer in two parts (compare.two_part_answer), each a paired difference of test accuracy
-# with its interval, under a model's column: head to head (the best recurrent model minus the
-# best bag) and on top (the best bag + each recurrent model, minus the bag alone).
-ANSWER_FILES = {
-    f"{part}{suffix}": (part, key)
-    for part in ("head_to_head", "on_top")
-    for suffix, key in (("", "difference"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high"))
-}
 PRECISION = 5  # what `dvc metrics show` prints; more digits only make the files noisier
 
 

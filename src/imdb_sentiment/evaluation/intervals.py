@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import stats
 from sklearn import metrics as skm
 
-from imdb_sentiment.serving import THRESHOLD
+from imdb_sentiment.serving.predictors import THRESHOLD
 
 ROC_POINTS = 200
 # 95% percentile intervals over 1,000 resamples of the test reviews: the interval's ends move

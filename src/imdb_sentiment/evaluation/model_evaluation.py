@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imdb_sentiment.data import PreparedPaths
+from imdb_sentiment.data.prepare import PreparedPaths
+from imdb_sentiment.data.text import standardize, tokenize
 from imdb_sentiment.errors import UserError
-from imdb_sentiment.intervals import (
+from imdb_sentiment.evaluation.intervals import (
     bootstrap_interval,
     classification_metrics,
     is_right,
@@ -32,10 +33,9 @@ from imdb_sentiment.intervals import (
     paired_difference,
     predicted_positive,
 )
+from imdb_sentiment.evaluation.suites import SUITES_FILE, Suite, load_suites, sentiment_words
 from imdb_sentiment.progress import progress
-from imdb_sentiment.serving import Predictor
-from imdb_sentiment.suites import SUITES_FILE, Suite, load_suites, sentiment_words
-from imdb_sentiment.text import standardize, tokenize
+from imdb_sentiment.serving.predictors import Predictor
 
 CONTRAST_PAIRS = Path("data/contrast/pairs.tsv")
 # Shuffle windows of the order curve: 1 is the review as written, None the whole review.

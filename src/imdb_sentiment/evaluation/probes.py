@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imdb_sentiment.evaluation import EvaluationData, load_evaluation_data
+from imdb_sentiment.evaluation.model_evaluation import EvaluationData, load_evaluation_data
+from imdb_sentiment.evaluation.suites import SUITES_FILE, Suite
 from imdb_sentiment.files import atomic_path, read_json, write_json
-from imdb_sentiment.suites import SUITES_FILE, Suite
 
 log = logging.getLogger(__name__)
 

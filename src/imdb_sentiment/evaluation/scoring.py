@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from imdb_sentiment.evaluation import EvaluationData, evaluate_scores, score_texts
+from imdb_sentiment.evaluation.intervals import confusion_rows, roc_points
+from imdb_sentiment.evaluation.model_evaluation import EvaluationData, evaluate_scores, score_texts
 from imdb_sentiment.files import atomic_outputs, atomic_path, read_json, write_json
-from imdb_sentiment.intervals import confusion_rows, roc_points
 from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, RECURRENT
 from imdb_sentiment.paths import PREPARED
-from imdb_sentiment.runs import RUN_FILE, log_evaluation, prepared_dataset
-from imdb_sentiment.serving import ENSEMBLE_FILE, average_scores, load_predictor
+from imdb_sentiment.serving.predictors import ENSEMBLE_FILE, average_scores, load_predictor
+from imdb_sentiment.tracking.runs import RUN_FILE, log_evaluation, prepared_dataset
 
 log = logging.getLogger(__name__)
 

@@ -17,16 +17,16 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from imdb_sentiment.data import PreparedPaths
+from imdb_sentiment.data.prepare import PreparedPaths
+from imdb_sentiment.data.text import tokenize
 from imdb_sentiment.errors import UserError
 from imdb_sentiment.files import read_json
-from imdb_sentiment.model_folder import write_model_folder
-from imdb_sentiment.nb_weighting import NBLogCountRatio
+from imdb_sentiment.models.nb_weighting import NBLogCountRatio
 from imdb_sentiment.params import BaselineParams, Params, PrepareParams, flatten_params
-from imdb_sentiment.pipeline_file import save_pipeline
-from imdb_sentiment.runs import log_dataset, model_run, prepared_dataset
-from imdb_sentiment.serving import PIPELINE_FILE
-from imdb_sentiment.text import tokenize
+from imdb_sentiment.serving.model_folder import write_model_folder
+from imdb_sentiment.serving.pipeline_file import save_pipeline
+from imdb_sentiment.serving.predictors import PIPELINE_FILE
+from imdb_sentiment.tracking.runs import log_dataset, model_run, prepared_dataset
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from imdb_sentiment.data import PreparedPaths
-from imdb_sentiment.text import limit_vocabulary, token_lengths
+from imdb_sentiment.data.prepare import PreparedPaths
+from imdb_sentiment.data.text import limit_vocabulary, token_lengths
 
 BUCKET_WINDOW = 50  # batches sorted together: long enough to group lengths, short enough to mix
 

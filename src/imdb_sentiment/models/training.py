@@ -19,11 +19,11 @@ import pandas as pd
 import tensorflow as tf
 from tqdm import tqdm
 
-from imdb_sentiment.batches import SplitArrays, make_dataset, steps_per_epoch
-from imdb_sentiment.data import PreparedPaths
+from imdb_sentiment.data.prepare import PreparedPaths
+from imdb_sentiment.data.text import Vocabulary
 from imdb_sentiment.files import atomic_path, read_json, write_json
-from imdb_sentiment.model_folder import write_model_folder
-from imdb_sentiment.models import build_model
+from imdb_sentiment.models.batches import SplitArrays, make_dataset, steps_per_epoch
+from imdb_sentiment.models.networks import build_model
 from imdb_sentiment.params import (
     ModelParams,
     Params,
@@ -32,12 +32,12 @@ from imdb_sentiment.params import (
     as_dict,
     flatten_params,
 )
-from imdb_sentiment.plots import plot_learning_curves
 from imdb_sentiment.progress import on_terminal
-from imdb_sentiment.runs import log_dataset, model_run, prepared_dataset
+from imdb_sentiment.report.plots import plot_learning_curves
 from imdb_sentiment.runtime import training_device
-from imdb_sentiment.serving import KERAS_FILE, TEXT_CONFIG_FILE, VOCAB_FILE
-from imdb_sentiment.text import Vocabulary
+from imdb_sentiment.serving.model_folder import write_model_folder
+from imdb_sentiment.serving.predictors import KERAS_FILE, TEXT_CONFIG_FILE, VOCAB_FILE
+from imdb_sentiment.tracking.runs import log_dataset, model_run, prepared_dataset
 
 log = logging.getLogger(__name__)
 

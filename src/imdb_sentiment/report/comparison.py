@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from imdb_sentiment import markdown as md
 from imdb_sentiment.files import atomic_outputs, atomic_path
 from imdb_sentiment.params import BAG_OF_WORDS, RECURRENT
 from imdb_sentiment.paths import Outputs
-from imdb_sentiment.report_sections import (
+from imdb_sentiment.report import markdown as md
+from imdb_sentiment.report.sections import (
     ORDER_BLIND_TOLERANCE,
     Evaluation,
     answer_section,
@@ -44,7 +44,7 @@ def render_report(outputs: Outputs | None = None) -> list[Path]:
 
 
 def _render_into(evaluation: Evaluation, source: Outputs, outputs: Outputs) -> None:
-    from imdb_sentiment.plots import (
+    from imdb_sentiment.report.plots import (
         plot_comparison,
         plot_confusion,
         plot_roc,

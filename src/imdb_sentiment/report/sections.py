@@ -9,10 +9,10 @@ from typing import Any
 
 import pandas as pd
 
-from imdb_sentiment import markdown as md
 from imdb_sentiment.files import read_json
 from imdb_sentiment.params import ENSEMBLE
 from imdb_sentiment.paths import Outputs
+from imdb_sentiment.report import markdown as md
 
 ORDER_BLIND_TOLERANCE = 1e-9
 

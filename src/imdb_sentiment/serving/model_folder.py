@@ -12,8 +12,8 @@ from typing import Any
 from mlflow.entities import Run
 
 from imdb_sentiment.files import atomic_path, write_json
-from imdb_sentiment.runs import RUN_FILE, run_record
-from imdb_sentiment.serving import log_sentiment_model
+from imdb_sentiment.serving.predictors import log_sentiment_model
+from imdb_sentiment.tracking.runs import RUN_FILE, run_record
 
 SUMMARY_FILE = "training.json"
 

@@ -20,7 +20,7 @@ from imdb_sentiment.files import atomic_path
 
 # The types a Pipeline file may hold beyond those skops trusts by default (scikit-learn's
 # estimators, numpy's arrays and dtypes, scipy's sparse matrices) and this project's own
-# (``imdb_sentiment.*``, e.g. the tokenizer ``imdb_sentiment.text.tokenize``). Every other type
+# (``imdb_sentiment.*``, e.g. the tokenizer ``imdb_sentiment.data.text.tokenize``). Every other type
 # is refused: a skops file can name any importable callable. Add one here only for a reason.
 TRUSTED_TYPES: tuple[str, ...] = ()
 PROJECT_PACKAGE = "imdb_sentiment"

@@ -24,14 +24,14 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from imdb_sentiment.pipeline_file import load_pipeline
-from imdb_sentiment.requirements import model_requirements
-from imdb_sentiment.review_input import (
+from imdb_sentiment.data.text import Vocabulary, encode_texts, token_lengths
+from imdb_sentiment.serving.pipeline_file import load_pipeline
+from imdb_sentiment.serving.requirements import model_requirements
+from imdb_sentiment.serving.review_input import (
     SIGNATURE,
     check_reviews_before_mlflow_casts_them,
     validate_texts,
 )
-from imdb_sentiment.text import Vocabulary, encode_texts, token_lengths
 
 POSITIVE, NEGATIVE = "positive", "negative"
 THRESHOLD = 0.5  # a probability of positive at or above it is a positive prediction
@@ -87,12 +87,12 @@ class KerasPredictor:
         import_tensorflow()  # deferred and quiet: seconds to import; TF-IDF never needs it
         import keras
 
-        import imdb_sentiment.models  # noqa: F401 - registers the custom pooling layer
+        import imdb_sentiment.serving.keras_layers  # noqa: F401 - registers the custom layers
 
         config = json.loads((folder / TEXT_CONFIG_FILE).read_text())
         return cls(
             # Safe mode refuses a Lambda layer's pickled bytecode; the custom layers load as
-            # registered serializables (models.py).
+            # registered serializables (keras_layers.py).
             keras.models.load_model(folder / KERAS_FILE, compile=False, safe_mode=True),
             Vocabulary.load(folder / VOCAB_FILE),
             config["max_len"],
@@ -245,7 +245,9 @@ def log_sentiment_model(name: str, predictor_dir: Path, requirements: Sequence[s
     """
     import mlflow
 
-    package_dir = Path(__file__).resolve().parent
+    package_dir = (
+        Path(__file__).resolve().parents[1]
+    )  # the whole package: predictors import data.text
     return mlflow.pyfunc.log_model(
         name=name,
         python_model=str(PYFUNC_CODE),

@@ -5,6 +5,6 @@ loads the model folder through ``serving.load_predictor``."""
 
 from mlflow.models import set_model
 
-from imdb_sentiment.serving import SentimentModel
+from imdb_sentiment.serving.predictors import SentimentModel
 
 set_model(SentimentModel())

@@ -16,7 +16,7 @@ from imdb_sentiment.errors import UserError
 # logged model's requirements. The lock the package was installed with: `make install` installs
 # it editable, so its checkout's, also for a stage DVC runs in a temporary copy.
 LOCK_FILE = "requirements.lock"
-LOCK_PATH = Path(__file__).resolve().parents[2] / LOCK_FILE
+LOCK_PATH = Path(__file__).resolve().parents[3] / LOCK_FILE
 REFRESH_HINT = "run `make install` (or `make lock` after changing pyproject.toml)"
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from imdb_sentiment.services import free_port, http_service
+from imdb_sentiment.tracking.services import free_port, http_service
 
 START_TIMEOUT = 180  # seconds: loading TensorFlow and a Keras model on a 2-core machine
 

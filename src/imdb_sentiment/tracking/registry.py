@@ -20,8 +20,8 @@ from mlflow.exceptions import MlflowException
 from imdb_sentiment.errors import UserError
 from imdb_sentiment.files import read_json
 from imdb_sentiment.paths import MODELS, Outputs
-from imdb_sentiment.runs import RUN_FILE
-from imdb_sentiment.tracking import configure_tracking, project_run_id
+from imdb_sentiment.tracking.runs import RUN_FILE
+from imdb_sentiment.tracking.store import configure_tracking, project_run_id
 
 log = logging.getLogger(__name__)
 

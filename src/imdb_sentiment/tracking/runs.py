@@ -28,7 +28,7 @@ from imdb_sentiment.params import (
     load_params,
 )
 from imdb_sentiment.paths import Outputs
-from imdb_sentiment.tracking import (
+from imdb_sentiment.tracking.store import (
     DEFAULT_STORE,
     TrackingError,
     configure_tracking,

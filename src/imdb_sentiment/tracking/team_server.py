@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 from imdb_sentiment.cli import error_line
 from imdb_sentiment.errors import UserError
 from imdb_sentiment.files import write_secret
-from imdb_sentiment.services import http_service
+from imdb_sentiment.tracking.services import http_service
 
 SERVER_START_TIMEOUT = 120  # seconds: MLflow creates its schema on a fresh database
 DATABASE = "mlflow"

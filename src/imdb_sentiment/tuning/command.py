@@ -19,13 +19,13 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from imdb_sentiment.data import PreparedPaths
+from imdb_sentiment.data.prepare import PreparedPaths
 from imdb_sentiment.files import atomic_path, project_root, read_json, write_json
 from imdb_sentiment.params import Params
-from imdb_sentiment.tuning_history import tuning_summary
-from imdb_sentiment.tuning_params import write_winner
-from imdb_sentiment.tuning_study import HEARTBEAT_SECONDS, default_storage, study_name
-from imdb_sentiment.tuning_workers import tune
+from imdb_sentiment.tuning.history import tuning_summary
+from imdb_sentiment.tuning.params import write_winner
+from imdb_sentiment.tuning.study import HEARTBEAT_SECONDS, default_storage, study_name
+from imdb_sentiment.tuning.workers import tune
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def validation_size(prepared_dir: Path) -> int:
 
 def write_report(summary: dict[str, Any], root: Path) -> Path:
     """``summary`` to ROOT/reports/tuning.json, then tuning.md rendered from that file alone."""
-    from imdb_sentiment.tuning_report import render
+    from imdb_sentiment.tuning.report import render
 
     write_json(root / REPORT_DATA, summary)
     with atomic_path(root / REPORT) as tmp:

@@ -17,8 +17,8 @@ from optuna.trial import TrialState
 
 from imdb_sentiment.files import read_json, write_json
 from imdb_sentiment.params import ModelParams, Params, as_dict
-from imdb_sentiment.tuning_space import OBJECTIVE, search_space
-from imdb_sentiment.tuning_study import PARENT_ATTR, PRUNER, finished_trials
+from imdb_sentiment.tuning.space import OBJECTIVE, search_space
+from imdb_sentiment.tuning.study import PARENT_ATTR, PRUNER, finished_trials
 
 HISTORY = Path("tuning")  # one JSON file of finished trials per study, kept in git
 

@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 
 from imdb_sentiment.files import atomic_path
-from imdb_sentiment.tuning_history import winner
+from imdb_sentiment.tuning.history import winner
 
 
 def write_winner(name: str, study: optuna.Study, params_path: Path, n_val: int) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from imdb_sentiment import markdown as md
+from imdb_sentiment.report import markdown as md
 
 # How each Optuna trial state reads in a sentence.
 STATES = {

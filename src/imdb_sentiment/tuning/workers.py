@@ -24,14 +24,14 @@ import mlflow
 import optuna
 from optuna.trial import TrialState
 
-from imdb_sentiment.data import PreparedPaths
+from imdb_sentiment.data.prepare import PreparedPaths
 from imdb_sentiment.files import project_root, read_json
 from imdb_sentiment.params import Params, ParamsError, as_dict, flatten_params
-from imdb_sentiment.runs import run_tags
-from imdb_sentiment.tracking import configure_tracking
-from imdb_sentiment.tuning_history import history_path, restore_history, save_history
-from imdb_sentiment.tuning_space import OBJECTIVE, in_space, suggest_model
-from imdb_sentiment.tuning_study import (
+from imdb_sentiment.tracking.runs import run_tags
+from imdb_sentiment.tracking.store import configure_tracking
+from imdb_sentiment.tuning.history import history_path, restore_history, save_history
+from imdb_sentiment.tuning.space import OBJECTIVE, in_space, suggest_model
+from imdb_sentiment.tuning.study import (
     HEARTBEAT_SECONDS,
     PARENT_ATTR,
     default_storage,
@@ -279,7 +279,7 @@ class TrialTrainer:
     def __call__(self, trial: optuna.Trial) -> float:
         import keras
 
-        from imdb_sentiment.training import early_stopping, fit_model
+        from imdb_sentiment.models.training import early_stopping, fit_model
 
         params = self.params
         spec = suggest_model(trial, params.models[self.name].arch, params.prepare.vocab_size)
@@ -308,7 +308,7 @@ class TrialTrainer:
         return float(curves["val_accuracy"][best])
 
     def _arrays_at(self, vocab_size: int) -> Any:  # batches.SplitArrays
-        from imdb_sentiment.batches import SplitArrays
+        from imdb_sentiment.models.batches import SplitArrays
 
         if vocab_size not in self._arrays:
             self._arrays.clear()  # one copy in memory at a time
@@ -326,7 +326,7 @@ def trial_reporter(trial: optuna.Trial, patience: int) -> Any:  # a keras Callba
     """
     import keras
 
-    from imdb_sentiment.training import HISTORY_KEYS
+    from imdb_sentiment.models.training import HISTORY_KEYS
 
     class TrialReporter(keras.callbacks.Callback):
         pruned_at: int | None = None
