@@ -4,9 +4,9 @@
     cat reviews.txt | imdb-sentiment predict               # one review per line
     imdb-sentiment predict -m runs:/<run_id>/<name>        # any MLflow model URI
     imdb-sentiment promote                  # register every model, move `champion`
-    imdb-sentiment tune gru --trials 20     # the tuning search (tuning.py)
+    imdb-sentiment tune gru --trials 20     # the tuning search (tuning/command.py)
     imdb-sentiment experiment gru --units 128   # one model as a DVC experiment
-    imdb-sentiment tracking-server          # a team's MLflow server (team_server.py)
+    imdb-sentiment tracking-server          # a team's MLflow server (tracking/team_server.py)
 
 `predict` loads the same MLflow model `mlflow models serve` serves (the champion by default),
 so what it prints is what the REST endpoint answers.

@@ -1,8 +1,8 @@
 """The compare stage: every model's saved scores and numbers (scores/) -> what they mean
 together: paired differences, the answer in two parts (head to head; what order adds on top
 of the best bag of words), the headline metric files, the plot CSVs. It scores nothing and
-imports no TensorFlow; the report stage renders its numbers (report.py), and registering
-versions and the champion alias is registry.py's job."""
+imports no TensorFlow; the report stage renders its numbers (report/comparison.py), and
+registering versions and the champion alias is tracking/registry.py's job."""
 
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ def make_dataset(
     """(dataset, batches per epoch): ``epochs`` epochs of similar-length batches, back to back.
 
     Each batch is cut to its longest review. Padding is on the right and never reaches a real
-    step's output (models.py), so cutting trailing all-padding columns changes no number,
+    step's output (networks.py), so cutting trailing all-padding columns changes no number,
     only the recurrent steps spent on nothing (a CPU walks every step). The whole plan is
     made up front and run as graph ops (gather + slice), so no Python runs per batch to
     contend with the training loop; give `fit` the batches per epoch as ``steps_per_epoch``

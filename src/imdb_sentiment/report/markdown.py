@@ -1,5 +1,5 @@
 """Markdown for every report: tables, percentages, intervals and the one rule that calls a
-difference real. Renderers (report.py, tuning's and the benchmark's) format through here and
+difference real. Renderers (comparison.py, tuning's and the benchmark's) format through here and
 compute nothing."""
 
 from __future__ import annotations

@@ -64,8 +64,9 @@ class KerasPredictor:
     """A Keras model over the project's text path: tokenize, look up ids, pad, predict.
 
     Reviews are scored in batches of similar length, each cut to its longest review: no
-    padding reaches a score (models.py), so this changes no score, only the steps a recurrent
-    layer walks (a whole-review ``max_len`` would make every short review cost the longest).
+    padding reaches a score (models/networks.py), so this changes no score, only the steps a
+    recurrent layer walks (a whole-review ``max_len`` would make every short review cost the
+    longest).
     """
 
     def __init__(self, model: Any, vocab: Vocabulary, max_len: int, truncating: str):

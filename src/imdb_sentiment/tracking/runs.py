@@ -1,5 +1,5 @@
 """The run lifecycle: open (or resume) a model's run, tag it, add evaluation results to it
-and record it in the model's folder. Where runs go is tracking.py's job."""
+and record it in the model's folder. Where runs go is store.py's job."""
 
 from __future__ import annotations
 
