@@ -25,6 +25,7 @@ HEADLINE_FILES = [*EVALUATION_FILES, *ANSWER_FILES]
 
 PREPARED = Path("data/prepared")
 MODELS = Path("models")
+RUN_FILE = "mlflow.json"  # in each models/<name>/ folder: the DVC -> MLflow link
 TRAIN_METRICS = Path("metrics/train")  # train@NAME / baseline@NAME: metrics/train/NAME.json
 
 

@@ -9,8 +9,8 @@ import pytest
 from conftest import fit_bag
 from sklearn.pipeline import Pipeline
 
-from imdb_sentiment.evaluation.ensemble import pick_weights, weight_grid
 from imdb_sentiment.evaluation.scoring import SCORES_FILE, ensemble_scores
+from imdb_sentiment.evaluation.weights import pick_weights, weight_grid
 from imdb_sentiment.models.nb_weighting import NBLogCountRatio
 from imdb_sentiment.serving.pipeline_file import save_pipeline
 from imdb_sentiment.serving.predictors import (

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
 from imdb_sentiment.data.text import Vocabulary, encode_tokens, tokenize
 from imdb_sentiment.errors import UserError
@@ -153,6 +152,9 @@ def split_validation(reviews: pd.DataFrame, val_fraction: float, seed: int) -> p
     reward memorizing names and titles, and overstate every model. Grouping makes the share
     approximate (1 of round(1 / val_fraction) folds).
     """
+    # Here, not at the top: every stage that reads PreparedPaths would pay for scikit-learn.
+    from sklearn.model_selection import StratifiedGroupKFold, train_test_split
+
     train = reviews[reviews.split == "train"]
     if train.movie.notna().all():
         folds = StratifiedGroupKFold(

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from imdb_sentiment.data.prepare import PreparedPaths
-from imdb_sentiment.evaluation.ensemble import pick_weights
 from imdb_sentiment.evaluation.headline import write_evaluation_headline
 from imdb_sentiment.evaluation.intervals import CONFIDENCE, RESAMPLES, is_right, paired_difference
 from imdb_sentiment.evaluation.model_evaluation import (
@@ -37,11 +36,12 @@ from imdb_sentiment.evaluation.scoring import (
     score_folder,
 )
 from imdb_sentiment.evaluation.suites import BAG_OF_WORDS_BOUNDS
+from imdb_sentiment.evaluation.weights import pick_weights
 from imdb_sentiment.files import atomic_outputs, atomic_path, read_json, write_json
 from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, RECURRENT
 from imdb_sentiment.paths import Outputs
 from imdb_sentiment.serving.predictors import average_scores
-from imdb_sentiment.tracking.registry import champion_of
+from imdb_sentiment.tracking.champion import champion_of
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,6 @@ folder that serves it from raw text like any model (its members' predictors insi
 
 from __future__ import annotations
 
-import itertools
 import logging
 import shutil
 import time
@@ -14,47 +13,16 @@ from typing import Any
 import mlflow
 import numpy as np
 
-from imdb_sentiment.evaluation.intervals import classification_metrics
 from imdb_sentiment.evaluation.scoring import SCORES, SCORES_FILE, score_folder
+from imdb_sentiment.evaluation.weights import pick_weights
 from imdb_sentiment.files import read_json, write_json
 from imdb_sentiment.params import ENSEMBLE, RECURRENT, EnsembleParams, Params
+from imdb_sentiment.paths import RUN_FILE
 from imdb_sentiment.serving.model_folder import write_model_folder
-from imdb_sentiment.serving.predictors import ENSEMBLE_FILE, average_scores
-from imdb_sentiment.tracking.runs import RUN_FILE, log_dataset, model_run, prepared_dataset
+from imdb_sentiment.serving.predictors import ENSEMBLE_FILE
+from imdb_sentiment.tracking.runs import log_dataset, model_run, prepared_dataset
 
 log = logging.getLogger(__name__)
-
-
-def weight_grid(members: int, step: float) -> list[tuple[float, ...]]:
-    """Every weighting of ``members`` on the simplex in steps of ``step`` (each weight a
-    multiple of it, summing to 1), in a fixed order."""
-    units = round(1 / step)
-    return [
-        tuple(k / units for k in (*head, units - sum(head)))
-        for head in itertools.product(range(units + 1), repeat=members - 1)
-        if sum(head) <= units
-    ]
-
-
-def pick_weights(
-    val_scores: dict[str, np.ndarray], labels: np.ndarray, method: str, step: float
-) -> tuple[dict[str, float], dict[str, float]]:
-    """(weights, their validation metrics): ``equal``, or for ``validation`` the grid point
-    with the best validation accuracy, ties to the lower validation log loss, then to the
-    first in grid order. Validation only: the test set never weighs a member."""
-    names = list(val_scores)
-    candidates = [tuple(1 / len(names) for _ in names)]
-    if method == "validation":
-        candidates = weight_grid(len(names), step)
-    best: tuple[Any, ...] | None = None
-    for weights in candidates:
-        chosen = dict(zip(names, weights, strict=True))
-        metrics = classification_metrics(labels, average_scores(val_scores, chosen))
-        key = (-metrics["accuracy"], metrics["log_loss"])
-        if best is None or key < best[0]:
-            best = (key, chosen, metrics)
-    assert best is not None
-    return {m: round(w, 6) for m, w in best[1].items()}, best[2]
 
 
 def member_val_scores(

@@ -1,6 +1,9 @@
 """The test metrics and their bootstrap intervals: the decision rule, the classification
 metrics, percentile intervals from paired resamples, paired differences, and the ROC and
-confusion tables of the plots. Every number with an interval in the reports comes from here."""
+confusion tables of the plots. Every number with an interval in the reports comes from here.
+
+scikit-learn and scipy are imported in the functions that use them: the probes stage reads
+only this module's decision rule, and would otherwise pay seconds to start."""
 
 from __future__ import annotations
 
@@ -8,8 +11,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from sklearn import metrics as skm
 
 from imdb_sentiment.serving.predictors import THRESHOLD
 
@@ -34,6 +35,8 @@ def is_right(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
     """Accuracy, precision, recall, F1 (positive class), ROC AUC and log loss."""
+    from sklearn import metrics as skm
+
     predicted = predicted_positive(probabilities).astype(int)
     return {
         "accuracy": float(skm.accuracy_score(labels, predicted)),
@@ -116,6 +119,8 @@ def bootstrap_intervals(
     if len(samples[0]) < 2:
         value = np.asarray(statistic(*samples, axis=-1), dtype=np.float64)
         return value, value
+    from scipy import stats
+
     result = stats.bootstrap(
         tuple(samples),
         statistic,
@@ -175,6 +180,8 @@ def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray, seed: int) -
 
 def roc_points(labels: np.ndarray, probabilities: np.ndarray) -> pd.DataFrame:
     """At most ROC_POINTS (fpr, tpr, threshold) rows: enough for a smooth curve in a plot."""
+    from sklearn import metrics as skm
+
     fpr, tpr, thresholds = skm.roc_curve(labels, probabilities)
     keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), ROC_POINTS)).astype(int))
     return pd.DataFrame(
@@ -184,6 +191,7 @@ def roc_points(labels: np.ndarray, probabilities: np.ndarray) -> pd.DataFrame:
 
 def confusion_rows(labels: np.ndarray, probabilities: np.ndarray) -> pd.DataFrame:
     """One (actual, predicted) row per test review, the input DVC's confusion template wants."""
+
     names = np.array(["negative", "positive"])
     return pd.DataFrame(
         {"actual": names[labels], "predicted": names[predicted_positive(probabilities).astype(int)]}

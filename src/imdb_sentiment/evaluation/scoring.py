@@ -19,9 +19,8 @@ from imdb_sentiment.evaluation.intervals import confusion_rows, roc_points
 from imdb_sentiment.evaluation.model_evaluation import EvaluationData, evaluate_scores, score_texts
 from imdb_sentiment.files import atomic_outputs, atomic_path, read_json, write_json
 from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, RECURRENT
-from imdb_sentiment.paths import PREPARED
+from imdb_sentiment.paths import PREPARED, RUN_FILE
 from imdb_sentiment.serving.predictors import ENSEMBLE_FILE, average_scores, load_predictor
-from imdb_sentiment.tracking.runs import RUN_FILE, log_evaluation, prepared_dataset
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +113,9 @@ def write_scores(
         roc_points(labels, evaluation.test_probabilities).to_csv(tmp / ROC_FILE, index=False)
         confusion = confusion_rows(labels, evaluation.test_probabilities)
         confusion.to_csv(tmp / CONFUSION_FILE, index=False)
+        # Here, not at the top: compare reads this module's file names and needs no MLflow.
+        from imdb_sentiment.tracking.runs import log_evaluation, prepared_dataset
+
         log_evaluation(
             read_json(models_root / name / RUN_FILE),
             f"{MAKER[family]}@{name}",

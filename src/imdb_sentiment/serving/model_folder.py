@@ -12,8 +12,9 @@ from typing import Any
 from mlflow.entities import Run
 
 from imdb_sentiment.files import atomic_path, write_json
-from imdb_sentiment.serving.predictors import log_sentiment_model
-from imdb_sentiment.tracking.runs import RUN_FILE, run_record
+from imdb_sentiment.paths import RUN_FILE
+from imdb_sentiment.serving.mlflow_model import log_sentiment_model
+from imdb_sentiment.tracking.runs import run_record
 
 SUMMARY_FILE = "training.json"
 

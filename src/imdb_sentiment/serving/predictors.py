@@ -1,4 +1,5 @@
-"""Raw text in, sentiment out: the predictor every consumer uses, and its MLflow pyfunc form.
+"""Raw text in, sentiment out: the predictor every consumer uses (its MLflow pyfunc form is
+mlflow_model.py).
 
 A model folder (``models/<name>/predictor``) holds everything a prediction needs: the Keras
 model plus vocabulary and text settings, or the scikit-learn Pipeline. Evaluation loads that
@@ -7,9 +8,10 @@ code, so the served model runs the very code that evaluation ran.
 
 No model file runs code when it is loaded: the Keras model loads in safe mode, the Pipeline
 is a skops file whose types are checked before it is read (pipeline_file.py), and the MLflow
-model is logged from code (``pyfunc_model.py``), not as a pickled instance. Its requirements
-are requirements.lock's pins of every package it needs (requirements.py); review_input.py holds
-the served contract.
+model is logged from code (``pyfunc_model.py``), not as a pickled instance.
+
+This module imports no MLflow: evaluation scores through it in stages (probes, compare) that
+would otherwise pay seconds to import MLflow's model code.
 """
 
 from __future__ import annotations
@@ -22,16 +24,9 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from mlflow.pyfunc import PythonModel
 
 from imdb_sentiment.data.text import Vocabulary, encode_texts, token_lengths
 from imdb_sentiment.serving.pipeline_file import load_pipeline
-from imdb_sentiment.serving.requirements import model_requirements
-from imdb_sentiment.serving.review_input import (
-    SIGNATURE,
-    check_reviews_before_mlflow_casts_them,
-    validate_texts,
-)
 
 POSITIVE, NEGATIVE = "positive", "negative"
 THRESHOLD = 0.5  # a probability of positive at or above it is a positive prediction
@@ -40,7 +35,6 @@ VOCAB_FILE = "vocab.json"
 TEXT_CONFIG_FILE = "text.json"
 PIPELINE_FILE = "pipeline.skops"
 ENSEMBLE_FILE = "ensemble.json"  # an ensemble's members and weights; members/NAME/ beside it
-PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")  # the MLflow model, logged from code
 PREDICT_BATCH = 256  # reviews a batch holds at most
 # Padded tokens a batch holds at most: a batch's activations grow with reviews x length (256
 # reviews of 1,000 tokens: 1.1 GB for gru). With two batches in flight, 128 x 256 tokens kept
@@ -210,50 +204,3 @@ def label_probabilities(probabilities: np.ndarray) -> pd.DataFrame:
     probabilities = np.asarray(probabilities, dtype=np.float64)
     labels = np.where(probabilities >= THRESHOLD, POSITIVE, NEGATIVE)
     return pd.DataFrame({"probability": probabilities, "label": labels})
-
-
-class SentimentModel(PythonModel):
-    """The MLflow model of every architecture: raw review text in, probability and label out.
-
-    Logged from code: ``pyfunc_model.py`` builds it when MLflow loads the model.
-    """
-
-    def load_context(self, context: Any) -> None:
-        # Runs in the scoring server (and `mlflow models predict`) before it parses a request.
-        check_reviews_before_mlflow_casts_them()
-        self.predictor = load_predictor(context.artifacts["predictor"])
-
-    # pd.DataFrame is the one hint MLflow takes without deriving a schema of its own from it:
-    # the schema is SIGNATURE, enforced by MLflow before this runs.
-    def predict(
-        self, context: Any, model_input: pd.DataFrame, params: dict | None = None
-    ) -> pd.DataFrame:
-        return label_probabilities(self.predictor.positive_probability(validate_texts(model_input)))
-
-
-def log_sentiment_model(name: str, predictor_dir: Path, requirements: Sequence[str]) -> Any:
-    """Log ``predictor_dir`` as the run's raw-text pyfunc model ``name`` (the model's name, so
-    the MLflow UI tells the models apart); return its info.
-
-    From code, not a pickled instance: MLflow copies ``pyfunc_model.py`` into the model and
-    runs it on load. ``requirements``: the model's own packages (``scikit-learn``, ``keras``),
-    pinned with everything they pull in at requirements.lock's versions.
-
-    The signature, not an input example, states the contract: with an example MLflow loads
-    the logged model back to check it, which for an ensemble meant importing TensorFlow and
-    loading every member again (a third of the ensemble stage). The served path is tested for
-    real instead (tests/serving/).
-    """
-    import mlflow
-
-    package_dir = (
-        Path(__file__).resolve().parents[1]
-    )  # the whole package: predictors import data.text
-    return mlflow.pyfunc.log_model(
-        name=name,
-        python_model=str(PYFUNC_CODE),
-        artifacts={"predictor": str(predictor_dir)},
-        code_paths=[str(package_dir)],
-        signature=SIGNATURE,
-        pip_requirements=model_requirements(["mlflow", "numpy", "pandas", *requirements]),
-    )

@@ -5,6 +5,6 @@ loads the model folder through ``serving.load_predictor``."""
 
 from mlflow.models import set_model
 
-from imdb_sentiment.serving.predictors import SentimentModel
+from imdb_sentiment.serving.mlflow_model import SentimentModel
 
 set_model(SentimentModel())

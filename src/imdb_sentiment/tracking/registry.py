@@ -19,20 +19,14 @@ from mlflow.exceptions import MlflowException
 
 from imdb_sentiment.errors import UserError
 from imdb_sentiment.files import read_json
-from imdb_sentiment.paths import MODELS, Outputs
-from imdb_sentiment.tracking.runs import RUN_FILE
+from imdb_sentiment.paths import MODELS, RUN_FILE, Outputs
+from imdb_sentiment.tracking.champion import CHAMPION_METRIC, champion_of
 from imdb_sentiment.tracking.store import configure_tracking, project_run_id
 
 log = logging.getLogger(__name__)
 
 REGISTERED_MODEL = "imdb-sentiment"
 CHAMPION_ALIAS = "champion"
-CHAMPION_METRIC = "val_accuracy"  # never a test metric: the test set picks nothing
-
-
-def champion_of(table: pd.DataFrame) -> str:
-    """The champion rule, in one place: the best validation accuracy (first listed on a tie)."""
-    return str(table[CHAMPION_METRIC].idxmax())
 
 
 def evaluated_models(
