@@ -7,11 +7,13 @@ from imdb_sentiment.evaluation.ensemble import build_ensemble
 from imdb_sentiment.evaluation.headline import write_training_headline
 from imdb_sentiment.evaluation.probes import PROBES, load_probes
 from imdb_sentiment.paths import MODELS, PREPARED, TRAIN_METRICS
+from imdb_sentiment.serving.requirements import check_model_environment
 from imdb_sentiment.tracking.runs import model_stage
 
 
 def main() -> None:
     name, params = model_stage(__doc__, "ensembles")
+    check_model_environment()  # before the training, not when the model is logged after it
     val_labels = load_probes(PROBES).val.label.to_numpy()
     summary = build_ensemble(name, params, val_labels, PREPARED, MODELS)
     write_training_headline(summary, TRAIN_METRICS / f"{name}.json")

@@ -6,11 +6,13 @@ from pathlib import Path
 from imdb_sentiment.cli import run_stage
 from imdb_sentiment.evaluation.headline import write_training_headline
 from imdb_sentiment.paths import MODELS, PREPARED, TRAIN_METRICS
+from imdb_sentiment.serving.requirements import check_model_environment
 from imdb_sentiment.tracking.runs import model_stage
 
 
 def main() -> None:
     name, params = model_stage(__doc__, "models")
+    check_model_environment()  # before the training, not when the model is logged after it
     from imdb_sentiment.models.training import (
         train_recurrent,  # TensorFlow loads only after params pass
     )

@@ -502,17 +502,31 @@ def test_a_model_removed_from_params_leaves_compares_outputs(pipeline, tmp_path)
     assert "| lstm |" not in (repo / "reports" / "comparison.md").read_text()
 
 
-def test_compare_imports_no_tensorflow(pipeline):
-    repo, env, _ = pipeline
+# A light stage's command -> the libraries it must not import: each costs seconds at start.
+LIGHT_STAGES = {
+    "probes": (["stages/probes.py"], ["tensorflow", "keras", "mlflow", "sklearn", "skops"]),
+    "compare": (["stages/compare.py"], ["tensorflow", "keras", "mlflow", "skops", "matplotlib"]),
+    "report": (["stages/report.py"], ["tensorflow", "keras", "sklearn", "skops"]),
+    "score_ensemble": (["stages/score.py", "gru_nb"], ["tensorflow", "keras", "skops"]),
+    "ensemble": (["stages/ensemble.py", "gru_nb"], ["tensorflow", "keras", "skops", "matplotlib"]),
+}
+
+
+@pytest.mark.parametrize("stage", LIGHT_STAGES)
+def test_a_light_stage_imports_no_heavy_library_it_does_not_use(pipeline, tmp_path, stage):
+    repo = shutil.copytree(pipeline[0], tmp_path / "light", symlinks=True)
+    argv, forbidden = LIGHT_STAGES[stage]
     probe = (
-        "import runpy, sys; sys.argv = ['stages/compare.py']; "
-        "runpy.run_path('stages/compare.py', run_name='__main__'); "
-        "assert 'tensorflow' not in sys.modules, 'compare imported TensorFlow'"
+        f"import runpy, sys; sys.argv = {argv!r}; "
+        f"runpy.run_path({argv[0]!r}, run_name='__main__'); "
+        f"print(sorted(m for m in {forbidden!r} if m in sys.modules))"
     )
+    env = pipeline[1] | {"DVC_STAGE": stage}
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=repo, env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]", f"{stage} imported {result.stdout}"
 
 
 def read_params(repo: Path) -> dict:

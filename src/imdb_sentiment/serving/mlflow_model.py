@@ -51,7 +51,7 @@ def log_sentiment_model(name: str, predictor_dir: Path, requirements: Sequence[s
 
     From code, not a pickled instance: MLflow copies ``pyfunc_model.py`` into the model and
     runs it on load. ``requirements``: the model's own packages (``scikit-learn``, ``keras``),
-    pinned with everything they pull in at requirements.lock's versions.
+    pinned with everything they pull in at the versions installed (requirements.py).
 
     The signature, not an input example, states the contract: with an example MLflow loads
     the logged model back to check it, which for an ensemble meant importing TensorFlow and

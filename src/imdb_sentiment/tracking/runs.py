@@ -27,7 +27,7 @@ from imdb_sentiment.params import (
     ParamsError,
     load_params,
 )
-from imdb_sentiment.paths import Outputs
+from imdb_sentiment.paths import RUN_FILE, Outputs
 from imdb_sentiment.tracking.store import (
     DEFAULT_STORE,
     TrackingError,
@@ -65,7 +65,6 @@ def model_stage(description: str, section: str | None) -> tuple[str, Params]:
 log = logging.getLogger(__name__)
 
 FAMILIES = {RECURRENT, BAG_OF_WORDS, ENSEMBLE}
-RUN_FILE = "mlflow.json"  # in each models/<name>/ folder: the DVC -> MLflow link
 
 
 @contextmanager
