@@ -14,12 +14,15 @@ export PATH := $(BIN):$(PATH)
 install: $(VENV)/.installed
 
 # uv, at the lock's own pin, installs everything else: it is the tool that wrote the lock.
+# --compile-bytecode writes every package's .pyc at install: where PYTHONDONTWRITEBYTECODE is
+# set (as on CI machines) Python would otherwise compile MLflow, pandas, scikit-learn and
+# TensorFlow from source in every stage process, seconds each time.
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$$(grep '^uv==' $(LOCK))"
 
 $(VENV)/.installed: $(LOCK) pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r $(LOCK)
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r $(LOCK)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 

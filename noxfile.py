@@ -35,6 +35,6 @@ add_pyenv_interpreters()
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Install from the lock, then run ``pytest -m "not slow"`` (extra args go to pytest)."""
-    session.install("-r", LOCK)
+    session.install("--compile-bytecode", "-r", LOCK)  # as `make install` (Makefile)
     session.install("--no-deps", "-e", ".")
     session.run("pytest", "-m", "not slow", *session.posargs)

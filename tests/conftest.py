@@ -22,6 +22,10 @@ REAL_ARCHIVE = REPO.parent / "shared" / "data" / "aclImdb_v1_full.tar.gz"
 REVIEWS_PER_FOLDER = 24  # per split and label: 96 labeled reviews in all, and 24 unlabeled
 MODELS = ["simple_rnn", "lstm", "gru", "bilstm", "tfidf", "tfidf_bigram", "nb_trigram"]
 ENSEMBLES = ["gru_nb"]
+# The smallest pipeline with every kind of stage: one recurrent model, the unigram reference
+# bag, the best bag and their ensemble. Tests of what wraps a whole `dvc repro` (`mlflow run`,
+# the team server) run it; the shared `pipeline` fixture keeps every model.
+FEW_MODELS = ["gru", "tfidf", "nb_trigram"]
 
 
 def add_file(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -124,6 +128,19 @@ def dvc(repo: Path, env: dict, *args: str, check: bool = True) -> subprocess.Com
     return result
 
 
+# Fixtures that build something for many tests (a whole tiny pipeline, a PostgreSQL-backed
+# server). Under pytest-xdist (`-n 2 --dist loadgroup`, pyproject.toml) every test of one is
+# sent to the same worker, so each is built once, not once per worker.
+SHARED_FIXTURES = ("pipeline", "server_pipeline", "team_tracking")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        shared = [name for name in SHARED_FIXTURES if name in item.fixturenames]
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(shared[0]))
+
+
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory, tiny_archive):
     """A repo copy whose pipeline has run once on the tiny archive; its env and repro output."""
@@ -133,6 +150,15 @@ def pipeline(tmp_path_factory, tiny_archive):
     first = dvc(repo, env, "repro")
     promote(repo, env)  # what `make run` does after `dvc repro`
     return repo, env, first
+
+
+def own_copy(pipeline: tuple, dest: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the shared pipeline's repo and of its MLflow store: a test that changes or
+    breaks either works on its copy, so no other test sees what it did, in any order."""
+    repo = shutil.copytree(pipeline[0], dest / "repo", symlinks=True)
+    source = Path(pipeline[1]["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///"))
+    shutil.copy2(source, dest / "mlflow.db")
+    return repo, {**pipeline[1], "MLFLOW_TRACKING_URI": f"sqlite:///{dest / 'mlflow.db'}"}
 
 
 def runs_in(uri: str, **filters: str) -> pd.DataFrame:
@@ -177,11 +203,14 @@ def promote(repo: Path, env: dict) -> subprocess.CompletedProcess:
     return result
 
 
-def tiny_repo(dest: Path, tiny_archive: Path) -> Path:
-    """A committed copy of this repo whose params read the tiny archive and train tiny models.
+def tiny_repo(dest: Path, tiny_archive: Path, models: list[str] | None = None) -> Path:
+    """A committed copy of this repo whose params read the tiny archive and train tiny models
+    (``models``: only these, and the ensembles of them; every model when None).
 
     The first source is a path that does not exist, so the download stage falls through."""
     repo = copy_repo(dest)
+    if models is not None:
+        keep_only(repo, models)
     edit_params(
         repo,
         data={
@@ -195,6 +224,17 @@ def tiny_repo(dest: Path, tiny_archive: Path) -> Path:
     )
     git(repo, "commit", "-qam", "tiny params")
     return repo
+
+
+def keep_only(repo: Path, models: list[str]) -> None:
+    """Drop from params.yaml every model, baseline and ensemble not built from ``models``."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for section in ("models", "baselines"):
+        params[section] = {k: v for k, v in params[section].items() if k in models}
+    params["ensembles"] = {
+        k: v for k, v in params["ensembles"].items() if set(v["members"]) <= set(models)
+    }
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def git(repo: Path, *args: str) -> str:

@@ -20,7 +20,7 @@ import pandas as pd
 import psutil
 import pytest
 import yaml
-from conftest import dvc, edit_params, postgres_folder, runs_in
+from conftest import dvc, edit_params, own_copy, postgres_folder, runs_in
 
 from imdb_sentiment.files import atomic_outputs, write_json
 from imdb_sentiment.paths import HEADLINE_FILES, Outputs
@@ -31,14 +31,6 @@ OUTAGE_SECONDS = 30
 COMPARE_PARTIAL = ".compare.partial"  # files.atomic_outputs' staging folder for `compare`
 SCORE_PARTIAL = ".score-gru.partial"  # ... and score@gru's
 GRU_SCORES = Path("scores/recurrent/gru")
-
-
-def own_copy(pipeline, dest: Path) -> tuple[Path, dict[str, str]]:
-    """A copy of the shared pipeline's repo and of its MLflow store: a test may break both."""
-    repo = shutil.copytree(pipeline[0], dest / "repo", symlinks=True)
-    source = Path(pipeline[1]["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///"))
-    shutil.copy2(source, dest / "mlflow.db")
-    return repo, {**pipeline[1], "MLFLOW_TRACKING_URI": f"sqlite:///{dest / 'mlflow.db'}"}
 
 
 def start_stage(repo: Path, env: dict, stderr: int, stage: str) -> subprocess.Popen:

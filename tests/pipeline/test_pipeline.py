@@ -24,9 +24,9 @@ from conftest import (
     dvc,
     edit_params,
     git,
+    own_copy,
     project_env,
     runs_in,
-    tiny_repo,
 )
 
 from imdb_sentiment.serving.predictors import load_predictor
@@ -267,10 +267,11 @@ def test_the_report_opens_with_what_order_buys_on_every_probe(pipeline):
     assert "comparison/shuffle_windows.png" in artifacts
 
 
-def test_a_model_and_a_baseline_added_to_params_need_no_edit_to_dvc_yaml(tmp_path, tiny_archive):
+def test_a_model_and_a_baseline_added_to_params_need_no_edit_to_dvc_yaml(pipeline, tmp_path):
     """dvc.yaml follows params.yaml: a second lstm variant and a third baseline are trained,
-    evaluated, tracked by `dvc metrics show` and in the report."""
-    repo = tiny_repo(tmp_path / "repo", tiny_archive)
+    evaluated, tracked by `dvc metrics show` and in the report (on a copy of the shared
+    pipeline, so only the new models' stages and what reads them run)."""
+    repo, env = own_copy(pipeline, tmp_path)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["models"] = {
         "lstm": params["models"]["lstm"],
@@ -280,7 +281,6 @@ def test_a_model_and_a_baseline_added_to_params_need_no_edit_to_dvc_yaml(tmp_pat
     params["ensembles"]["gru_nb"]["members"] = ["lstm_wide", "nb_trigram"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc_yaml = (repo / "dvc.yaml").read_text()
-    env = project_env(f"sqlite:///{tmp_path / 'mlflow.db'}")
     dvc(repo, env, "repro")
     assert (repo / "dvc.yaml").read_text() == dvc_yaml
     names = ["lstm", "lstm_wide", "tfidf", "tfidf_bigram", "nb_trigram", "tfidf_small"]
@@ -345,8 +345,7 @@ def test_a_second_repro_runs_nothing(pipeline):
 
 
 def test_a_wording_change_to_the_report_re_runs_only_the_report(pipeline, tmp_path):
-    repo = shutil.copytree(pipeline[0], tmp_path / "wording", symlinks=True)
-    env = pipeline[1]
+    repo, env = own_copy(pipeline, tmp_path / "wording")
     renderer = repo / "src" / "imdb_sentiment" / "report" / "comparison.py"
     renderer.write_text(renderer.read_text() + "\n# a wording change\n")
     rerun = dvc(repo, env, "repro")
@@ -424,8 +423,7 @@ def readme_block(containing: str) -> list[list[str]]:
 def test_the_readme_sweep_runs_and_exp_show_only_changed_is_readable(pipeline, tmp_path):
     """The README's sweep, as written: two queued experiments, one worker, then the
     comparison command it shows."""
-    repo = shutil.copytree(pipeline[0], tmp_path / "sweep", symlinks=True)
-    env = pipeline[1]
+    repo, env = own_copy(pipeline, tmp_path / "sweep")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "the pipeline's results")
     commands = {tuple(argv[:3]): argv for argv in readme_block("dvc exp run --queue")}
@@ -459,8 +457,7 @@ def stages_run(repo: Path, env: dict) -> set[str]:
 
 
 def test_a_one_model_change_re_runs_that_models_stages_and_what_reads_them(pipeline, tmp_path):
-    repo = shutil.copytree(pipeline[0], tmp_path / "one", symlinks=True)
-    env = pipeline[1]
+    repo, env = own_copy(pipeline, tmp_path / "one")
     params = read_params(repo)
     params["models"]["simple_rnn"]["units"] = 12
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -474,8 +471,7 @@ def test_a_one_model_change_re_runs_that_models_stages_and_what_reads_them(pipel
 def test_changing_an_ensembles_members_re_runs_only_the_ensemble_and_what_reads_it(
     pipeline, tmp_path
 ):
-    repo = shutil.copytree(pipeline[0], tmp_path / "members", symlinks=True)
-    env = pipeline[1]
+    repo, env = own_copy(pipeline, tmp_path / "members")
     params = read_params(repo)
     params["ensembles"]["gru_nb"]["members"] = ["lstm", "nb_trigram"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -488,8 +484,7 @@ def test_changing_an_ensembles_members_re_runs_only_the_ensemble_and_what_reads_
 
 
 def test_a_model_removed_from_params_leaves_compares_outputs(pipeline, tmp_path):
-    repo = shutil.copytree(pipeline[0], tmp_path / "removed", symlinks=True)
-    env = pipeline[1]
+    repo, env = own_copy(pipeline, tmp_path / "removed")
     params = read_params(repo)
     del params["models"]["lstm"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -514,14 +509,14 @@ LIGHT_STAGES = {
 
 @pytest.mark.parametrize("stage", LIGHT_STAGES)
 def test_a_light_stage_imports_no_heavy_library_it_does_not_use(pipeline, tmp_path, stage):
-    repo = shutil.copytree(pipeline[0], tmp_path / "light", symlinks=True)
+    repo, env = own_copy(pipeline, tmp_path / "light")
     argv, forbidden = LIGHT_STAGES[stage]
     probe = (
         f"import runpy, sys; sys.argv = {argv!r}; "
         f"runpy.run_path({argv[0]!r}, run_name='__main__'); "
         f"print(sorted(m for m in {forbidden!r} if m in sys.modules))"
     )
-    env = pipeline[1] | {"DVC_STAGE": stage}
+    env |= {"DVC_STAGE": stage}
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=repo, env=env, capture_output=True, text=True
     )

@@ -19,6 +19,7 @@ import requests
 import yaml
 from conftest import (
     ENSEMBLES,
+    FEW_MODELS,
     MODELS,
     dvc,
     edit_params,
@@ -75,7 +76,7 @@ def team_server(team_tracking) -> str:
 @pytest.fixture(scope="module")
 def server_pipeline(tmp_path_factory, tiny_archive, team_server):
     """The tiny pipeline, end to end, against the PostgreSQL-backed tracking server."""
-    repo = tiny_repo(tmp_path_factory.mktemp("server-repo"), tiny_archive)
+    repo = tiny_repo(tmp_path_factory.mktemp("server-repo"), tiny_archive, FEW_MODELS)
     env = project_env(team_server)
     started = time.monotonic()
     dvc(repo, env, "repro")
@@ -87,16 +88,16 @@ def server_pipeline(tmp_path_factory, tiny_archive, team_server):
 def test_pipeline_logs_everything_to_the_postgres_backed_server(server_pipeline, team_server):
     repo, _ = server_pipeline
     runs = runs_in(team_server).set_index("tags.mlflow.runName")
-    assert sorted(runs.index) == sorted(MODELS + ENSEMBLES)
+    assert sorted(runs.index) == sorted(FEW_MODELS + ENSEMBLES)
     assert (runs.status == "FINISHED").all()
     assert runs["metrics.test_accuracy"].between(0, 1).all()
     assert runs.loc["gru", "params.model.batch_size"] == "32"
     client = mlflow.MlflowClient(tracking_uri=team_server)
-    lstm = runs.loc["lstm"]
-    assert lstm.artifact_uri.startswith("mlflow-artifacts:/")  # proxied by the server
-    artifacts = {a.path for a in client.list_artifacts(lstm.run_id)}
+    gru = runs.loc["gru"]
+    assert gru.artifact_uri.startswith("mlflow-artifacts:/")  # proxied by the server
+    artifacts = {a.path for a in client.list_artifacts(gru.run_id)}
     assert {"learning_curves.png", "model_summary.txt", "evaluation", "comparison"} <= artifacts
-    assert len(client.get_metric_history(lstm.run_id, "val_accuracy")) >= 1
+    assert len(client.get_metric_history(gru.run_id, "val_accuracy")) >= 1
     champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
     assert champion.run_id in set(runs.run_id)
     record = json.loads((repo / "models" / "tfidf" / "mlflow.json").read_text())
@@ -149,23 +150,23 @@ def test_mlflow_run_train_nests_the_model_run_under_the_project_run(tmp_path, ti
 
 
 def test_mlflow_run_of_the_whole_pipeline_is_the_parent_of_every_model_run(tmp_path, tiny_archive):
-    repo = tiny_repo(tmp_path / "repo", tiny_archive)
+    repo = tiny_repo(tmp_path / "repo", tiny_archive, FEW_MODELS)
     result = mlflow_run(repo, "--experiment-name", "imdb-sentiment")
     assert result.returncode == 0, result.stdout + result.stderr
     runs = runs_in(local_store(repo))
     (parent,) = runs[runs["tags.mlflow.project.entryPoint"] == "main"].itertuples()
     assert parent.status == "FINISHED"
     children = runs[runs["tags.mlflow.parentRunId"] == parent.run_id]
-    assert sorted(children["tags.mlflow.runName"]) == sorted(MODELS + ENSEMBLES)
+    assert sorted(children["tags.mlflow.runName"]) == sorted(FEW_MODELS + ENSEMBLES)
     assert (children.status == "FINISHED").all()
-    assert len(runs) == len(MODELS + ENSEMBLES) + 1  # none floats free, none took it over
+    assert len(runs) == len(FEW_MODELS + ENSEMBLES) + 1  # none floats free, none took it over
     assert runs_in(local_store(repo)).experiment_id.nunique() == 1
     client = mlflow.MlflowClient(tracking_uri=local_store(repo))
     assert {a.path for a in client.list_artifacts(parent.run_id, "comparison")} == {
         "comparison/comparison.md",
         "comparison/comparison.png",
     }
-    assert client.get_run(parent.run_id).data.tags["champion"] in MODELS + ENSEMBLES
+    assert client.get_run(parent.run_id).data.tags["champion"] in FEW_MODELS + ENSEMBLES
     # The project's own store is recorded relative to the project: true after `dvc pull`
     # on another machine, where an absolute path would point at nothing.
     record = json.loads((repo / "models" / "tfidf" / "mlflow.json").read_text())
