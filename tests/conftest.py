@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -126,6 +127,23 @@ def dvc(repo: Path, env: dict, *args: str, check: bool = True) -> subprocess.Com
     if check and result.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+@pytest.fixture(autouse=True)
+def isolated_process_state() -> Iterator[None]:
+    """Each test leaves the test process as it found it, so that no test depends on the order.
+
+    In-process code sets process-wide state that would reach later tests and the processes
+    they start: `mlflow.set_experiment` exports MLFLOW_EXPERIMENT_ID (a child then looks for
+    that experiment in its own, new store), the quiet TensorFlow import its log level, a
+    stage its MLflow settings. MLflow keeps the active experiment and run in module globals."""
+    environ = dict(os.environ)
+    yield
+    while mlflow.active_run():
+        mlflow.end_run()
+    mlflow.tracking.fluent._active_experiment_id = None  # no public way to unset it
+    os.environ.clear()
+    os.environ.update(environ)
 
 
 # Fixtures that build something for many tests (a whole tiny pipeline, a PostgreSQL-backed
