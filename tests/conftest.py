@@ -175,8 +175,20 @@ def own_copy(pipeline: tuple, dest: Path) -> tuple[Path, dict[str, str]]:
     breaks either works on its copy, so no other test sees what it did, in any order."""
     repo = shutil.copytree(pipeline[0], dest / "repo", symlinks=True)
     source = Path(pipeline[1]["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///"))
-    shutil.copy2(source, dest / "mlflow.db")
+    if source.exists():  # none yet where no stage has logged a run
+        shutil.copy2(source, dest / "mlflow.db")
     return repo, {**pipeline[1], "MLFLOW_TRACKING_URI": f"sqlite:///{dest / 'mlflow.db'}"}
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory, tiny_archive):
+    """A repo copy whose pipeline has run up to `prepare` on the tiny archive, for the tests
+    that train one model by hand (checkpoints, resuming, a tracking-server outage). Seconds to
+    build, so each xdist worker builds its own and those tests spread over both."""
+    repo = tiny_repo(tmp_path_factory.mktemp("prepared"), tiny_archive)
+    store = tmp_path_factory.mktemp("prepared-mlflow")
+    env = project_env(f"sqlite:///{store / 'mlflow.db'}")
+    return repo, env, dvc(repo, env, "repro", "prepare")
 
 
 def runs_in(uri: str, **filters: str) -> pd.DataFrame:

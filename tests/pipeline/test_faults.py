@@ -89,8 +89,8 @@ def test_staged_outputs_replace_all_at_once_or_none(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_corrupt_checkpoint_is_named_in_one_line_and_training_starts_afresh(pipeline, tmp_path):
-    repo, env = own_copy(pipeline, tmp_path)
+def test_a_corrupt_checkpoint_is_named_in_one_line_and_training_starts_afresh(prepared, tmp_path):
+    repo, env = own_copy(prepared, tmp_path)
     edit_params(repo, train={"epochs": 10, "patience": 10})  # the kill lands mid-training
     checkpoint = repo / "checkpoints" / "simple_rnn"
     command = [sys.executable, "stages/train.py", "simple_rnn"]
@@ -211,9 +211,9 @@ def team_server_folder() -> Iterator[Path]:
 
 @pytest.mark.slow
 def test_a_tracking_server_outage_mid_training_loses_no_epoch(
-    pipeline, tmp_path, team_server_folder
+    prepared, tmp_path, team_server_folder
 ):
-    repo = shutil.copytree(pipeline[0], tmp_path / "repo", symlinks=True)
+    repo, _ = own_copy(prepared, tmp_path)
     epochs = 6
     edit_params(repo, train={"epochs": epochs, "patience": epochs})
     port, postgres_port = free_port(), free_port()
@@ -222,7 +222,7 @@ def test_a_tracking_server_outage_mid_training_loses_no_epoch(
         url = server.enter_context(
             tracking_server(team_server_folder, port, postgres_port=postgres_port, workers=1)
         ).url
-        env = {**pipeline[1], "MLFLOW_TRACKING_URI": url}
+        env = {**prepared[1], "MLFLOW_TRACKING_URI": url}
         with log_path.open("w") as log:
             training = subprocess.Popen(
                 [sys.executable, "stages/train.py", "simple_rnn"],

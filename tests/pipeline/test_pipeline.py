@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -356,11 +355,9 @@ def test_a_wording_change_to_the_report_re_runs_only_the_report(pipeline, tmp_pa
     ).read_text()
 
 
-def test_a_killed_training_resumes_from_its_last_checkpoint(pipeline, tmp_path):
-    # Its own copy and store: the shared pipeline stays as the other tests expect it.
-    repo = shutil.copytree(pipeline[0], tmp_path / "resume", symlinks=True)
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**pipeline[1], "MLFLOW_TRACKING_URI": store}
+def test_a_killed_training_resumes_from_its_last_checkpoint(prepared, tmp_path):
+    repo, env = own_copy(prepared, tmp_path)
+    store = env["MLFLOW_TRACKING_URI"]
     # Many short epochs so the kill lands mid-training; patience high so none stop early.
     edit_params(repo, train={"epochs": 25, "patience": 25})
     command = [sys.executable, "stages/train.py", "simple_rnn"]
