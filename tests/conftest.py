@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_ARCHIVE = REPO.parent / "shared" / "data" / "aclImdb_v1_full.tar.gz"
+REAL_TREEBANK = REPO.parent / "shared" / "data" / "trainDevTestTrees_PTB.zip"
+# Trees per file of the tiny treebank: its training trees give a few hundred distinct phrases.
+TREES_PER_FILE = {"trees/train.txt": 40, "trees/dev.txt": 24, "trees/test.txt": 24}
 REVIEWS_PER_FOLDER = 24  # per split and label: 96 labeled reviews in all, and 24 unlabeled
 MODELS = ["simple_rnn", "lstm", "gru", "bilstm", "tfidf", "tfidf_bigram", "nb_trigram"]
 ENSEMBLES = ["gru_nb"]
@@ -265,6 +269,20 @@ def keep_only(repo: Path, models: list[str]) -> None:
         k: v for k, v in params["ensembles"].items() if set(v["members"]) <= set(models)
     }
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def cut_treebank(dest: Path, trees: dict[str, int] = TREES_PER_FILE) -> Path:
+    """The first trees of each of the real treebank's files, in its own zip layout."""
+    with zipfile.ZipFile(REAL_TREEBANK) as src, zipfile.ZipFile(dest, "w") as out:
+        for member, count in trees.items():
+            lines = src.read(member).decode("utf-8").splitlines(keepends=True)
+            out.writestr(member, "".join(lines[:count]))
+    return dest
+
+
+@pytest.fixture(scope="session")
+def tiny_treebank(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return cut_treebank(tmp_path_factory.mktemp("treebank") / "tiny_trees.zip")
 
 
 def git(repo: Path, *args: str) -> str:

@@ -24,6 +24,7 @@ from conftest import (
     dvc,
     edit_params,
     git,
+    own_copy,
     postgres_folder,
     project_env,
     promote,
@@ -267,34 +268,31 @@ def test_an_unreachable_tracking_server_fails_the_stage_in_seconds(pipeline, tmp
 def test_scoring_never_touches_the_registry_and_promote_moves_the_champion(pipeline, tmp_path):
     """A sweep's queued workers run the score and compare stages, never `promote`: none of
     them can move `champion`, in whatever order they finish."""
-    repo, env, _ = pipeline
+    repo, env = own_copy(pipeline, tmp_path)  # the score stage logs to gru's run
     copy = shutil.copytree(repo, tmp_path / "exp-copy", symlinks=True)
     client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
     champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
     versions = client.search_model_versions("name='imdb-sentiment'")
     other = next(v for v in versions if v.version != champion.version)
     client.set_registered_model_alias("imdb-sentiment", "champion", other.version)
-    try:
-        # What a queued experiment's stage sees: cwd a temporary copy, DVC_ROOT the project.
-        for stage in (["stages/score.py", "gru"], ["stages/compare.py"]):
-            result = subprocess.run(
-                [sys.executable, *stage],
-                cwd=copy,
-                env={**env, "DVC_ROOT": str(repo), "DVC_EXP_NAME": "sweep-1"},
-                capture_output=True,
-                text=True,
-                timeout=600,
-            )
-            assert result.returncode == 0, result.stderr
-        after = client.get_model_version_by_alias("imdb-sentiment", "champion")
-        assert after.version == other.version
-        assert len(client.search_model_versions("name='imdb-sentiment'")) == len(versions)
+    # What a queued experiment's stage sees: cwd a temporary copy, DVC_ROOT the project.
+    for stage in (["stages/score.py", "gru"], ["stages/compare.py"]):
+        result = subprocess.run(
+            [sys.executable, *stage],
+            cwd=copy,
+            env={**env, "DVC_ROOT": str(repo), "DVC_EXP_NAME": "sweep-1"},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr
+    after = client.get_model_version_by_alias("imdb-sentiment", "champion")
+    assert after.version == other.version
+    assert len(client.search_model_versions("name='imdb-sentiment'")) == len(versions)
 
-        promote(copy, env)  # a person promotes: the best by validation accuracy again
-        after = client.get_model_version_by_alias("imdb-sentiment", "champion")
-        assert after.version == champion.version
-    finally:
-        client.set_registered_model_alias("imdb-sentiment", "champion", champion.version)
+    promote(copy, env)  # a person promotes: the best by validation accuracy again
+    after = client.get_model_version_by_alias("imdb-sentiment", "champion")
+    assert after.version == champion.version
 
 
 # --- One study, two workers, the team server -------------------------------------------------
