@@ -151,21 +151,39 @@ def isolated_process_state() -> Iterator[None]:
 
 
 # Fixtures that build something for many tests (a whole tiny pipeline, a PostgreSQL-backed
-# server). Under pytest-xdist (`-n 2 --dist loadgroup`, pyproject.toml) every test of one is
-# sent to the same worker, so each is built once, not once per worker.
-SHARED_FIXTURES = ("pipeline", "server_pipeline", "team_tracking")
+# server), and the group of tests each one's users form. Under pytest-xdist (`-n 2 --dist
+# loadgroup`, pyproject.toml) every test of a group is sent to the same worker, so each fixture
+# is built once, not once per worker. The team server's group holds the pipeline logged to it.
+SHARED_FIXTURES = {"team_tracking": "team", "pipeline": "pipeline"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups off the markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        shared = [name for name in SHARED_FIXTURES if name in item.fixturenames]
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(shared[0]))
+        groups = [group for name, group in SHARED_FIXTURES.items() if name in item.fixturenames]
+        if groups:
+            item.add_marker(pytest.mark.xdist_group(groups[0]))
+
+
+def build_once(tmp_path_factory: pytest.TempPathFactory, name: str) -> None:
+    """Fail where a second xdist worker builds the shared fixture ``name``: its tests were not
+    grouped on one worker, and the suite pays for the fixture twice."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    marker = tmp_path_factory.getbasetemp().parent / f"built-{name}"  # the workers' common root
+    try:
+        marker.touch(exist_ok=False)
+    except FileExistsError:
+        pytest.fail(
+            f"a second worker builds the shared `{name}`: --dist loadgroup did not keep its "
+            "tests together (the xdist_group markers, or a pytest that xdist does not support)"
+        )
 
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory, tiny_archive):
     """A repo copy whose pipeline has run once on the tiny archive; its env and repro output."""
+    build_once(tmp_path_factory, "pipeline")
     repo = tiny_repo(tmp_path_factory.mktemp("repo"), tiny_archive)
     store = tmp_path_factory.mktemp("mlflow")
     env = project_env(f"sqlite:///{store / 'mlflow.db'}")

@@ -21,6 +21,7 @@ from conftest import (
     ENSEMBLES,
     FEW_MODELS,
     MODELS,
+    build_once,
     dvc,
     edit_params,
     git,
@@ -57,8 +58,9 @@ def default_store_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def team_tracking() -> Iterator[RunningServer]:
+def team_tracking(tmp_path_factory) -> Iterator[RunningServer]:
     """A real PostgreSQL cluster and `mlflow server` on free 127.0.0.1 ports, in a temp dir."""
+    build_once(tmp_path_factory, "team_tracking")
     folder = postgres_folder("imdb-team-server-")
     try:
         with tracking_server(
@@ -76,19 +78,27 @@ def team_server(team_tracking) -> str:
 
 @pytest.fixture(scope="module")
 def server_pipeline(tmp_path_factory, tiny_archive, team_server):
-    """The tiny pipeline, end to end, against the PostgreSQL-backed tracking server."""
+    """The tiny pipeline, end to end through `mlflow run .` (the MLproject's main entry: `dvc
+    repro`, then promote), against the PostgreSQL-backed tracking server."""
     repo = tiny_repo(tmp_path_factory.mktemp("server-repo"), tiny_archive, FEW_MODELS)
     env = project_env(team_server)
     started = time.monotonic()
-    dvc(repo, env, "repro")
-    promote(repo, env)
+    result = mlflow_run(repo, "--experiment-name", "imdb-sentiment", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
     print(f"tiny pipeline against the PostgreSQL-backed server: {time.monotonic() - started:.1f}s")
     return repo, env
 
 
 def test_pipeline_logs_everything_to_the_postgres_backed_server(server_pipeline, team_server):
     repo, _ = server_pipeline
-    runs = runs_in(team_server).set_index("tags.mlflow.runName")
+    runs = runs_in(team_server)  # the team's store: the tuning tests' studies are there too
+    (parent,) = runs[runs["tags.mlflow.project.entryPoint"] == "main"].itertuples()
+    assert parent.status == "FINISHED"
+    children = runs[runs["tags.mlflow.parentRunId"] == parent.run_id]
+    staged = runs[runs["tags.dvc_stage"].notna()]  # every run a pipeline stage started
+    assert set(staged.run_id) == set(children.run_id)  # none floats free, none took over
+    assert set(children.experiment_id) == {parent.experiment_id}
+    runs = children.set_index("tags.mlflow.runName")
     assert sorted(runs.index) == sorted(FEW_MODELS + ENSEMBLES)
     assert (runs.status == "FINISHED").all()
     assert runs["metrics.test_accuracy"].between(0, 1).all()
@@ -99,8 +109,13 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(server_pipeline,
     artifacts = {a.path for a in client.list_artifacts(gru.run_id)}
     assert {"learning_curves.png", "model_summary.txt", "evaluation", "comparison"} <= artifacts
     assert len(client.get_metric_history(gru.run_id, "val_accuracy")) >= 1
+    assert {a.path for a in client.list_artifacts(parent.run_id, "comparison")} == {
+        "comparison/comparison.md",
+        "comparison/comparison.png",
+    }
     champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
     assert champion.run_id in set(runs.run_id)
+    assert client.get_run(parent.run_id).data.tags["champion"] == champion.tags["model_name"]
     record = json.loads((repo / "models" / "tfidf" / "mlflow.json").read_text())
     assert record["tracking_uri"] == team_server
 
@@ -119,13 +134,21 @@ def test_champion_is_served_through_the_tracking_server(server_pipeline, tmp_pat
     assert prediction["label"] in {"positive", "negative"}
 
 
-def mlflow_run(repo: Path, *args: str, params: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    """`mlflow run . ARGS -P ...` as a user types it, against the repo's own mlflow.db."""
+def mlflow_run(
+    repo: Path, *args: str, params: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`mlflow run . ARGS -P ...` as a user types it, against the repo's own mlflow.db unless
+    ``env`` names another store."""
     command = [sys.executable, "-m", "mlflow", "run", ".", "--env-manager", "local", *args]
     for param in params:
         command += ["-P", param]
     return subprocess.run(
-        command, cwd=repo, env=default_store_env(), capture_output=True, text=True, timeout=900
+        command,
+        cwd=repo,
+        env=env or default_store_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
 
 
@@ -148,29 +171,9 @@ def test_mlflow_run_train_nests_the_model_run_under_the_project_run(tmp_path, ti
     assert child.experiment_id == parent.experiment_id  # where the UI can nest it
     assert len(runs) == 2  # no model run floats free
     assert child["tags.dvc_exp_name"]  # ran as a DVC experiment: `dvc exp show` lists it
-
-
-def test_mlflow_run_of_the_whole_pipeline_is_the_parent_of_every_model_run(tmp_path, tiny_archive):
-    repo = tiny_repo(tmp_path / "repo", tiny_archive, FEW_MODELS)
-    result = mlflow_run(repo, "--experiment-name", "imdb-sentiment")
-    assert result.returncode == 0, result.stdout + result.stderr
-    runs = runs_in(local_store(repo))
-    (parent,) = runs[runs["tags.mlflow.project.entryPoint"] == "main"].itertuples()
-    assert parent.status == "FINISHED"
-    children = runs[runs["tags.mlflow.parentRunId"] == parent.run_id]
-    assert sorted(children["tags.mlflow.runName"]) == sorted(FEW_MODELS + ENSEMBLES)
-    assert (children.status == "FINISHED").all()
-    assert len(runs) == len(FEW_MODELS + ENSEMBLES) + 1  # none floats free, none took it over
-    assert runs_in(local_store(repo)).experiment_id.nunique() == 1
-    client = mlflow.MlflowClient(tracking_uri=local_store(repo))
-    assert {a.path for a in client.list_artifacts(parent.run_id, "comparison")} == {
-        "comparison/comparison.md",
-        "comparison/comparison.png",
-    }
-    assert client.get_run(parent.run_id).data.tags["champion"] in FEW_MODELS + ENSEMBLES
     # The project's own store is recorded relative to the project: true after `dvc pull`
     # on another machine, where an absolute path would point at nothing.
-    record = json.loads((repo / "models" / "tfidf" / "mlflow.json").read_text())
+    record = json.loads((repo / "models" / "gru" / "mlflow.json").read_text())
     assert record["tracking_uri"] == "sqlite:///mlflow.db"
     assert record["model_id"] and record["model_uri"] == f"models:/{record['model_id']}"
 
