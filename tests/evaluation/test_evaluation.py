@@ -9,7 +9,11 @@ from sklearn.pipeline import Pipeline
 from imdb_sentiment.data.prepare import read_reviews
 from imdb_sentiment.data.text import tokenize
 from imdb_sentiment.evaluation.intervals import (
+    CONFIDENCE,
+    RESAMPLES,
+    bootstrap_interval,
     classification_metrics,
+    mean_statistic,
     metric_intervals,
     metric_statistic,
     paired_difference,
@@ -160,6 +164,44 @@ def test_bootstrap_statistics_equal_scikit_learn_on_the_whole_sample(name):
     rows = np.stack([labels, labels[::-1]])  # two "resamples" at once, as bootstrap passes them
     both = metric_statistic(name)(rows, np.stack([probabilities, probabilities[::-1]]), axis=-1)
     assert both == pytest.approx([expected, expected], rel=1e-9)
+
+
+@pytest.mark.parametrize("n", [2, 7, 1821, 25_000])
+def test_accuracy_intervals_are_scipys_bootstrap_number_for_number(n):
+    """Accuracies and paired differences take a shortcut (counts of each row's draws); it
+    must give scipy.stats.bootstrap's own intervals, to the last bit."""
+    from scipy import stats
+
+    rng = np.random.default_rng(n)
+    a, b = (rng.random(n) < 0.9).astype(float), (rng.random(n) < 0.85).astype(float)
+
+    def scipy_interval(statistic, samples, seed):
+        result = stats.bootstrap(
+            samples,
+            statistic,
+            n_resamples=RESAMPLES,
+            batch=100,
+            vectorized=True,
+            paired=True,
+            confidence_level=CONFIDENCE,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+        return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+    def difference(x, y, axis=-1):
+        return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+
+    for seed in (0, 42):
+        assert bootstrap_interval(mean_statistic, (a,), seed) == scipy_interval(
+            mean_statistic, (a,), seed
+        )
+        paired = paired_difference(a, b, seed)
+        assert (paired["ci_low"], paired["ci_high"]) == scipy_interval(difference, (a, b), seed)
+    fractions = a * 0.5  # not 0/1: scipy's own path, the same numbers again
+    assert bootstrap_interval(mean_statistic, (fractions,), 3) == scipy_interval(
+        mean_statistic, (fractions,), 3
+    )
 
 
 def test_intervals_hold_the_estimate_and_a_paired_difference_is_exact_for_a_copy():
