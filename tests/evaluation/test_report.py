@@ -345,9 +345,8 @@ def test_the_dvc_headline_has_a_column_per_model_and_the_answer_in_two_parts():
     assert training_headline(summary) == {
         "val": 0.8812345,
         "best_epoch": 2,
-        "epochs": 4,
         "seconds": 12.5,
-    }
+    }  # the epochs run stay in MLflow: `dvc metrics show` fits 160 columns
     assert training_headline({"best_val_accuracy": 0.9, "train_seconds": 3.0}) == {
         "val": 0.9,
         "seconds": 3.0,
