@@ -8,7 +8,12 @@ import pytest
 from conftest import REAL_TREEBANK, TREES_PER_FILE
 
 from imdb_sentiment.data.text import tokenize
-from imdb_sentiment.data.treebank import TreebankError, detokenize, read_treebank
+from imdb_sentiment.data.treebank import (
+    TreebankError,
+    detokenize,
+    read_treebank,
+    treebank_stats,
+)
 
 # Lines 1 and 3 of trees/train.txt and line 1 of trees/test.txt, as the treebank ships them.
 FIRST_TRAIN = (
@@ -71,6 +76,18 @@ def test_phrases_the_text_path_reads_as_no_tokens_are_counted_not_trained_on(tmp
         "Great fun!",
         "fun",
     ]
+
+
+def test_the_stats_count_each_split_kind_and_what_was_dropped(tiny_treebank):
+    texts, counts = read_treebank(tiny_treebank)
+    stats = treebank_stats(texts, counts, max_len=10)
+    assert stats["counts"]["test"]["total"] == (texts.split == "test").sum()
+    assert stats["kinds"]["val"] == {"sentence": (texts.split == "val").sum()}
+    assert set(stats["kinds"]["train"]) == {"sentence", "phrase"}
+    assert stats["dropped"]["duplicates"] == counts.duplicates > 0
+    assert stats["dropped"]["neutral"]["train"] == counts.neutral["train"]
+    assert 0 < stats["truncated_fraction"]["test"] < 1  # test sentences run past 10 tokens
+    assert stats["length_percentiles"]["train"]["max"] >= stats["length_percentiles"]["test"]["p50"]
 
 
 @pytest.mark.parametrize(
