@@ -84,9 +84,12 @@ def rescore(clone: Path, cold: dict) -> dict:
     every stage but download, prepare and train@* run again and timed (the recurrent models
     stay cached), then the cached repro."""
     # HEAD's files, but the clone's dvc.lock: it records the cold run's trained models, which
-    # stay valid while their code is unchanged (dvc repro then retrains nothing).
+    # stay valid while their code is unchanged (dvc repro then retrains nothing). Their
+    # training headlines (metrics/train/, kept in git) stay the cold run's too: HEAD's copies
+    # may come from another machine's run.
     subprocess.run(["git", "fetch", "--quiet", str(ROOT), "HEAD"], cwd=clone, check=True)
-    checkout = ["git", "checkout", "FETCH_HEAD", "--", ".", ":(exclude)dvc.lock"]
+    keep = [":(exclude)dvc.lock", ":(exclude)metrics/train"]
+    checkout = ["git", "checkout", "FETCH_HEAD", "--", ".", *keep]
     subprocess.run(checkout, cwd=clone, check=True)
     head = subprocess.run(
         ["git", "rev-parse", "FETCH_HEAD"], cwd=clone, capture_output=True, text=True, check=True

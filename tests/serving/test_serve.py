@@ -58,9 +58,11 @@ def other_family(pipeline, champion):
 
 
 @pytest.fixture(params=["champion", "other_family"])
-def each_family(request) -> tuple[str, str]:
-    """(url, model name) of the champion's server, then of the other family's (Keras, sklearn)."""
-    served = request.getfixturevalue(request.param)
+def each_family(request, champion, other_family) -> tuple[str, str]:
+    """(url, model name) of the champion's server, then of the other family's (Keras, sklearn).
+    Both are named as arguments, not looked up by name: xdist's grouping sees only these, and
+    a test that reached the shared pipeline unseen would build it again on the other worker."""
+    served = {"champion": champion, "other_family": other_family}[request.param]
     return served[0], served[-1]
 
 
