@@ -250,6 +250,7 @@ def test_the_search_refuses_a_model_that_params_yaml_does_not_list(tuning_setup)
         tune("transformer", broken, prepared, trials=1, storage_url=storage)
 
 
+@pytest.mark.slow  # trains one model three ways: 40 s, a third of the fast suite's time
 def test_train_the_search_and_the_benchmark_train_identical_weights(tuning_setup):
     # The three callers of training.fit_model, on the same params and data: `train@NAME`
     # (train_recurrent, as stages/train.py runs it), the benchmark's seed runs, and a trial of
