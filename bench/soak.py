@@ -40,11 +40,12 @@ from bench.render import write_rendered
 from bench.serve_load import percentile
 from imdb_sentiment.files import read_json, write_json
 from imdb_sentiment.serving.scoring_server import scoring_server_process
-from imdb_sentiment.tracking.registry import CHAMPION_ALIAS, REGISTERED_MODEL
+from imdb_sentiment.tracking.registry import CHAMPION_ALIAS, registered_model
 from imdb_sentiment.tracking.runs import git_commit
 from imdb_sentiment.tracking.store import tracking_uri
 
 log = logging.getLogger(__name__)
+REGISTERED = registered_model("imdb")  # the soak serves IMDB's champion
 
 REQUEST_TIMEOUT = 120  # seconds; MLflow's own request timeout (60 s by default) answers 504 first
 HUGE_REVIEW_BYTES = 2_400_000
@@ -251,8 +252,8 @@ def _meets(status: str, expected: str) -> bool:
 
 def default_models(client: mlflow.MlflowClient) -> list[tuple[str, str]]:
     """(URI, name): the champion, and a recurrent model (lstm, unless it is the champion)."""
-    champion = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION_ALIAS)
-    versions = client.search_model_versions(f"name='{REGISTERED_MODEL}'")
+    champion = client.get_model_version_by_alias(REGISTERED, CHAMPION_ALIAS)
+    versions = client.search_model_versions(f"name='{REGISTERED}'")
     recurrent = {
         v.tags.get("model_name"): v
         for v in sorted(versions, key=lambda v: int(v.version))
@@ -260,13 +261,13 @@ def default_models(client: mlflow.MlflowClient) -> list[tuple[str, str]]:
     }
     if not recurrent:
         sys.exit(
-            f"error: no recurrent model registered as {REGISTERED_MODEL!r} besides the "
+            f"error: no recurrent model registered as {REGISTERED!r} besides the "
             "champion; run `dvc repro` and `imdb-sentiment promote` first"
         )
     other = recurrent.get("lstm") or next(iter(recurrent.values()))
     return [
-        (f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}", champion.tags.get("model_name", "?")),
-        (f"models:/{REGISTERED_MODEL}/{other.version}", other.tags.get("model_name", "?")),
+        (f"models:/{REGISTERED}@{CHAMPION_ALIAS}", champion.tags.get("model_name", "?")),
+        (f"models:/{REGISTERED}/{other.version}", other.tags.get("model_name", "?")),
     ]
 
 

@@ -1,18 +1,16 @@
-"""DVC stage download: the first source in data.sources that verifies -> data/raw/."""
+"""DVC stage download@CORPUS: the first of the corpus's sources that verifies ->
+data/raw/CORPUS/."""
 
-from pathlib import Path
-
-from imdb_sentiment.cli import run_stage
+from imdb_sentiment.cli import corpus_stage, run_stage
 from imdb_sentiment.data.download import fetch_archive
 from imdb_sentiment.files import project_root
-from imdb_sentiment.params import load_params
-
-ARCHIVE = Path("data/raw/aclImdb_v1.tar.gz")
+from imdb_sentiment.paths import CorpusPaths
 
 
 def main() -> None:
-    params = load_params()
-    fetch_archive(params.data.sources, ARCHIVE, root=project_root())
+    params = corpus_stage(__doc__)
+    archive = CorpusPaths(params.corpus).archive(params.read.format)
+    fetch_archive(params.sources, archive, root=project_root())
 
 
 if __name__ == "__main__":

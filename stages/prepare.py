@@ -1,20 +1,18 @@
-"""DVC stage prepare: archive -> split, vocabulary, padded ids, dataset stats."""
+"""DVC stage prepare@CORPUS: archive -> splits, vocabulary, padded ids, dataset stats."""
 
-from pathlib import Path
-
-from imdb_sentiment.cli import run_stage
+from imdb_sentiment.cli import corpus_stage, run_stage
 from imdb_sentiment.data.prepare import prepare_dataset
 from imdb_sentiment.files import atomic_path, write_json
-from imdb_sentiment.params import load_params
+from imdb_sentiment.paths import CorpusPaths
 
 
 def main() -> None:
-    params = load_params()
-    stats, histogram = prepare_dataset(
-        Path("data/raw/aclImdb_v1.tar.gz"), Path("data/prepared"), params.prepare, params.seed
-    )
-    write_json("reports/dataset_stats.json", stats)
-    with atomic_path("plots/review_lengths.csv") as tmp:
+    params = corpus_stage(__doc__)
+    paths = CorpusPaths(params.corpus)
+    archive = paths.archive(params.read.format)
+    stats, histogram = prepare_dataset(archive, paths.prepared, params)
+    write_json(paths.dataset_stats, stats)
+    with atomic_path(paths.lengths) as tmp:
         histogram.to_csv(tmp, index=False)
 
 

@@ -1,11 +1,9 @@
-"""DVC stage train@NAME: one recurrent model of params.yaml `models:` -> models/NAME/ and an
-MLflow run; its headline numbers -> metrics/train/NAME.json."""
-
-from pathlib import Path
+"""DVC stage train@CORPUS-NAME: one recurrent model of params.yaml `models:`, trained on one
+corpus -> models/CORPUS/NAME/ and an MLflow run; its headline -> metrics/CORPUS/train/NAME.json."""
 
 from imdb_sentiment.cli import run_stage
 from imdb_sentiment.evaluation.headline import write_training_headline
-from imdb_sentiment.paths import MODELS, PREPARED, TRAIN_METRICS
+from imdb_sentiment.paths import CorpusPaths
 from imdb_sentiment.serving.requirements import check_model_environment
 from imdb_sentiment.tracking.runs import model_stage
 
@@ -17,8 +15,11 @@ def main() -> None:
         train_recurrent,  # TensorFlow loads only after params pass
     )
 
-    summary = train_recurrent(name, params, PREPARED, MODELS / name, Path("checkpoints") / name)
-    write_training_headline(summary, TRAIN_METRICS / f"{name}.json")
+    paths = CorpusPaths(params.corpus)
+    summary = train_recurrent(
+        name, params, paths.prepared, paths.models / name, paths.checkpoints / name
+    )
+    write_training_headline(summary, paths.train_metrics / f"{name}.json")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from imdb_sentiment.params import Params, load_params
+
 REPO = Path(__file__).resolve().parents[1]
 REAL_ARCHIVE = REPO.parent / "shared" / "data" / "aclImdb_v1_full.tar.gz"
 REAL_TREEBANK = REPO.parent / "shared" / "data" / "trainDevTestTrees_PTB.zip"
@@ -84,10 +86,8 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-TINY_PARAMS = {
-    "prepare": {"val_fraction": 0.1, "vocab_size": 2000, "max_len": 60, "truncating": "pre"},
-    "train": {"epochs": 1},
-}
+TINY_PARAMS = {"train": {"epochs": 1}}
+TINY_PREPARE = {"vocab_size": 2000, "max_len": 60, "truncating": "pre"}
 # Set on every `models:` entry: small enough to train in seconds on 86 reviews.
 TINY_MODEL = {
     "vocab_size": 2000,
@@ -109,13 +109,23 @@ def project_env(tracking_uri: str) -> dict[str, str]:
     return env
 
 
-def edit_params(repo: Path, every_model: dict | None = None, **sections: dict) -> None:
-    """Update params.yaml sections; ``every_model`` updates each `models:` entry."""
+def edit_params(
+    repo: Path, every_model: dict | None = None, corpora: dict | None = None, **sections: dict
+) -> None:
+    """Update params.yaml sections; ``every_model`` updates each `models:` entry, ``corpora``
+    each named corpus's sections (corpus -> section -> values)."""
     params = yaml.safe_load((repo / "params.yaml").read_text())
     for section, values in sections.items():
         params[section].update(values)
     for entry in params["models"].values():
         entry.update(every_model or {})
+    for corpus, corpus_sections in (corpora or {}).items():
+        for section, values in corpus_sections.items():
+            entry = params["corpora"][corpus]
+            if isinstance(entry.get(section), dict):
+                entry[section].update(values)
+            else:
+                entry[section] = values
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -255,27 +265,52 @@ def promote(repo: Path, env: dict) -> subprocess.CompletedProcess:
     return result
 
 
-def tiny_repo(dest: Path, tiny_archive: Path, models: list[str] | None = None) -> Path:
+def tiny_repo(
+    dest: Path,
+    tiny_archive: Path,
+    models: list[str] | None = None,
+    treebank: Path | None = None,
+) -> Path:
     """A committed copy of this repo whose params read the tiny archive and train tiny models
-    (``models``: only these, and the ensembles of them; every model when None).
+    (``models``: only these, and the ensembles of them; every model when None). Its corpora:
+    IMDB alone, or IMDB and SST-2 from the tiny ``treebank``.
 
     The first source is a path that does not exist, so the download stage falls through."""
     repo = copy_repo(dest)
     if models is not None:
         keep_only(repo, models)
-    edit_params(
-        repo,
-        data={
-            "sources": [
-                {"url": "no/such/archive.tar.gz", "sha256": sha256_of(tiny_archive)},
-                {"url": str(tiny_archive), "sha256": sha256_of(tiny_archive)},
-            ]
-        },
-        every_model=TINY_MODEL,
-        **TINY_PARAMS,
-    )
+    corpora = {"imdb": {"sources": tiny_sources(tiny_archive), "prepare": TINY_PREPARE}}
+    if treebank is not None:
+        corpora["sst2"] = {"sources": tiny_sources(treebank), "prepare": TINY_PREPARE}
+    keep_corpora(repo, list(corpora))
+    edit_params(repo, every_model=TINY_MODEL, corpora=corpora, **TINY_PARAMS)
     git(repo, "commit", "-qam", "tiny params")
     return repo
+
+
+def corpus_params(corpus: str = "imdb", read: dict | None = None, **prepare: object) -> Params:
+    """params.yaml's params of ``corpus``, with its ``read`` and ``prepare`` values updated."""
+    params = load_params(REPO / "params.yaml", corpus=corpus)
+    return params.model_copy(
+        update={
+            "read": params.read.model_copy(update=read or {}),
+            "prepare": params.prepare.model_copy(update=prepare),
+        }
+    )
+
+
+def tiny_sources(archive: Path) -> list[dict[str, str]]:
+    """A corpus's sources for a tiny archive: a path that does not exist, then the archive."""
+    digest = sha256_of(archive)
+    missing = f"no/such/{archive.name}"
+    return [{"url": missing, "sha256": digest}, {"url": str(archive), "sha256": digest}]
+
+
+def keep_corpora(repo: Path, corpora: list[str]) -> None:
+    """Drop from params.yaml every corpus not in ``corpora``."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["corpora"] = {k: v for k, v in params["corpora"].items() if k in corpora}
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def keep_only(repo: Path, models: list[str]) -> None:

@@ -1,14 +1,15 @@
 """`imdb-sentiment`: the project's one command line.
 
-    imdb-sentiment predict "A wonderful film." "Dull."   # score reviews (the champion)
+    imdb-sentiment predict "A wonderful film." "Dull."   # score reviews (IMDB's champion)
+    imdb-sentiment predict --corpus sst2 "Dull."           # SST-2's champion
     cat reviews.txt | imdb-sentiment predict               # one review per line
     imdb-sentiment predict -m runs:/<run_id>/<name>        # any MLflow model URI
-    imdb-sentiment promote                  # register every model, move `champion`
+    imdb-sentiment promote                  # register every model, move each corpus's `champion`
     imdb-sentiment tune gru --trials 20     # the tuning search (tuning/command.py)
     imdb-sentiment experiment gru --units 128   # one model as a DVC experiment
     imdb-sentiment tracking-server          # a team's MLflow server (tracking/team_server.py)
 
-`predict` loads the same MLflow model `mlflow models serve` serves (the champion by default),
+`predict` loads the same MLflow model `mlflow models serve` serves (a champion by default),
 so what it prints is what the REST endpoint answers.
 """
 
@@ -25,13 +26,18 @@ from imdb_sentiment.cli import error_line
 from imdb_sentiment.errors import UserError
 from imdb_sentiment.tracking import team_server
 from imdb_sentiment.tracking.project import KEEP, OVERRIDES, experiment_command
-from imdb_sentiment.tracking.registry import CHAMPION_ALIAS, REGISTERED_MODEL
+from imdb_sentiment.tracking.registry import CHAMPION_ALIAS, registered_model
 from imdb_sentiment.tracking.store import tracking_uri
 
 if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel
 
-DEFAULT_MODEL = f"models:/{REGISTERED_MODEL}@{CHAMPION_ALIAS}"
+DEFAULT_CORPUS = "imdb"
+
+
+def champion_uri(corpus: str) -> str:
+    """The model URI of a corpus's champion, as `mlflow models serve -m` takes it."""
+    return f"models:/{registered_model(corpus)}@{CHAMPION_ALIAS}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,10 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     predict = commands.add_parser("predict", help="label reviews as positive or negative")
     predict.add_argument("reviews", nargs="*", help="review texts; none: read lines from stdin")
     predict.add_argument(
-        "-m",
-        "--model-uri",
-        default=DEFAULT_MODEL,
-        help=f"MLflow model URI (default {DEFAULT_MODEL})",
+        "-m", "--model-uri", help=f"MLflow model URI (default {champion_uri('CORPUS')})"
+    )
+    predict.add_argument(
+        "--corpus",
+        default=DEFAULT_CORPUS,
+        help=f"whose champion to load without -m: a key of params.yaml `corpora:` "
+        f"(default {DEFAULT_CORPUS})",
     )
     predict.add_argument("--json", action="store_true", help="one JSON object per review")
     tune = commands.add_parser(
@@ -80,9 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         experiment.add_argument(f"--{name.replace('_', '-')}", default=KEEP, dest=name)
     commands.add_parser(
         "promote",
-        help="register every evaluated model; point `champion` at the best by val accuracy",
-        description="After `dvc repro`: make each model a version of the registered model "
-        "imdb-sentiment and move the alias `champion` to the best by validation accuracy.",
+        help="register every evaluated model; point each corpus's `champion` at its best",
+        description="After `dvc repro`: make each model of each corpus a version of the "
+        "registered model CORPUS-sentiment and move its alias `champion` to the best by that "
+        "corpus's validation accuracy.",
     )
     server = commands.add_parser(
         "tracking-server", help="run a team MLflow tracking server on PostgreSQL"
@@ -105,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "experiment":
         return _experiment(args)
 
-    model = _load(args.model_uri)
+    model = _load(args.model_uri or champion_uri(args.corpus), default=not args.model_uri)
     if args.reviews:
         _print(model, args.reviews, args.json)
         return 0
@@ -114,7 +124,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(uri: str) -> PyFuncModel:
+def _load(uri: str, default: bool) -> PyFuncModel:
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -125,7 +135,7 @@ def _load(uri: str) -> PyFuncModel:
         hint = (
             " Run `make run` (or `dvc repro`, then `imdb-sentiment promote`, which registers"
             " the champion) first."
-            if uri == DEFAULT_MODEL
+            if default
             else ""
         )
         raise UserError(
@@ -160,17 +170,17 @@ def _experiment(args: argparse.Namespace) -> int:
 def _promote() -> int:
     from imdb_sentiment.cli import run_stage
     from imdb_sentiment.files import project_root
-    from imdb_sentiment.params import load_params
-    from imdb_sentiment.paths import MODELS, Outputs
+    from imdb_sentiment.params import load_params_file
+    from imdb_sentiment.paths import CorpusPaths
     from imdb_sentiment.tracking.registry import promote
 
     def main() -> None:
         root = project_root()
-        promote(
-            load_params(root / "params.yaml").families(),
-            root / MODELS,
-            root / Outputs().evaluation,
-        )
+        params = load_params_file(root / "params.yaml")
+        for corpus in params.corpora:
+            paths = CorpusPaths(corpus)
+            families = params.corpus(corpus).families()
+            promote(families, corpus, root / paths.models, root / paths.outputs.evaluation)
 
     run_stage(main)
     return 0

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from imdb_sentiment.errors import UserError
 from imdb_sentiment.runtime import import_tensorflow
+
+if TYPE_CHECKING:
+    from imdb_sentiment.params import Params
 
 LOG_LEVEL_ENV = "IMDB_SENTIMENT_LOG_LEVEL"
 PROJECT_LOGGER = "imdb_sentiment"
@@ -56,3 +61,13 @@ def error_line(exc: Exception) -> str:
     ``sys.exit`` prints it to stderr and exits 1."""
     where = os.environ.get("DVC_STAGE") or os.path.basename(sys.argv[0])
     return f"error ({where}): {exc}"
+
+
+def corpus_stage(description: str) -> Params:
+    """A per-corpus stage's one argument (a key of params.yaml's ``corpora:``): that corpus's
+    validated params. An unknown corpus or a bad params file fails before any work."""
+    from imdb_sentiment.params import load_params
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("corpus", help="a key of `corpora:` in params.yaml")
+    return load_params(corpus=parser.parse_args().corpus)

@@ -65,12 +65,26 @@ class Source(Section):
         return value
 
 
-class DataParams(Section):
-    sources: tuple[Source, ...] = Field(min_length=1)
+class ImdbRead(Section):
+    """IMDB's archive: labeled reviews in train/ and test/; validation is held out of train."""
+
+    format: Literal["imdb"]
+    val_fraction: StrictFloat = Field(gt=0.0, le=0.5)  # of *train*, stratified, by movie
+
+
+class TreebankRead(Section):
+    """The Stanford Sentiment Treebank's trees, as SST-2: its own dev split is validation."""
+
+    format: Literal["treebank"]
+    # phrases: every distinct non-neutral phrase of the training trees (Socher et al. 2013);
+    # sentences: the training sentences alone, to measure what the phrase labels teach.
+    train_on: Literal["phrases", "sentences"]
+
+
+READ_FORMATS = ("imdb", "treebank")
 
 
 class PrepareParams(Section):
-    val_fraction: StrictFloat = Field(gt=0.0, le=0.5)
     vocab_size: StrictInt = Field(ge=3)
     max_len: StrictInt = Field(ge=1)
     truncating: Literal["pre", "post"]
@@ -145,9 +159,81 @@ class ScoreParams(Section):
     window_reviews: StrictInt | None = Field(ge=100)
 
 
-class Params(Section):
+# A corpus's name names its DVC stages, its folders and its registered model (NAME-sentiment).
+CorpusName = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9]*$")]
+Overrides = dict[ModelName, dict[str, Any]]
+
+
+class CorpusParams(Section):
+    """One corpus as params.yaml writes it: where it comes from, how it is read and shaped,
+    and where its models differ from the shared defaults (the search's winners on it)."""
+
+    # Tried in order; the first source that arrives and matches its sha256 wins.
+    sources: tuple[Source, ...] = Field(min_length=1)
+    read: ImdbRead | TreebankRead = Field(discriminator="format")
+    prepare: PrepareParams
+    score: ScoreParams
+    models: Overrides = {}
+    baselines: Overrides = {}
+    ensembles: Overrides = {}
+
+
+class ParamsFile(Section):
+    """params.yaml as written: the shared model defaults and one entry per corpus."""
+
     seed: StrictInt = Field(ge=0)
-    data: DataParams
+    train: TrainParams
+    models: dict[ModelName, ModelParams] = Field(min_length=1)
+    baselines: dict[ModelName, BaselineParams] = Field(min_length=1)
+    ensembles: dict[ModelName, EnsembleParams]
+    corpora: dict[CorpusName, CorpusParams] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _every_corpus_resolves(self) -> ParamsFile:
+        for corpus in self.corpora:
+            self.corpus(corpus)  # a bad override fails at load, whichever corpus a stage runs
+        return self
+
+    def corpus(self, name: str) -> Params:
+        """One corpus's params: the shared defaults with its overrides applied, validated."""
+        if name not in self.corpora:
+            raise ParamsError(
+                f"params.yaml: corpora.{name} is missing; expected one of: "
+                f"{', '.join(self.corpora)}"
+            )
+        entry = self.corpora[name]
+        shared = self.model_dump(mode="json")
+        merged: dict[str, Any] = {"corpus": name, "seed": self.seed, "train": shared["train"]}
+        merged |= {key: as_dict(getattr(entry, key)) for key in ("read", "prepare", "score")}
+        merged["sources"] = [as_dict(source) for source in entry.sources]
+        for section in ("models", "baselines", "ensembles"):
+            overrides = getattr(entry, section)
+            unknown = sorted(set(overrides) - set(shared[section]))
+            if unknown:
+                raise ValueError(
+                    f"corpora.{name}.{section} overrides {', '.join(unknown)}, which is not in "
+                    f"{section}; add it there first (every corpus trains every model)"
+                )
+            merged[section] = {
+                model: values | overrides.get(model, {})
+                for model, values in shared[section].items()
+            }
+        try:
+            return Params.model_validate(merged)
+        except ValidationError as exc:
+            raise ValueError(
+                f"in corpora.{name} (the shared defaults with its overrides): "
+                f"{_message(exc.errors()[0])}"
+            ) from None
+
+
+class Params(Section):
+    """One corpus's params, as every stage reads them (``ParamsFile.corpus``)."""
+
+    corpus: CorpusName
+    seed: StrictInt = Field(ge=0)
+    sources: tuple[Source, ...] = Field(min_length=1)
+    read: ImdbRead | TreebankRead = Field(discriminator="format")
     prepare: PrepareParams
     train: TrainParams
     models: dict[ModelName, ModelParams] = Field(min_length=1)
@@ -193,8 +279,18 @@ class Params(Section):
         return recurrent | bags | {name: ENSEMBLE for name in self.ensembles}
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate the whole params file; raise ParamsError naming the first bad key."""
+def load_params(path: str | Path = "params.yaml", corpus: str | None = None) -> Params:
+    """One corpus's params (the first in ``corpora:`` unless named), the whole file validated;
+    raise ParamsError naming the first bad key."""
+    params = load_params_file(path)
+    try:
+        return params.corpus(corpus or next(iter(params.corpora)))
+    except ParamsError as exc:
+        raise ParamsError(str(exc).replace("params.yaml", Path(path).name, 1)) from None
+
+
+def load_params_file(path: str | Path = "params.yaml") -> ParamsFile:
+    """Read and validate the whole params file: every corpus, every override."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -207,10 +303,10 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return parse_params(raw, source=path.name)
 
 
-def parse_params(raw: Any, source: str = "params.yaml") -> Params:
+def parse_params(raw: Any, source: str = "params.yaml") -> ParamsFile:
     """Validate an already-parsed params mapping (the same checks as load_params)."""
     try:
-        return Params.model_validate(raw)
+        return ParamsFile.model_validate(raw)
     except ValidationError as exc:
         raise ParamsError(f"{source}: {_message(exc.errors()[0])}") from None
 
@@ -273,6 +369,12 @@ def _message(error: dict[str, Any]) -> str:
     if kind == "value_error":
         reason = str(ctx["error"])
         return f"{key} {reason}" if loc else reason
+    if kind == "union_tag_invalid":
+        expected = re.findall(r"'([^']*)'", ctx["expected_tags"])
+        return (
+            f"{key}.{ctx['discriminator'].strip(chr(39))} must be one of {', '.join(expected)}, "
+            f"got {_show(ctx['tag'])}"
+        )
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", ctx["expected"])
         return f"{key} must be one of {', '.join(choices)}, got {_show(value)}"
@@ -288,10 +390,11 @@ def _message(error: dict[str, Any]) -> str:
 
 
 def _key(loc: tuple[Any, ...]) -> str:
-    """``("data", "sources", 0, "sha256")`` -> ``data.sources[0].sha256``."""
+    """``("corpora", "imdb", "sources", 0, "sha256")`` -> ``corpora.imdb.sources[0].sha256``.
+    A reader's format, which pydantic puts in the path of its fields, is left out."""
     key = ""
-    for part in loc:
-        if part == "[key]":
+    for previous, part in zip((None, *loc), loc, strict=False):
+        if part == "[key]" or (previous == "read" and part in READ_FORMATS):
             continue
         key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
     return key
@@ -299,15 +402,27 @@ def _key(loc: tuple[Any, ...]) -> str:
 
 def _section_at(loc: tuple[Any, ...]) -> type[Section]:
     """The params section class that ``loc`` (a path into params.yaml) points at."""
-    hint: Any = Params
+    hint: Any = ParamsFile
     for part in loc:
-        if isinstance(hint, type) and issubclass(hint, Section):
+        if _is_union(hint):  # the readers: pydantic names the one it used by its format
+            hint = next(h for h in typing.get_args(hint) if part in typing.get_args(_format(h)))
+        elif isinstance(hint, type) and issubclass(hint, Section):
             hint = hint.model_fields[part].annotation
         else:
             hint = typing.get_args(hint)[-1] if isinstance(part, str) else typing.get_args(hint)[0]
-        while typing.get_origin(hint) in (typing.Union, types.UnionType, Annotated):
+        while typing.get_origin(hint) is Annotated or (
+            _is_union(hint) and type(None) in typing.get_args(hint)
+        ):
             hint = next(a for a in typing.get_args(hint) if a is not type(None))
     return hint
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def _format(reader: type[Section]) -> Any:
+    return reader.model_fields["format"].annotation
 
 
 def _show(value: Any) -> str:

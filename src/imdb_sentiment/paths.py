@@ -23,19 +23,80 @@ ANSWER_FILES = {
 }
 HEADLINE_FILES = [*EVALUATION_FILES, *ANSWER_FILES]
 
-PREPARED = Path("data/prepared")
-MODELS = Path("models")
-RUN_FILE = "mlflow.json"  # in each models/<name>/ folder: the DVC -> MLflow link
-TRAIN_METRICS = Path("metrics/train")  # train@NAME / baseline@NAME: metrics/train/NAME.json
+RUN_FILE = "mlflow.json"  # in each models/<corpus>/<name>/ folder: the DVC -> MLflow link
+# Each corpus format's archive (params.yaml corpora.*.read.format), named as upstream names it.
+ARCHIVE_FILES = {"imdb": "aclImdb_v1.tar.gz", "treebank": "trainDevTestTrees_PTB.zip"}
+
+
+@dataclass(frozen=True)
+class CorpusPaths:
+    """Where one corpus's pipeline writes and reads: every folder carries the corpus's name,
+    so corpora never share an output and DVC re-runs one corpus without the other."""
+
+    corpus: str
+
+    @property
+    def raw(self) -> Path:
+        """download@CORPUS's folder: the corpus's archive, as fetched and verified."""
+        return Path("data/raw") / self.corpus
+
+    def archive(self, corpus_format: str) -> Path:
+        """Where download@CORPUS puts the archive and prepare@CORPUS reads it."""
+        return self.raw / ARCHIVE_FILES[corpus_format]
+
+    @property
+    def prepared(self) -> Path:
+        return Path("data/prepared") / self.corpus
+
+    @property
+    def probes(self) -> Path:
+        """Every text set the corpus's models are scored on (the probes stage)."""
+        return Path("data/probes") / self.corpus
+
+    @property
+    def models(self) -> Path:
+        """One folder per model: models/CORPUS/NAME."""
+        return Path("models") / self.corpus
+
+    @property
+    def scores(self) -> Path:
+        return Path("scores") / self.corpus
+
+    @property
+    def checkpoints(self) -> Path:
+        return Path("checkpoints") / self.corpus
+
+    @property
+    def train_metrics(self) -> Path:
+        """Each model's training headline: metrics/CORPUS/train/NAME.json."""
+        return Path("metrics") / self.corpus / "train"
+
+    @property
+    def dataset_stats(self) -> Path:
+        return Path("reports") / self.corpus / "dataset_stats.json"
+
+    @property
+    def lengths(self) -> Path:
+        """Texts per token-length bin and split (a DVC plot)."""
+        return Path("plots") / self.corpus / "review_lengths.csv"
+
+    @property
+    def outputs(self) -> Outputs:
+        return Outputs(
+            Path("metrics") / self.corpus,
+            Path("plots") / self.corpus,
+            Path("reports") / self.corpus,
+        )
 
 
 @dataclass(frozen=True)
 class Outputs:
-    """Where compare writes numbers and report renders them (all declared in dvc.yaml)."""
+    """Where compare writes one corpus's numbers and report renders them (all declared in
+    dvc.yaml; ``CorpusPaths.outputs`` places them)."""
 
-    metrics: Path = Path("metrics")
-    plots: Path = Path("plots")
-    reports: Path = Path("reports")
+    metrics: Path
+    plots: Path
+    reports: Path
 
     @property
     def evaluation(self) -> Path:

@@ -4,7 +4,7 @@ import tarfile
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REVIEWS_PER_FOLDER, add_file
+from conftest import REVIEWS_PER_FOLDER, add_file, corpus_params
 
 from imdb_sentiment.data.prepare import (
     ArchiveError,
@@ -14,9 +14,8 @@ from imdb_sentiment.data.prepare import (
     split_validation,
 )
 from imdb_sentiment.data.text import Vocabulary, tokenize
-from imdb_sentiment.params import PrepareParams
 
-PREPARE = PrepareParams(val_fraction=0.25, vocab_size=500, max_len=50, truncating="pre")
+PARAMS = corpus_params("imdb", {"val_fraction": 0.25}, vocab_size=500, max_len=50, truncating="pre")
 
 
 def test_reads_every_labeled_review_with_its_rating(tiny_archive, tmp_path):
@@ -118,19 +117,20 @@ def test_without_movie_ids_the_split_falls_back_to_plain_stratified(tmp_path, ca
 
 def test_prepare_writes_aligned_arrays_and_a_vocabulary_from_train_only(tiny_archive, tmp_path):
     out = tmp_path / "prepared"
-    stats, histogram = prepare_dataset(tiny_archive, out, PREPARE, seed=0)
+    stats, histogram = prepare_dataset(tiny_archive, out, PARAMS)
     paths = PreparedPaths(out)
     reviews = pd.read_parquet(paths.reviews)
     arrays = np.load(paths.sequences)
     vocab = Vocabulary.load(paths.vocab)
     for split in ("train", "val", "test"):
         part = reviews[reviews.split == split]
-        assert arrays[f"x_{split}"].shape == (len(part), PREPARE.max_len)
+        assert arrays[f"x_{split}"].shape == (len(part), PARAMS.prepare.max_len)
         assert arrays[f"y_{split}"].tolist() == part.label.tolist()
         assert stats["counts"][split]["total"] == len(part)
     train_words = {t for text in reviews[reviews.split == "train"].text for t in tokenize(text)}
     assert set(vocab.tokens[2:]) <= train_words
-    assert histogram[["train", "val", "test"]].to_numpy().sum() == len(reviews)
+    assert histogram.texts.sum() == len(reviews)
+    assert set(histogram.split) == {"train", "val", "test"}
     assert list(tmp_path.iterdir()) == [out]  # no temp folder left beside it
 
     # The unlabeled reviews: their text kept apart, counted, never a label or a vocabulary word.
@@ -147,7 +147,7 @@ def test_prepare_leaves_no_output_when_the_archive_is_bad(tmp_path):
     bad = tmp_path / "bad.tar.gz"
     bad.write_bytes(b"\x1f\x8b" + bytes(100))
     with pytest.raises(ArchiveError):
-        prepare_dataset(bad, tmp_path / "prepared", PREPARE, seed=0)
+        prepare_dataset(bad, tmp_path / "prepared", PARAMS)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tar.gz"]
 
 

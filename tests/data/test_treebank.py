@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import zipfile
 
+import pandas as pd
 import pytest
-from conftest import REAL_TREEBANK, TREES_PER_FILE
+from conftest import REAL_TREEBANK, TREES_PER_FILE, corpus_params
 
+from imdb_sentiment.data.prepare import PreparedPaths, prepare_dataset
 from imdb_sentiment.data.text import tokenize
 from imdb_sentiment.data.treebank import (
     TreebankError,
     detokenize,
     read_treebank,
-    treebank_stats,
 )
 
 # Lines 1 and 3 of trees/train.txt and line 1 of trees/test.txt, as the treebank ships them.
@@ -78,9 +79,16 @@ def test_phrases_the_text_path_reads_as_no_tokens_are_counted_not_trained_on(tmp
     ]
 
 
-def test_the_stats_count_each_split_kind_and_what_was_dropped(tiny_treebank):
+def test_prepared_sst2_counts_each_split_kind_and_what_was_dropped(tiny_treebank, tmp_path):
+    # The treebank through the same prepare as IMDB: its dev sentences are the validation split.
+    stats, histogram = prepare_dataset(
+        tiny_treebank, tmp_path / "prepared", corpus_params("sst2", max_len=10)
+    )
     texts, counts = read_treebank(tiny_treebank)
-    stats = treebank_stats(texts, counts, max_len=10)
+    prepared = pd.read_parquet(PreparedPaths(tmp_path / "prepared").reviews)
+    assert prepared.groupby("split").size().to_dict() == texts.groupby("split").size().to_dict()
+    assert histogram.texts.sum() == len(texts)
+    assert stats["counts"]["unlabeled"]["total"] == 0
     assert stats["counts"]["test"]["total"] == (texts.split == "test").sum()
     assert stats["kinds"]["val"] == {"sentence": (texts.split == "val").sum()}
     assert set(stats["kinds"]["train"]) == {"sentence", "phrase"}

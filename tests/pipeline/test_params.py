@@ -23,8 +23,30 @@ def with_change(section: str, key: str, value) -> dict:
 
 def test_shipped_params_are_valid():
     params = load_params(REPO / "params.yaml")
+    assert params.corpus == "imdb"  # the first corpus, where none is named
     assert set(params.models) == {"simple_rnn", "lstm", "gru", "bilstm"}
-    assert params.data.sources[-1].url.endswith("aclImdb_v1_full.tar.gz")  # with train/unsup
+    assert params.sources[-1].url.endswith("aclImdb_v1_full.tar.gz")  # with train/unsup
+    sst2 = load_params(REPO / "params.yaml", corpus="sst2")
+    assert (sst2.read.format, sst2.read.train_on) == ("treebank", "phrases")
+    assert sst2.sources[-1].url.endswith("trainDevTestTrees_PTB.zip")
+    assert set(sst2.families()) == set(params.families())  # every corpus trains every model
+
+
+def test_a_corpus_override_changes_that_corpus_alone():
+    raw = copy.deepcopy(DEFAULTS)
+    raw["corpora"]["sst2"]["models"] = {"gru": {"units": 32}}
+    params = parse_params(raw)
+    assert params.corpus("sst2").models["gru"].units == 32
+    assert params.corpus("imdb").models["gru"].units == DEFAULTS["models"]["gru"]["units"]
+    assert params.corpus("sst2").models["gru"].arch == "gru"  # the rest from the shared entry
+    raw["corpora"]["sst2"]["models"] = {"gru": {"units": 0}}
+    with pytest.raises(ParamsError, match=r"in corpora\.sst2 .*models\.gru\.units must be >= 1"):
+        parse_params(raw)
+    raw["corpora"]["sst2"]["models"] = {"transformer": {"units": 8}}
+    with pytest.raises(ParamsError, match="overrides transformer, which is not in models"):
+        parse_params(raw)
+    with pytest.raises(ParamsError, match="corpora.wiki is missing; expected one of: imdb, sst2"):
+        load_params(REPO / "params.yaml", corpus="wiki")
 
 
 @pytest.mark.parametrize(
@@ -33,9 +55,12 @@ def test_shipped_params_are_valid():
         ("train", "epochs", 0, "params.yaml: train.epochs must be >= 1, got 0"),
         ("train", "patience", -1, "params.yaml: train.patience must be >= 0, got -1"),
         ("models.gru", "learning_rate", "fast", "gru.learning_rate must be a number, got 'fast'"),
-        ("prepare", "truncating", "middle", "prepare.truncating must be one of pre, post"),
-        ("prepare", "val_fraction", 0, "prepare.val_fraction must be > 0.0, got 0"),
-        ("prepare", "vocab_size", 2.5, "prepare.vocab_size must be an integer, got 2.5"),
+        ("corpora.imdb.prepare", "truncating", "middle", "prepare.truncating must be one of pre"),
+        ("corpora.imdb.read", "val_fraction", 0, "imdb.read.val_fraction must be > 0.0, got 0"),
+        ("corpora.imdb.read", "format", "csv", "read.format must be one of imdb, treebank, got"),
+        ("corpora.sst2.read", "val_fraction", 0.1, "unknown key corpora.sst2.read.val_fraction"),
+        ("corpora.sst2.read", "train_on", "words", "train_on must be one of phrases, sentences"),
+        ("corpora.imdb.prepare", "vocab_size", 2.5, "prepare.vocab_size must be an integer, got"),
         ("baselines.tfidf", "C", [], "baselines.tfidf.C must list at least one entry"),
         ("baselines.tfidf", "sublinear_tf", "yes", "tfidf.sublinear_tf must be true or false"),
         ("train", "epoch", 3, "unknown key train.epoch; expected one of: epochs, patience"),
@@ -91,8 +116,8 @@ def test_missing_key_is_named():
 
 def test_a_checksum_that_is_not_a_sha256_is_refused():
     raw = copy.deepcopy(DEFAULTS)
-    raw["data"]["sources"][0]["sha256"] = "abc"
-    with pytest.raises(ParamsError, match=r"data\.sources\[0\]\.sha256 must be a 64-character"):
+    raw["corpora"]["imdb"]["sources"][0]["sha256"] = "abc"
+    with pytest.raises(ParamsError, match=r"imdb\.sources\[0\]\.sha256 must be a 64-character"):
         parse_params(raw)
 
 
@@ -126,7 +151,7 @@ def test_a_stage_for_a_model_not_in_params_names_the_key(tmp_path, stage, messag
     """A per-model stage checks its name against params.yaml before it touches any data."""
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     result = subprocess.run(
-        [sys.executable, str(REPO / "stages" / stage), "nope"],
+        [sys.executable, str(REPO / "stages" / stage), "imdb", "nope"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

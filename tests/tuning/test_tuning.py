@@ -15,7 +15,7 @@ from conftest import REPO, TINY_MODEL
 
 from imdb_sentiment.data.prepare import prepare_dataset
 from imdb_sentiment.files import read_json
-from imdb_sentiment.params import PrepareParams, load_params, parse_params
+from imdb_sentiment.params import load_params, parse_params
 from imdb_sentiment.tuning.command import write_report
 from imdb_sentiment.tuning.history import chosen_trial, standard_error, tuning_summary
 from imdb_sentiment.tuning.params import write_winner
@@ -122,13 +122,13 @@ def test_of_two_workers_starting_the_last_trial_together_the_later_numbered_one_
 @pytest.fixture
 def tuning_setup(tmp_path, tiny_archive, monkeypatch):
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
-    raw["prepare"].update(vocab_size=2000, max_len=60)
+    raw["corpora"]["imdb"]["prepare"].update(vocab_size=2000, max_len=60)
     raw["train"].update(epochs=2, patience=1)
     for entry in raw["models"].values():
         entry.update(TINY_MODEL)
-    params = parse_params(raw)
+    params = parse_params(raw).corpus("imdb")
     prepared = tmp_path / "prepared"
-    prepare_dataset(tiny_archive, prepared, PrepareParams(**raw["prepare"]), params.seed)
+    prepare_dataset(tiny_archive, prepared, params)
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")  # marks tmp_path as the project root
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -1,10 +1,12 @@
-"""Read the IMDB archive into reviews, split them, and write the prepared dataset."""
+"""Read a corpus (IMDB's archive or the treebank's trees) into labeled texts with their
+splits, and write the prepared dataset every model of that corpus reads."""
 
 from __future__ import annotations
 
 import logging
 import re
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from imdb_sentiment.data.text import Vocabulary, encode_tokens, tokenize
+from imdb_sentiment.data.treebank import read_treebank, treebank_stats
 from imdb_sentiment.errors import UserError
 from imdb_sentiment.files import atomic_path, write_json
-from imdb_sentiment.params import PrepareParams, as_dict
+from imdb_sentiment.params import ImdbRead, Params, TreebankRead, as_dict
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,7 @@ _URLS_MEMBER = re.compile(r"^aclImdb/(train|test)/urls_(pos|neg|unsup)\.txt$")
 UNLABELED = "unsup"  # upstream's folder of unlabeled reviews (train/unsup)
 _MOVIE_ID = re.compile(r"/title/(tt\d+)/")
 LENGTH_PERCENTILES = (50, 90, 95, 99)
-HISTOGRAM_BIN = 50
+HISTOGRAM_BINS = 20  # about this many bins up to the train split's p99 length
 
 
 class ArchiveError(UserError, RuntimeError):
@@ -184,30 +187,41 @@ def _lookup(values: list[str | None] | None, index: int) -> str | None:
     return values[index] if values is not None and index < len(values) else None
 
 
-def prepare_dataset(
-    archive: Path, out_dir: Path, params: PrepareParams, seed: int
-) -> tuple[dict, pd.DataFrame]:
-    """Archive -> ``out_dir`` (labeled reviews, unlabeled reviews' text, vocabulary, padded
-    ids); returns stats and histogram. The vocabulary and every split come from the labeled
-    reviews alone."""
+def read_corpus(
+    archive: Path, read: ImdbRead | TreebankRead, seed: int, scratch: Path
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(labeled texts with their split, unlabeled texts, what the stats add for this format).
+
+    IMDB holds validation out of its train split; the treebank has its own dev split. Only
+    IMDB's archive has unlabeled reviews."""
+    if isinstance(read, TreebankRead):
+        texts, counts = read_treebank(archive, read.train_on)
+        unlabeled = pd.DataFrame({"id": [], "text": [], "movie": []}, dtype=object)
+        return texts, unlabeled, treebank_stats(texts, counts)
+    labeled, unlabeled = read_reviews(archive, scratch=scratch)
+    if unlabeled.empty:
+        log.warning(
+            "%s has no unlabeled reviews (aclImdb/train/unsup): use the full archive "
+            "(params.yaml corpora.*.sources) to pretrain on them",
+            archive,
+        )
+    return split_validation(labeled, read.val_fraction, seed), unlabeled, {}
+
+
+def prepare_dataset(archive: Path, out_dir: Path, params: Params) -> tuple[dict, pd.DataFrame]:
+    """A corpus's archive -> ``out_dir`` (labeled texts, unlabeled texts, vocabulary, padded
+    ids); returns stats and histogram. The vocabulary comes from the training split alone."""
+    shape = params.prepare
     with atomic_path(out_dir, directory=True) as tmp:
-        labeled, unlabeled = read_reviews(archive, scratch=tmp)
-        reviews = split_validation(labeled, params.val_fraction, seed)
-        if unlabeled.empty:
-            log.warning(
-                "%s has no unlabeled reviews (aclImdb/train/unsup); %s is empty: use the full "
-                "archive (params.yaml data.sources) to pretrain on them",
-                archive,
-                PreparedPaths(out_dir).unlabeled,
-            )
-        log.info("read %d labeled, %d unlabeled reviews; tokenizing", len(reviews), len(unlabeled))
+        reviews, unlabeled, details = read_corpus(archive, params.read, params.seed, tmp)
+        log.info("read %d labeled, %d unlabeled texts; tokenizing", len(reviews), len(unlabeled))
         tokenized = [tokenize(text) for text in reviews.text]
         is_train = (reviews.split == "train").to_numpy()
         vocab = Vocabulary.build(
             (tokens for tokens, keep in zip(tokenized, is_train, strict=True) if keep),
-            params.vocab_size,
+            shape.vocab_size,
         )
-        ids = encode_tokens(tokenized, vocab, params.max_len, params.truncating)
+        ids = encode_tokens(tokenized, vocab, shape.max_len, shape.truncating)
         lengths = np.array([len(tokens) for tokens in tokenized], dtype=np.int32)
         reviews["n_tokens"] = lengths
 
@@ -224,10 +238,26 @@ def prepare_dataset(
         np.savez_compressed(paths.sequences, **arrays)
         # Later stages read how the data was shaped from here, not from params.yaml, so what
         # they log describes the data they actually trained on.
-        write_json(paths.config, {"seed": seed, "prepare": as_dict(params), "vocab": len(vocab)})
-        stats = dataset_stats(reviews, params.max_len, unlabeled)
+        config = {
+            "corpus": params.corpus,
+            "seed": params.seed,
+            "read": as_dict(params.read),
+            "prepare": as_dict(shape),
+            "vocab": len(vocab),
+        }
+        write_json(paths.config, config)
+        stats = dataset_stats(reviews, shape.max_len, unlabeled) | details
     log.info("prepared %s", {s: stats["counts"][s]["total"] for s in stats["counts"]})
     return stats, length_histogram(reviews)
+
+
+def prepared_params(config: dict) -> dict[str, object]:
+    """How a model's data was read and shaped (the prepared folder's prepare.json), as the
+    flat params its MLflow run logs."""
+    flat: dict[str, object] = {"corpus": config["corpus"]}
+    flat |= {f"read.{key}": value for key, value in config["read"].items()}
+    flat |= {f"prepare.{key}": value for key, value in config["prepare"].items()}
+    return flat | {"prepare.vocab_size_actual": config["vocab"]}
 
 
 def dataset_stats(
@@ -255,7 +285,20 @@ def _percentiles(lengths: pd.Series) -> dict[str, int]:
 
 
 def length_histogram(reviews: pd.DataFrame) -> pd.DataFrame:
-    """Reviews per token-length bin, one column per split (a DVC plot draws each column)."""
-    bins = (reviews.n_tokens // HISTOGRAM_BIN) * HISTOGRAM_BIN
+    """Texts per token-length bin and split, one row each (length, split, texts): DVC's
+    ``lines_by_split`` template draws a line per split. The bin width is a round number (1, 2,
+    5, 10, 20, 50, ...) that gives about 20 bins up to the train split's p99, so reviews of 230
+    words and sentences of 19 both get a readable curve."""
+    p99 = float(np.percentile(reviews.n_tokens[reviews.split == "train"], 99))
+    width = next(w for w in _round_widths() if w * HISTOGRAM_BINS >= p99)
+    bins = (reviews.n_tokens // width) * width
     table = pd.crosstab(bins.rename("length"), reviews.split).reindex(columns=list(SPLITS))
-    return table.fillna(0).astype(int).reset_index()
+    wide = table.fillna(0).astype(int).reset_index()
+    return wide.melt(id_vars="length", var_name="split", value_name="texts")
+
+
+def _round_widths() -> Iterator[int]:
+    scale = 1
+    while True:
+        yield from (scale, 2 * scale, 5 * scale)
+        scale *= 10

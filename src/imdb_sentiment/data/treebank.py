@@ -23,7 +23,6 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from imdb_sentiment.data.prepare import dataset_stats
 from imdb_sentiment.data.text import tokenize
 from imdb_sentiment.errors import UserError
 
@@ -109,21 +108,20 @@ def read_treebank(archive: Path, train_on: str = "phrases") -> tuple[pd.DataFram
     return texts, counts
 
 
-def treebank_stats(texts: pd.DataFrame, counts: TreebankCounts, max_len: int) -> dict:
-    """IMDB's dataset stats (counts per split and label, token-length percentiles, the share
-    cut at ``max_len``) for SST-2, with its phrases and sentences per split and what reading
-    dropped: neutral nodes, repeated phrases, and phrases the text path reads as no tokens."""
-    lengths = [len(tokenize(text)) for text in texts.text]
-    stats = dataset_stats(texts.assign(n_tokens=lengths), max_len)
+def treebank_stats(texts: pd.DataFrame, counts: TreebankCounts) -> dict:
+    """What SST-2's dataset stats add to IMDB's: phrases and sentences per split, and what
+    reading dropped (neutral nodes, repeated phrases, phrases the text path reads as no
+    tokens)."""
     kinds = texts.groupby(["split", "kind"]).size()
-    stats["kinds"] = {split: kinds[split].to_dict() for split in TREE_FILES}
-    stats["dropped"] = {
-        "neutral": counts.neutral,
-        "duplicates": counts.duplicates,
-        "conflicting_duplicates": counts.conflicting,
-        "no_tokens": counts.no_tokens,
+    return {
+        "kinds": {split: kinds[split].to_dict() for split in TREE_FILES},
+        "dropped": {
+            "neutral": counts.neutral,
+            "duplicates": counts.duplicates,
+            "conflicting_duplicates": counts.conflicting,
+            "no_tokens": counts.no_tokens,
+        },
     }
-    return stats
 
 
 def detokenize(tokens: list[str]) -> str:

@@ -30,7 +30,6 @@ from imdb_sentiment.evaluation.scoring import (
     CONFUSION_FILE,
     METRICS_FILE,
     ROC_FILE,
-    SCORES,
     SCORES_FILE,
     copy_score_file,
     score_folder,
@@ -57,13 +56,12 @@ def compare_models(
     seed: int,
     models_root: Path,
     prepared_dir: Path,
-    scores_root: Path = SCORES,
-    outputs: Outputs | None = None,
+    scores_root: Path,
+    outputs: Outputs,
 ) -> pd.DataFrame:
     """Compare every model of ``families`` (name -> family) from its saved scores; write every
     number (JSON, CSV) together, or none (a killed run leaves none behind). Returns the table
     (one row per model)."""
-    outputs = outputs or Outputs()
     with atomic_outputs(outputs.declared(), "compare") as staging:
         return _compare_into(
             families, data, seed, models_root, prepared_dir, scores_root, outputs.under(staging)

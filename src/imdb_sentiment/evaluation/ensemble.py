@@ -13,7 +13,7 @@ from typing import Any
 import mlflow
 import numpy as np
 
-from imdb_sentiment.evaluation.scoring import SCORES, SCORES_FILE, score_folder
+from imdb_sentiment.evaluation.scoring import SCORES_FILE, score_folder
 from imdb_sentiment.evaluation.weights import pick_weights
 from imdb_sentiment.files import read_json, write_json
 from imdb_sentiment.params import ENSEMBLE, RECURRENT, EnsembleParams, Params
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 def member_val_scores(
-    members: tuple[str, ...], families: dict[str, str], scores_root: Path = SCORES
+    members: tuple[str, ...], families: dict[str, str], scores_root: Path
 ) -> dict[str, np.ndarray]:
     scores = {}
     for member in members:
@@ -42,7 +42,7 @@ def build_ensemble(
     val_labels: np.ndarray,
     prepared_dir: Path,
     models_root: Path,
-    scores_root: Path = SCORES,
+    scores_root: Path,
 ) -> dict[str, Any]:
     """Pick the ensemble's weights on validation, log its run and write ``models/NAME``."""
     spec: EnsembleParams = params.ensembles[name]
@@ -59,7 +59,7 @@ def build_ensemble(
     requirements = ["scikit-learn", "skops"]
     if any(families[m] == RECURRENT for m in spec.members):
         requirements += ["tensorflow", "keras"]
-    with model_run(name, ENSEMBLE) as run:
+    with model_run(name, ENSEMBLE, params.corpus) as run:
         mlflow.log_params(
             {
                 "seed": params.seed,

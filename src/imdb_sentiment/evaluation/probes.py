@@ -22,7 +22,6 @@ from imdb_sentiment.files import atomic_path, read_json, write_json
 
 log = logging.getLogger(__name__)
 
-PROBES = Path("data/probes")
 TEXTS_FILE = "texts.parquet"  # one row per text: set, text, label, group, pair_id
 MASKS_FILE = "masks.npz"  # window_index and the natural subsets (subset_NAME)
 SUITES_INFO_FILE = "suites.json"  # each suite's description
@@ -33,7 +32,7 @@ def build_probes(
     contrast_path: Path,
     seed: int,
     window_reviews: int | None,
-    out_dir: Path = PROBES,
+    out_dir: Path,
     suites_path: Path = SUITES_FILE,
 ) -> EvaluationData:
     """Build every text set from the prepared data and write them to ``out_dir`` at once."""
@@ -76,7 +75,7 @@ def write_probes(data: EvaluationData, folder: Path) -> None:
     write_json(folder / SUITES_INFO_FILE, {n: s.description for n, s in data.suites.items()})
 
 
-def load_probes(folder: Path = PROBES) -> EvaluationData:
+def load_probes(folder: Path) -> EvaluationData:
     """The text sets the probes stage wrote, as the evaluation reads them."""
     if not (folder / TEXTS_FILE).exists():
         from imdb_sentiment.errors import UserError

@@ -19,12 +19,11 @@ from imdb_sentiment.evaluation.intervals import confusion_rows, roc_points
 from imdb_sentiment.evaluation.model_evaluation import EvaluationData, evaluate_scores, score_texts
 from imdb_sentiment.files import atomic_outputs, atomic_path, read_json, write_json
 from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, RECURRENT
-from imdb_sentiment.paths import PREPARED, RUN_FILE
+from imdb_sentiment.paths import RUN_FILE, CorpusPaths
 from imdb_sentiment.serving.predictors import ENSEMBLE_FILE, average_scores, load_predictor
 
 log = logging.getLogger(__name__)
 
-SCORES = Path("scores")
 SCORES_FILE = "scores.npz"  # float32, one array per text set (val, test, shuffled, ...)
 METRICS_FILE = "metrics.json"
 ROC_FILE, CONFUSION_FILE = "roc.csv", "confusion.csv"
@@ -35,19 +34,19 @@ MAKER = {RECURRENT: "train", BAG_OF_WORDS: "baseline", ENSEMBLE: "ensemble"}
 TRAINING_RUN_KEYS = {"val_accuracy"}
 
 
-def score_folder(family: str, name: str, root: Path = SCORES) -> Path:
+def score_folder(family: str, name: str, root: Path) -> Path:
     """Where a model's scores and numbers live: one folder per family, so that an ensemble's
     stage can depend on the single models' scores without depending on its own."""
     return root / family / name
 
 
 def score_model(
-    name: str, family: str, data: EvaluationData, seed: int, models_root: Path, out_dir: Path
+    name: str, family: str, data: EvaluationData, seed: int, paths: CorpusPaths
 ) -> dict[str, float]:
-    """Score one trained model (its folder under ``models_root``) on every text set."""
-    predictor = load_predictor(models_root / name / "predictor")
+    """Score one trained model of a corpus (models/CORPUS/NAME) on every text set."""
+    predictor = load_predictor(paths.models / name / "predictor")
     scores = score_texts(predictor, data, name)
-    return write_scores(name, family, scores, data, seed, models_root, out_dir)
+    return write_scores(name, family, scores, data, seed, paths)
 
 
 def ensemble_scores(weights: dict[str, float], member_folders: dict[str, Path]) -> dict:
@@ -70,16 +69,14 @@ def score_ensemble(
     families: dict[str, str],
     data: EvaluationData,
     seed: int,
-    models_root: Path,
-    out_dir: Path,
-    scores_root: Path = SCORES,
+    paths: CorpusPaths,
 ) -> dict[str, float]:
     """Score an ensemble from its members' saved scores, with the weights its folder holds."""
-    weights = read_json(models_root / name / "predictor" / ENSEMBLE_FILE)["weights"]
-    folders = {m: score_folder(families[m], m, scores_root) for m in weights}
+    weights = read_json(paths.models / name / "predictor" / ENSEMBLE_FILE)["weights"]
+    folders = {m: score_folder(families[m], m, paths.scores) for m in weights}
     log.info("%s: %s, from their saved scores", name, _shown(weights))
     scores = ensemble_scores(weights, folders)
-    return write_scores(name, ENSEMBLE, scores, data, seed, models_root, out_dir)
+    return write_scores(name, ENSEMBLE, scores, data, seed, paths)
 
 
 def write_scores(
@@ -88,11 +85,11 @@ def write_scores(
     scores: dict[str, np.ndarray],
     data: EvaluationData,
     seed: int,
-    models_root: Path,
-    out_dir: Path,
+    paths: CorpusPaths,
 ) -> dict[str, float]:
-    """Turn ``scores`` into the model's numbers, write its folder (whole or not at all) and
-    add the numbers and files to its MLflow run; return the numbers."""
+    """Turn ``scores`` into the model's numbers, write its folder (scores/CORPUS/FAMILY/NAME,
+    whole or not at all) and add the numbers and files to its MLflow run; return them."""
+    out_dir = score_folder(family, name, paths.scores)
     evaluation = evaluate_scores(scores, data, seed)
     metrics = evaluation.metrics
     log.info(
@@ -117,10 +114,10 @@ def write_scores(
         from imdb_sentiment.tracking.runs import log_evaluation, prepared_dataset
 
         log_evaluation(
-            read_json(models_root / name / RUN_FILE),
-            f"{MAKER[family]}@{name}",
+            read_json(paths.models / name / RUN_FILE),
+            f"{MAKER[family]}@{paths.corpus}-{name}",
             {k: v for k, v in metrics.items() if k not in TRAINING_RUN_KEYS},
-            prepared_dataset(PREPARED, "evaluation"),
+            prepared_dataset(paths.prepared, "evaluation"),
             artifacts={"evaluation": [tmp / METRICS_FILE, tmp / ROC_FILE, tmp / CONFUSION_FILE]},
         )
     return metrics

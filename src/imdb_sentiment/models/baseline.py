@@ -17,12 +17,12 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from imdb_sentiment.data.prepare import PreparedPaths
+from imdb_sentiment.data.prepare import PreparedPaths, prepared_params
 from imdb_sentiment.data.text import tokenize
 from imdb_sentiment.errors import UserError
 from imdb_sentiment.files import read_json
 from imdb_sentiment.models.nb_weighting import NBLogCountRatio
-from imdb_sentiment.params import BaselineParams, Params, PrepareParams, flatten_params
+from imdb_sentiment.params import BaselineParams, Params, flatten_params
 from imdb_sentiment.serving.model_folder import write_model_folder
 from imdb_sentiment.serving.pipeline_file import save_pipeline
 from imdb_sentiment.serving.predictors import PIPELINE_FILE
@@ -105,11 +105,11 @@ def train_baseline(name: str, params: Params, prepared_dir: Path, out_dir: Path)
     prepare_config = read_json(prepared.config)
     baseline = params.baselines[name]
 
-    with model_run(name, "bag_of_words") as run:
+    with model_run(name, "bag_of_words", params.corpus) as run:
         mlflow.log_params(
             {
                 "seed": params.seed,
-                **flatten_params(PrepareParams(**prepare_config["prepare"]), "prepare"),
+                **prepared_params(prepare_config),
                 **flatten_params(baseline, "baseline"),
                 "model.arch": f"{baseline.weighting}_logreg",
             }

@@ -19,7 +19,7 @@ import pandas as pd
 import tensorflow as tf
 from tqdm import tqdm
 
-from imdb_sentiment.data.prepare import PreparedPaths
+from imdb_sentiment.data.prepare import PreparedPaths, prepared_params
 from imdb_sentiment.data.text import Vocabulary
 from imdb_sentiment.files import atomic_path, read_json, write_json
 from imdb_sentiment.models.batches import SplitArrays, make_dataset, steps_per_epoch
@@ -27,7 +27,6 @@ from imdb_sentiment.models.networks import build_model
 from imdb_sentiment.params import (
     ModelParams,
     Params,
-    PrepareParams,
     TrainParams,
     as_dict,
     flatten_params,
@@ -261,14 +260,13 @@ def train_recurrent(
     state, resume, checkpoint_model = _load_checkpoint(checkpoint_dir, fingerprint)
     epochs = params.train.epochs
 
-    with model_run(name, "recurrent", resume_run_id=state.get("run_id")) as run:
+    with model_run(name, "recurrent", params.corpus, resume_run_id=state.get("run_id")) as run:
         if not resume:
             state = {"fingerprint": fingerprint, "run_id": run.info.run_id, "history": []}
             mlflow.log_params(
                 {
                     "seed": params.seed,
-                    **flatten_params(PrepareParams(**prepare_config["prepare"]), "prepare"),
-                    "prepare.vocab_size_actual": prepare_config["vocab"],
+                    **prepared_params(prepare_config),
                     **flatten_params(params.train, "train"),
                     **flatten_params(spec, "model"),
                 }

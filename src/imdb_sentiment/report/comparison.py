@@ -33,9 +33,8 @@ VERDICT_WORDS = {
 }
 
 
-def render_report(outputs: Outputs | None = None) -> list[Path]:
+def render_report(outputs: Outputs) -> list[Path]:
     """Write the comparison report and its figures (together, or neither); return them."""
-    outputs = outputs or Outputs()
     evaluation = Evaluation.load(outputs)
     with atomic_outputs(outputs.rendered(), "report") as staging:
         _render_into(evaluation, outputs, outputs.under(staging))

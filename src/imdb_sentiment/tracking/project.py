@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from imdb_sentiment.params import ParamsError, load_params
+from imdb_sentiment.params import ParamsError, load_params, load_params_file
 
 KEEP = "params.yaml"  # an MLproject default: leave params.yaml's value as it is
 OVERRIDES = {  # entry-point parameter -> params.yaml key
@@ -38,7 +38,8 @@ def experiment_command(
     from dvc.exceptions import InvalidArgumentError
     from dvc.utils.hydra import apply_overrides
 
-    names = list(load_params(params_path).models)
+    params = load_params_file(params_path)
+    names = list(params.models)
     if model not in names:
         raise ParamsError(
             f"mlflow run -P model must be one of params.yaml's models ({', '.join(names)}), "
@@ -60,4 +61,6 @@ def experiment_command(
             load_params(trial)
         except ParamsError as exc:
             raise ParamsError(str(exc).replace("params.yaml:", "mlflow run -P:", 1)) from None
-    return ["dvc", "exp", "run", f"train@{model}", *(f"-S{item}" for item in overrides)]
+    # The shared defaults change for every corpus, so the model trains on each of them.
+    stages = [f"train@{corpus}-{model}" for corpus in params.corpora]
+    return ["dvc", "exp", "run", *stages, *(f"-S{item}" for item in overrides)]

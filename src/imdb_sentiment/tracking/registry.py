@@ -1,7 +1,8 @@
 """`imdb-sentiment promote`: the registry step, kept out of the cached DVC stages.
 
-Every evaluated model becomes a version of the registered model `imdb-sentiment`; the alias
-`champion` moves to the best by validation accuracy. `make run` runs it after `dvc repro`.
+Every evaluated model of a corpus becomes a version of that corpus's registered model
+(`imdb-sentiment`, `sst2-sentiment`); its alias `champion` moves to the best by that corpus's
+validation accuracy. `make run` runs it after `dvc repro`.
 `dvc exp run --queue` workers never run it, so a sweep's workers, finishing in any order,
 cannot move the alias: promote a finished experiment by `dvc exp apply` and this command.
 """
@@ -19,14 +20,19 @@ from mlflow.exceptions import MlflowException
 
 from imdb_sentiment.errors import UserError
 from imdb_sentiment.files import read_json
-from imdb_sentiment.paths import MODELS, RUN_FILE, Outputs
+from imdb_sentiment.paths import RUN_FILE
 from imdb_sentiment.tracking.champion import CHAMPION_METRIC, champion_of
 from imdb_sentiment.tracking.store import configure_tracking, project_run_id
 
 log = logging.getLogger(__name__)
 
-REGISTERED_MODEL = "imdb-sentiment"
 CHAMPION_ALIAS = "champion"
+
+
+def registered_model(corpus: str) -> str:
+    """The registered model of a corpus's models: CORPUS-sentiment (imdb-sentiment,
+    sst2-sentiment), each with its own `champion`, picked on that corpus's validation split."""
+    return f"{corpus}-sentiment"
 
 
 def evaluated_models(
@@ -56,18 +62,20 @@ def evaluated_models(
 
 
 def promote(
-    families: Mapping[str, str], models_root: Path = MODELS, evaluation_root: Path | None = None
+    families: Mapping[str, str], corpus: str, models_root: Path, evaluation_root: Path
 ) -> tuple[str, dict[str, str]]:
-    """Register every evaluated model and point `champion` at the best; return it and the
-    versions (model name -> registry version)."""
+    """Register every evaluated model of ``corpus`` as a version of CORPUS-sentiment and point
+    its `champion` at the best; return it and the versions (model name -> registry version)."""
     configure_tracking()
-    table = evaluated_models(families, models_root, evaluation_root or Outputs().evaluation)
+    table = evaluated_models(families, models_root, evaluation_root)
     champion = champion_of(table)
-    versions = register_versions(table)
+    name = registered_model(corpus)
+    versions = register_versions(table, corpus)
     client = mlflow.MlflowClient()
-    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION_ALIAS, versions[champion])
+    client.set_registered_model_alias(name, CHAMPION_ALIAS, versions[champion])
     log.info(
-        "champion (best %s %.4f): %s, registry version %s",
+        "%s champion (best %s %.4f): %s, registry version %s",
+        name,
         CHAMPION_METRIC,
         table.loc[champion, CHAMPION_METRIC],
         champion,
@@ -75,32 +83,34 @@ def promote(
     )
     parent = project_run_id()
     if parent:  # under `mlflow run`, the run the user started shows the outcome too
-        client.set_tag(parent, "champion", champion)
+        client.set_tag(parent, f"champion.{corpus}", champion)
     return champion, versions
 
 
-def register_versions(table: pd.DataFrame) -> dict[str, str]:
-    """Make each model (a row of ``table``) a version of the registered model.
+def register_versions(table: pd.DataFrame, corpus: str) -> dict[str, str]:
+    """Make each model of ``corpus`` (a row of ``table``) a version of its registered model.
 
     A run registered before keeps its version, so promoting twice changes nothing.
     """
     client = mlflow.MlflowClient()
+    registered = registered_model(corpus)
     try:
         client.create_registered_model(
-            REGISTERED_MODEL,
-            description="IMDB sentiment: raw review text in, probability and label out. "
-            f"Alias `{CHAMPION_ALIAS}` = best validation accuracy.",
+            registered,
+            description=f"Sentiment, trained on the {corpus} corpus: raw text in, probability "
+            f"and label out. Alias `{CHAMPION_ALIAS}` = best validation accuracy on that corpus.",
+            tags={"corpus": corpus},
         )
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
     versions = {}
     for name, row in table.iterrows():
-        found = client.search_model_versions(f"name='{REGISTERED_MODEL}' and run_id='{row.run_id}'")
+        found = client.search_model_versions(f"name='{registered}' and run_id='{row.run_id}'")
         if found:
             version = found[0].version
         else:
-            version = mlflow.register_model(row.model_uri, REGISTERED_MODEL).version
+            version = mlflow.register_model(row.model_uri, registered).version
         tags = {
             "model_name": name,
             "model_family": row.family,
@@ -111,9 +121,9 @@ def register_versions(table: pd.DataFrame) -> dict[str, str]:
         if os.environ.get("DVC_EXP_NAME"):
             tags["dvc_exp_name"] = os.environ["DVC_EXP_NAME"]
         for key, value in tags.items():
-            client.set_model_version_tag(REGISTERED_MODEL, version, key, value)
+            client.set_model_version_tag(registered, version, key, value)
         client.update_model_version(
-            REGISTERED_MODEL,
+            registered,
             version,
             description=f"**{name}** ({row.family}), trained in MLflow run "
             f"[{row.run_id}](#/experiments/{mlflow.get_run(row.run_id).info.experiment_id}"

@@ -46,14 +46,17 @@ STAGE_SECTIONS = {
 
 
 def model_stage(description: str, section: str | None) -> tuple[str, Params]:
-    """A per-model stage's one argument (a key of params.yaml's ``section``, or of any of them
-    where ``section`` is None) with the validated params, and the tracking store checked: an
-    unknown name, a bad params file or an unreachable server fails before any work."""
+    """A per-model stage's two arguments (a corpus, and a key of params.yaml's ``section``, or
+    of any of them where ``section`` is None) with that corpus's validated params, and the
+    tracking store checked: an unknown name, a bad params file or an unreachable server fails
+    before any work."""
     where = f"`{section}:`" if section else ", ".join(f"`{key}:`" for key in STAGE_SECTIONS)
     parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("corpus", help="a key of `corpora:` in params.yaml")
     parser.add_argument("name", help=f"a key of {where} in params.yaml")
-    name = parser.parse_args().name
-    params = load_params()
+    args = parser.parse_args()
+    name = args.name
+    params = load_params(corpus=args.corpus)
     if section is None and name not in params.families():
         raise ParamsError(f"params.yaml: {name} is in none of {', '.join(STAGE_SECTIONS)}")
     if section is not None and name not in getattr(params, section):
@@ -68,8 +71,11 @@ FAMILIES = {RECURRENT, BAG_OF_WORDS, ENSEMBLE}
 
 
 @contextmanager
-def model_run(model_name: str, family: str, resume_run_id: str | None = None) -> Iterator[Run]:
-    """Open (or resume) the MLflow run of one model, tagged so it can be traced back.
+def model_run(
+    model_name: str, family: str, corpus: str, resume_run_id: str | None = None
+) -> Iterator[Run]:
+    """Open (or resume) the MLflow run of one model, named CORPUS/NAME and tagged so it can be
+    traced back (the UI's filter ``tags.corpus = "sst2"`` puts one corpus's runs together).
 
     A run resumed after a killed training keeps its earlier epochs' metrics. An exception
     inside the block marks the run FAILED, so the UI never shows a crashed run as finished.
@@ -81,8 +87,8 @@ def model_run(model_name: str, family: str, resume_run_id: str | None = None) ->
     with mlflow.start_run(
         run_id=run_id,
         experiment_id=None if run_id else experiment_id,
-        run_name=None if run_id else model_name,
-        tags=None if run_id else run_tags(model_name, family),
+        run_name=None if run_id else f"{corpus}/{model_name}",
+        tags=None if run_id else run_tags(model_name, family, corpus),
         parent_run_id=None if run_id else project_run_id(),
         log_system_metrics=True,  # CPU, memory and disk over the training, in the run's UI
     ) as run:
@@ -91,9 +97,10 @@ def model_run(model_name: str, family: str, resume_run_id: str | None = None) ->
         yield run
 
 
-def run_tags(model_name: str, family: str) -> dict[str, str]:
-    """Tags that tie a run to its code, its DVC stage and, under `dvc exp run`, its experiment."""
-    tags = {"model_name": model_name, "model_family": family}
+def run_tags(model_name: str, family: str, corpus: str) -> dict[str, str]:
+    """Tags that tie a run to its corpus, its code, its DVC stage and, under `dvc exp run`, its
+    experiment."""
+    tags = {"corpus": corpus, "model_name": model_name, "model_family": family}
     commit = git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
@@ -148,9 +155,10 @@ def log_evaluation(
             client.log_artifact(run_id, str(path), artifact_path=folder)
 
 
-def log_report(models_root: Path, outputs: Outputs) -> None:
-    """Add the rendered report and figures to each evaluated model's run (and, under `mlflow
-    run`, to the run the user started), replacing what an earlier rendering left there."""
+def log_report(corpus: str, models_root: Path, outputs: Outputs) -> None:
+    """Add a corpus's rendered report and figures to each of its evaluated models' runs (and,
+    under `mlflow run`, to the run the user started, under comparison/CORPUS), replacing what
+    an earlier rendering left there."""
     names = list(read_json(outputs.comparison)["models"])
     client = mlflow.MlflowClient()
     shared = [outputs.report, outputs.figures / "comparison.png"]
@@ -165,18 +173,18 @@ def log_report(models_root: Path, outputs: Outputs) -> None:
     parent = project_run_id()
     if parent:
         for path in shared[:2]:
-            client.log_artifact(parent, str(path), artifact_path="comparison")
+            client.log_artifact(parent, str(path), artifact_path=f"comparison/{corpus}")
 
 
 def prepared_dataset(prepared_dir: Path, split: str) -> Dataset:
     """The prepared data as an MLflow dataset: its source folder and, as its digest, the hash
-    DVC gave ``data/prepared`` (dvc.lock), so a run points at the data version it used."""
+    DVC gave ``data/prepared/CORPUS`` (dvc.lock), so a run points at the data version it used."""
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.data.sources import LocalArtifactDatasetSource
 
     return MetaDataset(
         source=LocalArtifactDatasetSource(str(Path(prepared_dir).resolve())),
-        name=f"imdb-prepared-{split}",
+        name=f"{Path(prepared_dir).name}-prepared-{split}",  # data/prepared/CORPUS
         digest=dvc_digest(prepared_dir),
     )
 

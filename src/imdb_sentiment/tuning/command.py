@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 from imdb_sentiment.data.prepare import PreparedPaths
 from imdb_sentiment.files import atomic_path, project_root, read_json, write_json
 from imdb_sentiment.params import Params
+from imdb_sentiment.paths import CorpusPaths
 from imdb_sentiment.tuning.history import tuning_summary
 from imdb_sentiment.tuning.params import write_winner
 from imdb_sentiment.tuning.study import HEARTBEAT_SECONDS, default_storage, study_name
@@ -45,8 +46,8 @@ def run_command(
     from imdb_sentiment.params import load_params
 
     params_path = project_root() / "params.yaml"
-    params = load_params(params_path)
-    prepared_dir = project_root() / "data" / "prepared"
+    params = load_params(params_path)  # the first corpus's (IMDB's): its winners are the defaults
+    prepared_dir = project_root() / CorpusPaths(params.corpus).prepared
     storage_url = storage_url or default_storage()
     if not report_only:
         for name in names or list(params.models):
