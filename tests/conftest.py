@@ -325,11 +325,12 @@ def keep_only(repo: Path, models: list[str]) -> None:
 
 
 def cut_treebank(dest: Path, trees: dict[str, int] = TREES_PER_FILE) -> Path:
-    """The first trees of each of the real treebank's files, in its own zip layout."""
+    """The first and the last trees of each of the real treebank's files, in its own zip
+    layout: upstream's files hold their positive sentences first, their negative ones last."""
     with zipfile.ZipFile(REAL_TREEBANK) as src, zipfile.ZipFile(dest, "w") as out:
         for member, count in trees.items():
             lines = src.read(member).decode("utf-8").splitlines(keepends=True)
-            out.writestr(member, "".join(lines[:count]))
+            out.writestr(member, "".join(lines[: count // 2] + lines[-(count - count // 2) :]))
     return dest
 
 

@@ -165,7 +165,7 @@ def write_evaluation(outputs: Outputs, n_test: int = 1234) -> None:
 @pytest.fixture
 def outputs(tmp_path, monkeypatch) -> Outputs:
     monkeypatch.chdir(tmp_path)  # the stages' outputs are relative to the project root
-    outputs = Outputs()
+    outputs = CorpusPaths("imdb").outputs
     write_evaluation(outputs)
     return outputs
 

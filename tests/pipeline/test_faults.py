@@ -29,8 +29,8 @@ from imdb_sentiment.tracking.team_server import tracking_server
 
 OUTAGE_SECONDS = 30
 COMPARE_PARTIAL = ".compare.partial"  # files.atomic_outputs' staging folder for `compare`
-SCORE_PARTIAL = ".score-gru.partial"  # ... and score@gru's
-GRU_SCORES = Path("scores/recurrent/gru")
+SCORE_PARTIAL = ".score-gru.partial"  # ... and score@imdb-gru's
+GRU_SCORES = Path("scores/imdb/recurrent/gru")
 
 
 def start_stage(repo: Path, env: dict, stderr: int, stage: str) -> subprocess.Popen:
@@ -65,15 +65,15 @@ def test_compare_outputs_are_the_ones_dvc_yaml_declares():
     declared = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
     declared |= {next(iter(m)) if isinstance(m, dict) else m for m in stage["metrics"]}
     declared |= {next(iter(p)) if isinstance(p, dict) else p for p in stage["plots"]}
-    assert {str(p) for p in Outputs().declared()} == declared
+    assert {str(p) for p in CorpusPaths("imdb").outputs.declared()} == declared
     report = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]["report"]
     rendered = {next(iter(o)) if isinstance(o, dict) else o for o in report["outs"]}
-    assert {str(p) for p in Outputs().rendered()} == rendered
+    assert {str(p) for p in CorpusPaths("imdb").outputs.rendered()} == rendered
 
 
 def test_staged_outputs_replace_all_at_once_or_none(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write_json("metrics/old.json", {"old": 1})
+    write_json("metrics/imdb/old.json", {"old": 1})
     Path(".evaluate.partial/metrics").mkdir(parents=True)  # what a killed run leaves
     with pytest.raises(RuntimeError), atomic_outputs(["metrics", "report.md"], "evaluate") as s:
         write_json(s / "metrics" / "new.json", {"new": 1})
@@ -93,7 +93,7 @@ def test_a_corrupt_checkpoint_is_named_in_one_line_and_training_starts_afresh(pr
     repo, env = own_copy(prepared, tmp_path)
     edit_params(repo, train={"epochs": 10, "patience": 10})  # the kill lands mid-training
     checkpoint = repo / "checkpoints" / "simple_rnn"
-    command = [sys.executable, "stages/train.py", "simple_rnn"]
+    command = [sys.executable, "stages/train.py", "imdb", "simple_rnn"]
     killed = subprocess.Popen(command, cwd=repo, env=env, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: (checkpoint / "state.json").exists(), killed, 300, "checkpoint")
@@ -105,7 +105,7 @@ def test_a_corrupt_checkpoint_is_named_in_one_line_and_training_starts_afresh(pr
     keras_file = checkpoint / "last.keras"
     keras_file.write_bytes(keras_file.read_bytes()[: keras_file.stat().st_size // 2])
 
-    result = dvc(repo, env, "repro", "--single-item", "train@simple_rnn")
+    result = dvc(repo, env, "repro", "--single-item", "train@imdb-simple_rnn")
     said = [line for line in result.stderr.splitlines() if "unreadable" in line]
     assert len(said) == 1, result.stderr
     assert "checkpoint checkpoints/simple_rnn/last.keras is unreadable" in said[0]
@@ -113,10 +113,10 @@ def test_a_corrupt_checkpoint_is_named_in_one_line_and_training_starts_afresh(pr
     assert "Traceback" not in result.stderr
     assert "resuming" not in result.stderr
     assert not checkpoint.exists()
-    history = pd.read_csv(repo / "models/simple_rnn/history.csv")
+    history = pd.read_csv(repo / "models/imdb/simple_rnn/history.csv")
     assert history.epoch.tolist() == list(range(1, 11))
     client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
-    run_id = json.loads((repo / "models/simple_rnn/mlflow.json").read_text())["run_id"]
+    run_id = json.loads((repo / "models/imdb/simple_rnn/mlflow.json").read_text())["run_id"]
     assert run_id != state["run_id"]  # a new run: the old one's epochs are not mixed in
     assert client.get_run(run_id).info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(run_id, "loss")] == list(range(10))
@@ -124,13 +124,13 @@ def test_a_corrupt_checkpoint_is_named_in_one_line_and_training_starts_afresh(pr
     # Afresh means afresh: the same numbers as a run that never met a checkpoint.
     fresh = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     assert fresh.returncode == 0, fresh.stderr
-    reference = pd.read_csv(repo / "models/simple_rnn/history.csv")
+    reference = pd.read_csv(repo / "models/imdb/simple_rnn/history.csv")
     curves = ["loss", "accuracy", "val_loss", "val_accuracy"]
     pd.testing.assert_frame_equal(history[curves], reference[curves], check_exact=True)
 
 
 def compare_outputs(repo: Path) -> dict[str, bool]:
-    return {str(p): (repo / p).exists() for p in Outputs().declared()}
+    return {str(p): (repo / p).exists() for p in CorpusPaths("imdb").outputs.declared()}
 
 
 @pytest.mark.slow
@@ -140,7 +140,7 @@ def test_a_killed_score_stage_leaves_none_of_its_outputs_and_the_next_repro_comp
 ):
     repo, env = own_copy(pipeline, tmp_path)
     partial = repo / SCORE_PARTIAL
-    running = start_stage(repo, env, subprocess.PIPE, "score@gru")
+    running = start_stage(repo, env, subprocess.PIPE, "score@imdb-gru")
 
     def stage() -> psutil.Process | None:
         # The Python process itself: its argv has the script as an element. The shell DVC
@@ -169,10 +169,10 @@ def test_a_killed_score_stage_leaves_none_of_its_outputs_and_the_next_repro_comp
     assert running.returncode != 0
     print(f"killed {victim}; dvc said:\n{stdout}{stderr}")
     if victim == "stage":
-        assert "failed to reproduce 'score@gru'" in stderr
+        assert "failed to reproduce 'score@imdb-gru'" in stderr
 
     assert not (repo / GRU_SCORES).exists(), "half a score folder"
-    leftovers = [p for p in (repo / "scores").rglob(".*") if p.name != ".gitignore"]
+    leftovers = [p for p in (repo / "scores" / "imdb").rglob(".*") if p.name != ".gitignore"]
     assert not leftovers, f"temp files left in scores/: {leftovers}"
     ignored = subprocess.run(
         ["git", "status", "--porcelain", "--", SCORE_PARTIAL],
@@ -193,10 +193,10 @@ def test_a_killed_score_stage_leaves_none_of_its_outputs_and_the_next_repro_comp
         "scores.npz",
     ]
     assert all(compare_outputs(repo).values())
-    assert sorted(p.stem for p in (repo / "metrics").glob("*.json")) == sorted(HEADLINE_FILES)
+    assert sorted(p.stem for p in (repo / "metrics" / "imdb").glob("*.json")) == sorted(HEADLINE_FILES)
     assert "up to date" in dvc(repo, env, "status").stdout
-    # The killed run's staging folder (ignored by git) goes when score@gru next runs.
-    dvc(repo, env, "repro", "--force", "--single-item", "score@gru")
+    # The killed run's staging folder (ignored by git) goes when score@imdb-gru next runs.
+    dvc(repo, env, "repro", "--force", "--single-item", "score@imdb-gru")
     assert not partial.exists()
 
 
@@ -225,7 +225,7 @@ def test_a_tracking_server_outage_mid_training_loses_no_epoch(
         env = {**prepared[1], "MLFLOW_TRACKING_URI": url}
         with log_path.open("w") as log:
             training = subprocess.Popen(
-                [sys.executable, "stages/train.py", "simple_rnn"],
+                [sys.executable, "stages/train.py", "imdb", "simple_rnn"],
                 cwd=repo,
                 env=env,
                 stdout=log,

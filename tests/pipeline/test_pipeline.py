@@ -38,10 +38,10 @@ STAGES = [
     "probes",
     "compare",
     "report",
-    *[f"train@{m}" for m in MODELS[:4]],
-] + [f"baseline@{m}" for m in MODELS[4:]]
-STAGES += [f"score@{m}" for m in MODELS[:4]] + [f"score_baseline@{m}" for m in MODELS[4:]]
-STAGES += [f"ensemble@{m}" for m in ENSEMBLES] + [f"score_ensemble@{m}" for m in ENSEMBLES]
+    *[f"train@imdb-{m}" for m in MODELS[:4]],
+] + [f"baseline@imdb-{m}" for m in MODELS[4:]]
+STAGES += [f"score@imdb-{m}" for m in MODELS[:4]] + [f"score_baseline@imdb-{m}" for m in MODELS[4:]]
+STAGES += [f"ensemble@imdb-{m}" for m in ENSEMBLES] + [f"score_ensemble@imdb-{m}" for m in ENSEMBLES]
 EVALUATED = [*MODELS, *ENSEMBLES]
 PER_MODEL = ["test"]  # with the answer, all `dvc metrics show` holds besides training's
 HEADLINE = [*PER_MODEL, "head_to_head", "on_top"]
@@ -49,7 +49,7 @@ HEADLINE = [*PER_MODEL, "head_to_head", "on_top"]
 
 def evaluation_of(repo: Path, name: str) -> dict:
     """Every number compare wrote for one model (or `differences`, `order`)."""
-    return json.loads((repo / "reports" / "evaluation" / f"{name}.json").read_text())
+    return json.loads((repo / "reports" / "imdb" / "evaluation" / f"{name}.json").read_text())
 
 
 def metric_files(repo: Path, env: dict) -> dict[str, dict]:
@@ -108,7 +108,7 @@ def test_one_finished_run_per_model_with_params_metrics_and_tags(pipeline):
     assert runs.loc["gru_nb", "params.ensemble.members"] == "gru,nb_trigram"
     assert runs.loc["nb_trigram", "params.model.arch"] == "nb_logreg"
     for name in EVALUATED:
-        record = json.loads((repo / "models" / name / "mlflow.json").read_text())
+        record = json.loads((repo / "models" / "imdb" / name / "mlflow.json").read_text())
         assert record["run_id"] == runs.loc[name, "run_id"]
         metrics = evaluation_of(repo, name)
         assert metrics["test_accuracy"] == pytest.approx(runs.loc[name, "metrics.test_accuracy"])
@@ -145,7 +145,7 @@ def test_runs_carry_their_dataset_system_metrics_and_model_linked_test_metrics(p
     repo, env, _ = pipeline
     client = client_of(env)
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    (prepared,) = [o for o in lock["stages"]["prepare"]["outs"] if o["path"] == "data/prepared"]
+    (prepared,) = [o for o in lock["stages"]["prepare"]["outs"] if o["path"] == "data/prepared/imdb"]
     digest = prepared["md5"].removesuffix(".dir")
     for name, row in model_runs(env).iterrows():
         run = client.get_run(row.run_id)
@@ -157,7 +157,7 @@ def test_runs_carry_their_dataset_system_metrics_and_model_linked_test_metrics(p
         assert {d.digest for d in inputs.values()} == {digest}, name  # DVC's hash of the data
         if name in MODELS[:4]:  # a tiny baseline trains within one sampling interval
             assert any(key.startswith("system/") for key in run.data.metrics), name
-        record = json.loads((repo / "models" / name / "mlflow.json").read_text())
+        record = json.loads((repo / "models" / "imdb" / name / "mlflow.json").read_text())
         logged = {m.key: m for m in client.get_logged_model(record["model_id"]).metrics}
         assert logged["test_accuracy"].value == pytest.approx(run.data.metrics["test_accuracy"])
         assert logged["test_accuracy"].dataset_digest == digest, name
@@ -183,11 +183,11 @@ def test_logged_model_takes_raw_text_and_matches_the_in_process_predictor(pipeli
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])  # pyfunc.load_model reads it
     reviews = ["A wonderful, moving film.<br /><br />Loved it!", "Dull. Boring. Awful."]
     for name in ("lstm", "tfidf"):
-        uri = json.loads((repo / "models" / name / "mlflow.json").read_text())["model_uri"]
+        uri = json.loads((repo / "models" / "imdb" / name / "mlflow.json").read_text())["model_uri"]
         served = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"text": reviews}))
         assert list(served.columns) == ["probability", "label"]
         assert served.label.isin(["positive", "negative"]).all()
-        local = load_predictor(repo / "models" / name / "predictor").positive_probability(reviews)
+        local = load_predictor(repo / "models" / "imdb" / name / "predictor").positive_probability(reviews)
         assert served.probability.tolist() == pytest.approx(local.tolist(), abs=1e-6)
 
 
@@ -212,22 +212,22 @@ def test_evaluation_shows_what_order_buys_for_every_model(pipeline):
         for metric in ("test_accuracy", "test_roc_auc", "shuffled_test_accuracy"):
             low, high = values[f"{metric}_ci_low"], values[f"{metric}_ci_high"]
             assert low <= values[metric] <= high, (name, metric)
-        assert (repo / "plots" / "roc" / f"{name}.csv").exists()
-        confusion = pd.read_csv(repo / "plots" / "confusion" / f"{name}.csv")
+        assert (repo / "plots" / "imdb" / "roc" / f"{name}.csv").exists()
+        confusion = pd.read_csv(repo / "plots" / "imdb" / "confusion" / f"{name}.csv")
         assert len(confusion) == 48  # one row per test review of the tiny archive
     unigram = metrics["tfidf"]
     assert unigram["shuffled_test_accuracy"] == unigram["test_accuracy"]
     assert unigram["contrast_pair_accuracy"] == 0
-    report = (repo / "reports" / "comparison.md").read_text()
+    report = (repo / "reports" / "imdb" / "comparison.md").read_text()
     assert all(f"| {m} |" in report or f"| **{m}** (champion) |" in report for m in EVALUATED)
     assert "## Findings" in report and "cannot see word order" in report
-    assert (repo / "reports" / "figures" / "comparison.png").exists()
+    assert (repo / "reports" / "imdb" / "figures" / "comparison.png").exists()
     client = client_of(env)
     artifacts = {
         a.path for a in client.list_artifacts(model_runs(env).loc["gru", "run_id"], "evaluation")
     }
     assert {"evaluation/gru_roc.png", "evaluation/gru_confusion.png"} <= artifacts
-    histories = sorted(path.stem for path in (repo / "plots" / "history").iterdir())
+    histories = sorted(path.stem for path in (repo / "plots" / "imdb" / "history").iterdir())
     assert histories == sorted(MODELS[:4])  # per-epoch curves of every recurrent model
 
 
@@ -243,7 +243,7 @@ def test_the_report_opens_with_what_order_buys_on_every_probe(pipeline):
     unigram = evaluation_of(repo, "tfidf")
     assert {unigram[f"window_{k}_accuracy"] for k in windows} == {unigram["test_accuracy"]}
     assert unigram["suite_contrast_group_accuracy"] == unigram["suite_order_group_accuracy"] == 0
-    curve = pd.read_csv(repo / "plots" / "shuffle_windows.csv", dtype={"window": str})
+    curve = pd.read_csv(repo / "plots" / "imdb" / "shuffle_windows.csv", dtype={"window": str})
     assert len(curve) == len(EVALUATED) * len(windows)
     answer = evaluation_of(repo, "order")
     assert answer["reference"] == "tfidf" and answer["best_recurrent"] in MODELS[:4]
@@ -251,12 +251,12 @@ def test_the_report_opens_with_what_order_buys_on_every_probe(pipeline):
     for values in [answer["head_to_head"], *answer["on_top"].values()]:
         assert values["ci_low"] <= values["difference"] <= values["ci_high"]
     assert {"test", "suite_negation", "suite_filler", "pairs_handwritten"} <= set(answer["probes"])
-    report = (repo / "reports" / "comparison.md").read_text()
+    report = (repo / "reports" / "imdb" / "comparison.md").read_text()
     assert report.index("## The answer") < report.index("Probe by probe")
     assert report.index("Probe by probe") < report.index("How far does order reach?")
     assert report.index("How far does order reach?") < report.index("| family |")
     assert "tfidf: flat: exactly" in report
-    assert (repo / "reports" / "figures" / "shuffle_windows.png").exists()
+    assert (repo / "reports" / "imdb" / "figures" / "shuffle_windows.png").exists()
     shown = dvc(repo, env, "plots", "show", "--json").stdout
     assert "How far does word order reach?" in shown and "shuffle_windows.csv" in shown
     client = client_of(env)
@@ -285,12 +285,12 @@ def test_a_model_and_a_baseline_added_to_params_need_no_edit_to_dvc_yaml(pipelin
     names = ["lstm", "lstm_wide", "tfidf", "tfidf_bigram", "nb_trigram", "tfidf_small"]
     files = metric_files(repo, env)
     for name in names:
-        assert 0 <= files[f"metrics/train/{name}.json"]["data"]["val"] <= 1, name
-    assert set(files["metrics/test.json"]["data"]) == set(names + ENSEMBLES)
-    report = (repo / "reports" / "comparison.md").read_text()
+        assert 0 <= files[f"metrics/imdb/train/{name}.json"]["data"]["val"] <= 1, name
+    assert set(files["metrics/imdb/test.json"]["data"]) == set(names + ENSEMBLES)
+    report = (repo / "reports" / "imdb" / "comparison.md").read_text()
     for name in names:
         assert f"| {name} |" in report or f"| **{name}** (champion) |" in report, name
-    assert (repo / "plots" / "history" / "lstm_wide.csv").exists()
+    assert (repo / "plots" / "imdb" / "history" / "lstm_wide.csv").exists()
     assert "Data and pipelines are up to date" in dvc(repo, env, "status").stdout
 
 
@@ -315,19 +315,19 @@ def test_the_champion_alias_serves_the_best_by_validation(pipeline):
 def test_metrics_show_is_a_short_headline(pipeline):
     repo, env, _ = pipeline
     files = metric_files(repo, env)
-    expected = [f"metrics/{stem}.json" for stem in HEADLINE]
-    assert sorted(files) == sorted(expected + [f"metrics/train/{m}.json" for m in EVALUATED])
+    expected = [f"metrics/imdb/{stem}.json" for stem in HEADLINE]
+    assert sorted(files) == sorted(expected + [f"metrics/imdb/train/{m}.json" for m in EVALUATED])
     for stem in PER_MODEL:
-        assert set(files[f"metrics/{stem}.json"]["data"]) == set(EVALUATED), stem
+        assert set(files[f"metrics/imdb/{stem}.json"]["data"]) == set(EVALUATED), stem
     order = evaluation_of(repo, "order")
     head = order["head_to_head"]
-    assert files["metrics/head_to_head.json"]["data"] == {
+    assert files["metrics/imdb/head_to_head.json"]["data"] == {
         head["model"]: pytest.approx(head["difference"])
     }
-    assert set(files["metrics/on_top.json"]["data"]) == set(MODELS[:4])
+    assert set(files["metrics/imdb/on_top.json"]["data"]) == set(MODELS[:4])
     trained = {"val", "best_epoch", "seconds"}
-    assert set(files["metrics/train/gru.json"]["data"]) == trained
-    assert set(files["metrics/train/tfidf.json"]["data"]) == {"val", "seconds"}
+    assert set(files["metrics/imdb/train/gru.json"]["data"]) == trained
+    assert set(files["metrics/imdb/train/tfidf.json"]["data"]) == {"val", "seconds"}
     table = dvc(repo, env, "metrics", "show").stdout.splitlines()
     assert len(table) <= 40 and max(map(len, table)) <= 160, table
 
@@ -350,8 +350,8 @@ def test_a_wording_change_to_the_report_re_runs_only_the_report(pipeline, tmp_pa
     rerun = dvc(repo, env, "repro")
     assert rerun.stdout.count("Running stage") == 1, rerun.stdout
     assert "Running stage 'report'" in rerun.stdout
-    assert (repo / "reports" / "comparison.md").read_text() == (
-        pipeline[0] / "reports" / "comparison.md"
+    assert (repo / "reports" / "imdb" / "comparison.md").read_text() == (
+        pipeline[0] / "reports" / "imdb" / "comparison.md"
     ).read_text()
 
 
@@ -360,7 +360,7 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(prepared, tmp_path):
     store = env["MLFLOW_TRACKING_URI"]
     # Many short epochs so the kill lands mid-training; patience high so none stop early.
     edit_params(repo, train={"epochs": 25, "patience": 25})
-    command = [sys.executable, "stages/train.py", "simple_rnn"]
+    command = [sys.executable, "stages/train.py", "imdb", "simple_rnn"]
     state_file = repo / "checkpoints" / "simple_rnn" / "state.json"
     first = subprocess.Popen(command, cwd=repo, env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
@@ -380,7 +380,7 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(prepared, tmp_path):
     assert f"resuming simple_rnn from its checkpoint after epoch {killed_state['epochs_done']}" in (
         resumed.stderr
     )
-    history = pd.read_csv(repo / "models/simple_rnn/history.csv")
+    history = pd.read_csv(repo / "models/imdb/simple_rnn/history.csv")
     assert history.epoch.tolist() == list(range(1, 26))
     # Bit-identical to a run nobody killed: the same batches, dropout masks and Adam state.
     uninterrupted = subprocess.run(
@@ -388,7 +388,7 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(prepared, tmp_path):
     )
     assert uninterrupted.returncode == 0, uninterrupted.stderr
     assert "resuming" not in uninterrupted.stderr
-    reference = pd.read_csv(repo / "models/simple_rnn/history.csv")
+    reference = pd.read_csv(repo / "models/imdb/simple_rnn/history.csv")
     curves = ["loss", "accuracy", "val_loss", "val_accuracy"]
     pd.testing.assert_frame_equal(history[curves], reference[curves], check_exact=True)
     client = mlflow.MlflowClient(tracking_uri=store)
@@ -461,7 +461,7 @@ def test_a_one_model_change_re_runs_that_models_stages_and_what_reads_them(pipel
     # The ensemble depends on every single model's scores (DVC cannot list a variable number
     # of members), so it re-runs too, in seconds; no other model is trained or scored again.
     ensembles = {f"{kind}@{e}" for e in ENSEMBLES for kind in ("ensemble", "score_ensemble")}
-    expected = {"train@simple_rnn", "score@simple_rnn", *ensembles, "compare", "report"}
+    expected = {"train@imdb-simple_rnn", "score@imdb-simple_rnn", *ensembles, "compare", "report"}
     assert stages_run(repo, env) == expected
 
 
@@ -473,8 +473,8 @@ def test_changing_an_ensembles_members_re_runs_only_the_ensemble_and_what_reads_
     params["ensembles"]["gru_nb"]["members"] = ["lstm", "nb_trigram"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert stages_run(repo, env) == {
-        "ensemble@gru_nb",
-        "score_ensemble@gru_nb",
+        "ensemble@imdb-gru_nb",
+        "score_ensemble@imdb-gru_nb",
         "compare",
         "report",
     }
@@ -487,11 +487,11 @@ def test_a_model_removed_from_params_leaves_compares_outputs(pipeline, tmp_path)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     rerun = dvc(repo, env, "repro")
     assert "Running stage 'compare'" in rerun.stdout
-    assert "lstm" not in metric_files(repo, env)["metrics/test.json"]["data"]
-    assert not (repo / "reports" / "evaluation" / "lstm.json").exists()
-    assert not (repo / "plots" / "roc" / "lstm.csv").exists()
+    assert "lstm" not in metric_files(repo, env)["metrics/imdb/test.json"]["data"]
+    assert not (repo / "reports" / "imdb" / "evaluation" / "lstm.json").exists()
+    assert not (repo / "plots" / "imdb" / "roc" / "lstm.csv").exists()
     assert "lstm" not in evaluation_of(repo, "order")["on_top"]
-    assert "| lstm |" not in (repo / "reports" / "comparison.md").read_text()
+    assert "| lstm |" not in (repo / "reports" / "imdb" / "comparison.md").read_text()
 
 
 # A light stage's command -> the libraries it must not import: each costs seconds at start.
@@ -499,8 +499,8 @@ LIGHT_STAGES = {
     "probes": (["stages/probes.py"], ["tensorflow", "keras", "mlflow", "sklearn", "skops"]),
     "compare": (["stages/compare.py"], ["tensorflow", "keras", "mlflow", "skops", "matplotlib"]),
     "report": (["stages/report.py"], ["tensorflow", "keras", "skops"]),  # MLflow loads sklearn
-    "score_ensemble": (["stages/score.py", "gru_nb"], ["tensorflow", "keras", "skops"]),
-    "ensemble": (["stages/ensemble.py", "gru_nb"], ["tensorflow", "keras", "skops", "matplotlib"]),
+    "score_ensemble": (["stages/score.py", "imdb", "gru_nb"], ["tensorflow", "keras", "skops"]),
+    "ensemble": (["stages/ensemble.py", "imdb", "gru_nb"], ["tensorflow", "keras", "skops", "matplotlib"]),
 }
 
 

@@ -22,7 +22,7 @@ def test_experiment_command_passes_only_the_overridden_params_to_dvc():
         "dvc",
         "exp",
         "run",
-        "train@gru",
+        "train@imdb-gru",
         "-Strain.epochs=3",
         "-Smodels.gru.learning_rate=3e-3",
         "-Smodels.gru.units=128",

@@ -52,7 +52,7 @@ def other_family(pipeline, champion):
     repo, env, _ = pipeline
     _, champion_name = champion
     other = "lstm" if champion_name.startswith("tfidf") else "tfidf"
-    run_id = json.loads((repo / "models" / other / "mlflow.json").read_text())["run_id"]
+    run_id = json.loads((repo / "models" / "imdb" / other / "mlflow.json").read_text())["run_id"]
     with scoring_server(f"runs:/{run_id}/{other}", repo, env) as url:  # named after the model
         yield url, f"runs:/{run_id}/{other}", other
 

@@ -116,7 +116,7 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(server_pipeline,
     champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
     assert champion.run_id in set(runs.run_id)
     assert client.get_run(parent.run_id).data.tags["champion"] == champion.tags["model_name"]
-    record = json.loads((repo / "models" / "tfidf" / "mlflow.json").read_text())
+    record = json.loads((repo / "models" / "imdb" / "tfidf" / "mlflow.json").read_text())
     assert record["tracking_uri"] == team_server
 
 
@@ -173,7 +173,7 @@ def test_mlflow_run_train_nests_the_model_run_under_the_project_run(tmp_path, ti
     assert child["tags.dvc_exp_name"]  # ran as a DVC experiment: `dvc exp show` lists it
     # The project's own store is recorded relative to the project: true after `dvc pull`
     # on another machine, where an absolute path would point at nothing.
-    record = json.loads((repo / "models" / "gru" / "mlflow.json").read_text())
+    record = json.loads((repo / "models" / "imdb" / "gru" / "mlflow.json").read_text())
     assert record["tracking_uri"] == "sqlite:///mlflow.db"
     assert record["model_id"] and record["model_uri"] == f"models:/{record['model_id']}"
 
@@ -195,7 +195,7 @@ def test_queued_experiments_on_two_workers_land_in_the_repo_store(tmp_path, tiny
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "prepared")
     for units in (8, 16):
-        dvc(repo, env, "exp", "run", "--queue", "train@gru", "-S", f"models.gru.units={units}")
+        dvc(repo, env, "exp", "run", "--queue", "train@imdb-gru", "-S", f"models.gru.units={units}")
     dvc(repo, env, "queue", "start", "-j", "2")
     try:
         wait_for_queue(repo, env)
@@ -239,7 +239,7 @@ def test_dvc_push_then_pull_in_a_fresh_clone_needs_no_retraining(pipeline, tmp_p
     git(tmp_path, "clone", "-q", str(repo), str(clone))
     dvc(clone, env, "pull")
     for name in MODELS + ENSEMBLES:
-        assert (clone / "models" / name / "mlflow.json").exists()
+        assert (clone / "models" / "imdb" / name / "mlflow.json").exists()
     assert (clone / "data" / "prepared").is_dir()
     status = dvc(clone, env, "status")
     assert "up to date" in status.stdout, status.stdout
@@ -252,20 +252,20 @@ def test_an_unreachable_tracking_server_fails_the_stage_in_seconds(pipeline, tmp
     uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     env = project_env(uri)
     started = time.monotonic()
-    result = dvc(repo, env, "repro", "--force", "--single-item", "train@lstm", check=False)
+    result = dvc(repo, env, "repro", "--force", "--single-item", "train@imdb-lstm", check=False)
     elapsed = time.monotonic() - started
     assert result.returncode != 0
     assert f"MLflow tracking server {uri} is not reachable" in result.stderr
     assert "imdb-sentiment tracking-server" in result.stderr
     assert elapsed < 60, f"took {elapsed:.0f}s to fail"
-    assert not (repo / "models" / "lstm").exists()
+    assert not (repo / "models" / "imdb" / "lstm").exists()
     leftovers = {p.name for p in (repo / "models").iterdir()} - {
         ".gitignore",
         *MODELS,
         *ENSEMBLES,
     }
     assert not leftovers  # no half-written temp folder either
-    assert not (repo / "checkpoints" / "lstm").exists()
+    assert not (repo / "checkpoints" / "imdb" / "lstm").exists()
 
 
 def test_scoring_never_touches_the_registry_and_promote_moves_the_champion(pipeline, tmp_path):
@@ -279,7 +279,7 @@ def test_scoring_never_touches_the_registry_and_promote_moves_the_champion(pipel
     other = next(v for v in versions if v.version != champion.version)
     client.set_registered_model_alias("imdb-sentiment", "champion", other.version)
     # What a queued experiment's stage sees: cwd a temporary copy, DVC_ROOT the project.
-    for stage in (["stages/score.py", "gru"], ["stages/compare.py"]):
+    for stage in (["stages/score.py", "imdb", "gru"], ["stages/compare.py"]):
         result = subprocess.run(
             [sys.executable, *stage],
             cwd=copy,
