@@ -71,7 +71,7 @@ def main() -> int:
         results["tiny_pipeline_postgres_server_s"] = round(seconds, 1)
         print("tiny pipeline, PostgreSQL server:", results["tiny_pipeline_postgres_server_s"])
 
-        # Both sweeps start from the same finished pipeline, so only train@imdb-gru and evaluate run.
+        # Both sweeps start from the same finished pipeline: only train@imdb-gru and what follows.
         base = work / "sweep-base"
         shutil.copytree(sqlite_repo, base, symlinks=True)
         git(base, "add", "-A")

@@ -10,7 +10,7 @@ from conftest import section, table_with
 
 from imdb_sentiment.evaluation.headline import evaluation_headline, training_headline
 from imdb_sentiment.files import write_json
-from imdb_sentiment.paths import Outputs
+from imdb_sentiment.paths import CorpusPaths, Outputs
 from imdb_sentiment.report import markdown as md
 from imdb_sentiment.report.comparison import (
     VERDICT_WORDS,

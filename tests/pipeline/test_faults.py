@@ -23,7 +23,7 @@ import yaml
 from conftest import dvc, edit_params, own_copy, postgres_folder, runs_in
 
 from imdb_sentiment.files import atomic_outputs, write_json
-from imdb_sentiment.paths import HEADLINE_FILES, Outputs
+from imdb_sentiment.paths import HEADLINE_FILES, CorpusPaths
 from imdb_sentiment.tracking.services import free_port
 from imdb_sentiment.tracking.team_server import tracking_server
 
@@ -61,12 +61,12 @@ def wait_for(condition, process: subprocess.Popen, timeout: float, what: str) ->
 def test_compare_outputs_are_the_ones_dvc_yaml_declares():
     # atomic_outputs publishes exactly these; an output missing here would be left behind by
     # a killed run (or never appear).
-    stage = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]["compare"]
+    stage = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]["compare"]["do"]
     declared = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
     declared |= {next(iter(m)) if isinstance(m, dict) else m for m in stage["metrics"]}
     declared |= {next(iter(p)) if isinstance(p, dict) else p for p in stage["plots"]}
     assert {str(p) for p in CorpusPaths("imdb").outputs.declared()} == declared
-    report = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]["report"]
+    report = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]["report"]["do"]
     rendered = {next(iter(o)) if isinstance(o, dict) else o for o in report["outs"]}
     assert {str(p) for p in CorpusPaths("imdb").outputs.rendered()} == rendered
 
@@ -193,7 +193,9 @@ def test_a_killed_score_stage_leaves_none_of_its_outputs_and_the_next_repro_comp
         "scores.npz",
     ]
     assert all(compare_outputs(repo).values())
-    assert sorted(p.stem for p in (repo / "metrics" / "imdb").glob("*.json")) == sorted(HEADLINE_FILES)
+    assert sorted(p.stem for p in (repo / "metrics" / "imdb").glob("*.json")) == sorted(
+        HEADLINE_FILES
+    )
     assert "up to date" in dvc(repo, env, "status").stdout
     # The killed run's staging folder (ignored by git) goes when score@imdb-gru next runs.
     dvc(repo, env, "repro", "--force", "--single-item", "score@imdb-gru")

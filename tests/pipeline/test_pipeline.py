@@ -33,15 +33,17 @@ from imdb_sentiment.serving.predictors import load_predictor
 pytestmark = pytest.mark.slow
 
 STAGES = [
-    "download",
-    "prepare",
-    "probes",
-    "compare",
-    "report",
+    "download@imdb",
+    "prepare@imdb",
+    "probes@imdb",
+    "compare@imdb",
+    "report@imdb",
     *[f"train@imdb-{m}" for m in MODELS[:4]],
 ] + [f"baseline@imdb-{m}" for m in MODELS[4:]]
 STAGES += [f"score@imdb-{m}" for m in MODELS[:4]] + [f"score_baseline@imdb-{m}" for m in MODELS[4:]]
-STAGES += [f"ensemble@imdb-{m}" for m in ENSEMBLES] + [f"score_ensemble@imdb-{m}" for m in ENSEMBLES]
+STAGES += [f"ensemble@imdb-{m}" for m in ENSEMBLES] + [
+    f"score_ensemble@imdb-{m}" for m in ENSEMBLES
+]
 EVALUATED = [*MODELS, *ENSEMBLES]
 PER_MODEL = ["test"]  # with the answer, all `dvc metrics show` holds besides training's
 HEADLINE = [*PER_MODEL, "head_to_head", "on_top"]
@@ -59,7 +61,8 @@ def metric_files(repo: Path, env: dict) -> dict[str, dict]:
 
 
 def model_runs(env: dict) -> pd.DataFrame:
-    return runs_in(env["MLFLOW_TRACKING_URI"]).set_index("tags.mlflow.runName")
+    runs = runs_in(env["MLFLOW_TRACKING_URI"], **{"tags.corpus": "imdb"})
+    return runs.set_index("tags.model_name")
 
 
 def client_of(env: dict) -> mlflow.MlflowClient:
@@ -145,7 +148,9 @@ def test_runs_carry_their_dataset_system_metrics_and_model_linked_test_metrics(p
     repo, env, _ = pipeline
     client = client_of(env)
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    (prepared,) = [o for o in lock["stages"]["prepare"]["outs"] if o["path"] == "data/prepared/imdb"]
+    (prepared,) = [
+        o for o in lock["stages"]["prepare@imdb"]["outs"] if o["path"] == "data/prepared/imdb"
+    ]
     digest = prepared["md5"].removesuffix(".dir")
     for name, row in model_runs(env).iterrows():
         run = client.get_run(row.run_id)
@@ -187,7 +192,9 @@ def test_logged_model_takes_raw_text_and_matches_the_in_process_predictor(pipeli
         served = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"text": reviews}))
         assert list(served.columns) == ["probability", "label"]
         assert served.label.isin(["positive", "negative"]).all()
-        local = load_predictor(repo / "models" / "imdb" / name / "predictor").positive_probability(reviews)
+        local = load_predictor(repo / "models" / "imdb" / name / "predictor").positive_probability(
+            reviews
+        )
         assert served.probability.tolist() == pytest.approx(local.tolist(), abs=1e-6)
 
 
@@ -349,7 +356,7 @@ def test_a_wording_change_to_the_report_re_runs_only_the_report(pipeline, tmp_pa
     renderer.write_text(renderer.read_text() + "\n# a wording change\n")
     rerun = dvc(repo, env, "repro")
     assert rerun.stdout.count("Running stage") == 1, rerun.stdout
-    assert "Running stage 'report'" in rerun.stdout
+    assert "Running stage 'report@imdb'" in rerun.stdout
     assert (repo / "reports" / "imdb" / "comparison.md").read_text() == (
         pipeline[0] / "reports" / "imdb" / "comparison.md"
     ).read_text()
@@ -461,7 +468,13 @@ def test_a_one_model_change_re_runs_that_models_stages_and_what_reads_them(pipel
     # The ensemble depends on every single model's scores (DVC cannot list a variable number
     # of members), so it re-runs too, in seconds; no other model is trained or scored again.
     ensembles = {f"{kind}@{e}" for e in ENSEMBLES for kind in ("ensemble", "score_ensemble")}
-    expected = {"train@imdb-simple_rnn", "score@imdb-simple_rnn", *ensembles, "compare", "report"}
+    expected = {
+        "train@imdb-simple_rnn",
+        "score@imdb-simple_rnn",
+        *ensembles,
+        "compare@imdb",
+        "report@imdb",
+    }
     assert stages_run(repo, env) == expected
 
 
@@ -475,8 +488,8 @@ def test_changing_an_ensembles_members_re_runs_only_the_ensemble_and_what_reads_
     assert stages_run(repo, env) == {
         "ensemble@imdb-gru_nb",
         "score_ensemble@imdb-gru_nb",
-        "compare",
-        "report",
+        "compare@imdb",
+        "report@imdb",
     }
 
 
@@ -486,7 +499,7 @@ def test_a_model_removed_from_params_leaves_compares_outputs(pipeline, tmp_path)
     del params["models"]["lstm"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     rerun = dvc(repo, env, "repro")
-    assert "Running stage 'compare'" in rerun.stdout
+    assert "Running stage 'compare@imdb'" in rerun.stdout
     assert "lstm" not in metric_files(repo, env)["metrics/imdb/test.json"]["data"]
     assert not (repo / "reports" / "imdb" / "evaluation" / "lstm.json").exists()
     assert not (repo / "plots" / "imdb" / "roc" / "lstm.csv").exists()
@@ -496,11 +509,20 @@ def test_a_model_removed_from_params_leaves_compares_outputs(pipeline, tmp_path)
 
 # A light stage's command -> the libraries it must not import: each costs seconds at start.
 LIGHT_STAGES = {
-    "probes": (["stages/probes.py"], ["tensorflow", "keras", "mlflow", "sklearn", "skops"]),
-    "compare": (["stages/compare.py"], ["tensorflow", "keras", "mlflow", "skops", "matplotlib"]),
-    "report": (["stages/report.py"], ["tensorflow", "keras", "skops"]),  # MLflow loads sklearn
+    "probes": (["stages/probes.py", "imdb"], ["tensorflow", "keras", "mlflow", "sklearn", "skops"]),
+    "compare": (
+        ["stages/compare.py", "imdb"],
+        ["tensorflow", "keras", "mlflow", "skops", "matplotlib"],
+    ),
+    "report": (
+        ["stages/report.py", "imdb"],
+        ["tensorflow", "keras", "skops"],
+    ),  # MLflow loads sklearn
     "score_ensemble": (["stages/score.py", "imdb", "gru_nb"], ["tensorflow", "keras", "skops"]),
-    "ensemble": (["stages/ensemble.py", "imdb", "gru_nb"], ["tensorflow", "keras", "skops", "matplotlib"]),
+    "ensemble": (
+        ["stages/ensemble.py", "imdb", "gru_nb"],
+        ["tensorflow", "keras", "skops", "matplotlib"],
+    ),
 }
 
 

@@ -98,7 +98,7 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(server_pipeline,
     staged = runs[runs["tags.dvc_stage"].notna()]  # every run a pipeline stage started
     assert set(staged.run_id) == set(children.run_id)  # none floats free, none took over
     assert set(children.experiment_id) == {parent.experiment_id}
-    runs = children.set_index("tags.mlflow.runName")
+    runs = children.set_index("tags.model_name")
     assert sorted(runs.index) == sorted(FEW_MODELS + ENSEMBLES)
     assert (runs.status == "FINISHED").all()
     assert runs["metrics.test_accuracy"].between(0, 1).all()
@@ -164,7 +164,7 @@ def test_mlflow_run_train_nests_the_model_run_under_the_project_run(tmp_path, ti
     assert parent["params.model"] == "gru"
     assert parent["params.units"] == "12"
     children = runs[runs["tags.mlflow.parentRunId"] == parent.run_id]
-    assert list(children["tags.mlflow.runName"]) == ["gru"]
+    assert list(children["tags.mlflow.runName"]) == ["imdb/gru"]
     child = children.iloc[0]
     assert child.status == "FINISHED"
     assert child["params.model.units"] == "12"
@@ -191,7 +191,7 @@ def test_mlflow_run_rejects_a_bad_parameter_before_dvc_starts(tmp_path, tiny_arc
 def test_queued_experiments_on_two_workers_land_in_the_repo_store(tmp_path, tiny_archive):
     repo = tiny_repo(tmp_path / "repo", tiny_archive)
     env = default_store_env()  # the repo's own mlflow.db, created by the racing workers
-    dvc(repo, env, "repro", "prepare")
+    dvc(repo, env, "repro", "prepare@imdb")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "prepared")
     for units in (8, 16):
@@ -204,7 +204,7 @@ def test_queued_experiments_on_two_workers_land_in_the_repo_store(tmp_path, tiny
     shown = json.loads(dvc(repo, env, "exp", "show", "--json").stdout)
     names = {exp["name"] for rev in shown for exp in rev.get("experiments") or []}
     assert len(names) == 2, dvc(repo, env, "queue", "status").stdout
-    runs = runs_in(local_store(repo), **{"tags.mlflow.runName": "gru"})
+    runs = runs_in(local_store(repo), **{"tags.mlflow.runName": "imdb/gru"})
     assert set(runs["tags.dvc_exp_name"]) == names
     assert set(runs["params.model.units"]) == {"8", "16"}
     assert (runs.status == "FINISHED").all()
@@ -279,7 +279,7 @@ def test_scoring_never_touches_the_registry_and_promote_moves_the_champion(pipel
     other = next(v for v in versions if v.version != champion.version)
     client.set_registered_model_alias("imdb-sentiment", "champion", other.version)
     # What a queued experiment's stage sees: cwd a temporary copy, DVC_ROOT the project.
-    for stage in (["stages/score.py", "imdb", "gru"], ["stages/compare.py"]):
+    for stage in (["stages/score.py", "imdb", "gru"], ["stages/compare.py", "imdb"]):
         result = subprocess.run(
             [sys.executable, *stage],
             cwd=copy,
@@ -312,7 +312,7 @@ def tuning_repo(tmp_path_factory, tiny_archive):
     repo = tiny_repo(tmp_path_factory.mktemp("tuning-repo"), tiny_archive)
     edit_params(repo, train={"epochs": 3, "patience": 2})
     git(repo, "commit", "-qam", "three epochs a trial")
-    dvc(repo, default_store_env(), "repro", "prepare")
+    dvc(repo, default_store_env(), "repro", "prepare@imdb")
     return repo
 
 
