@@ -164,7 +164,7 @@ def isolated_process_state() -> Iterator[None]:
 # server), and the group of tests each one's users form. Under pytest-xdist (`-n 2 --dist
 # loadgroup`, pyproject.toml) every test of a group is sent to the same worker, so each fixture
 # is built once, not once per worker. The team server's group holds the pipeline logged to it.
-SHARED_FIXTURES = {"team_tracking": "team", "pipeline": "pipeline"}
+SHARED_FIXTURES = {"team_tracking": "team", "pipeline": "pipeline", "corpora": "corpora"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups off the markers
@@ -199,6 +199,19 @@ def pipeline(tmp_path_factory, tiny_archive):
     env = project_env(f"sqlite:///{store / 'mlflow.db'}")
     first = dvc(repo, env, "repro")
     promote(repo, env)  # what `make run` does after `dvc repro`
+    return repo, env, first
+
+
+@pytest.fixture(scope="session")
+def corpora(tmp_path_factory, tiny_archive, tiny_treebank):
+    """A repo copy whose pipeline has run once on both corpora (the tiny archive and the tiny
+    treebank, a few models each), promoted; its env and repro output."""
+    build_once(tmp_path_factory, "corpora")
+    repo = tiny_repo(tmp_path_factory.mktemp("corpora"), tiny_archive, FEW_MODELS, tiny_treebank)
+    store = tmp_path_factory.mktemp("corpora-mlflow")
+    env = project_env(f"sqlite:///{store / 'mlflow.db'}")
+    first = dvc(repo, env, "repro")
+    promote(repo, env)
     return repo, env, first
 
 

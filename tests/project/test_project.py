@@ -22,7 +22,8 @@ def test_experiment_command_passes_only_the_overridden_params_to_dvc():
         "dvc",
         "exp",
         "run",
-        "train@imdb-gru",
+        "train@imdb-gru",  # the shared defaults change: the model trains on every corpus
+        "train@sst2-gru",
         "-Strain.epochs=3",
         "-Smodels.gru.learning_rate=3e-3",
         "-Smodels.gru.units=128",
