@@ -2,13 +2,12 @@
 
 from imdb_sentiment.cli import run_stage
 from imdb_sentiment.params import load_params_file
-from imdb_sentiment.paths import SUMMARY, CorpusPaths
-from imdb_sentiment.report.summary import render_summary
+from imdb_sentiment.report.summary import SUMMARY, corpus_summary_file, render_summary
 
 
 def main() -> None:
     corpora = load_params_file().corpora
-    render_summary([CorpusPaths(corpus).summary for corpus in corpora], SUMMARY)
+    render_summary([corpus_summary_file(corpus) for corpus in corpora], SUMMARY)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from imdb_sentiment.evaluation.transfer import corpus_summary
 from imdb_sentiment.files import write_json
 from imdb_sentiment.params import load_params_file
 from imdb_sentiment.paths import CorpusPaths
+from imdb_sentiment.report.summary import corpus_summary_file
 
 
 def main() -> None:
@@ -15,7 +16,7 @@ def main() -> None:
     summary = corpus_summary(
         params.corpus, probes, paths.models, paths.outputs.evaluation, params.seed
     )
-    write_json(paths.summary, summary)
+    write_json(corpus_summary_file(params.corpus), summary)
 
 
 if __name__ == "__main__":

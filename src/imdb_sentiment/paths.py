@@ -81,22 +81,12 @@ class CorpusPaths:
         return Path("plots") / self.corpus / "review_lengths.csv"
 
     @property
-    def summary(self) -> Path:
-        return CORPUS_SUMMARIES / f"{self.corpus}.json"
-
-    @property
     def outputs(self) -> Outputs:
         return Outputs(
             Path("metrics") / self.corpus,
             Path("plots") / self.corpus,
             Path("reports") / self.corpus,
         )
-
-
-# What every corpus's pipeline found, in one file each (transfer@CORPUS), and the summary
-# that sets them side by side (the summary stage).
-CORPUS_SUMMARIES = Path("reports/corpora")
-SUMMARY = Path("reports/summary.md")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,14 @@ from imdb_sentiment.report import markdown as md
 log = logging.getLogger(__name__)
 
 ROLE_NAMES = {"champion": "champion", "best_recurrent": "best recurrent", "best_bag": "best bag"}
+# What every corpus's pipeline found, one file each (transfer@CORPUS), and the summary that
+# sets them side by side (the summary stage).
+CORPUS_SUMMARIES = Path("reports/corpora")
+SUMMARY = Path("reports/summary.md")
+
+
+def corpus_summary_file(corpus: str) -> Path:
+    return CORPUS_SUMMARIES / f"{corpus}.json"
 
 
 def render_summary(files: list[Path], out: Path) -> Path:
