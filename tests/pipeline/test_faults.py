@@ -61,19 +61,25 @@ def wait_for(condition, process: subprocess.Popen, timeout: float, what: str) ->
 def test_compare_outputs_are_the_ones_dvc_yaml_declares():
     # atomic_outputs publishes exactly these; an output missing here would be left behind by
     # a killed run (or never appear).
-    stage = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]["compare"]["do"]
+    # Each corpus's compare@CORPUS and report@CORPUS (DVC's foreach puts the corpus for ${key}).
+    stages = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]
+    stage, report = stages["compare"]["do"], stages["report"]["do"]
     declared = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
     declared |= {next(iter(m)) if isinstance(m, dict) else m for m in stage["metrics"]}
     declared |= {next(iter(p)) if isinstance(p, dict) else p for p in stage["plots"]}
-    assert {str(p) for p in CorpusPaths("imdb").outputs.declared()} == declared
-    report = yaml.safe_load(Path("dvc.yaml").read_text())["stages"]["report"]["do"]
     rendered = {next(iter(o)) if isinstance(o, dict) else o for o in report["outs"]}
-    assert {str(p) for p in CorpusPaths("imdb").outputs.rendered()} == rendered
+    for corpus in ("imdb", "sst2"):
+        outputs = CorpusPaths(corpus).outputs
+        named = {path.replace("${key}", corpus) for path in declared}
+        assert {str(p) for p in outputs.declared()} == named
+        assert {str(p) for p in outputs.rendered()} == {
+            p.replace("${key}", corpus) for p in rendered
+        }
 
 
 def test_staged_outputs_replace_all_at_once_or_none(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write_json("metrics/imdb/old.json", {"old": 1})
+    write_json("metrics/old.json", {"old": 1})
     Path(".evaluate.partial/metrics").mkdir(parents=True)  # what a killed run leaves
     with pytest.raises(RuntimeError), atomic_outputs(["metrics", "report.md"], "evaluate") as s:
         write_json(s / "metrics" / "new.json", {"new": 1})
