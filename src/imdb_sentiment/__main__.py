@@ -58,18 +58,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     tune = commands.add_parser(
         "tune",
         help="search a recurrent model's settings on the validation split (resumable)",
-        description="Run each named model's Optuna study (every trial a nested MLflow run) up "
-        "to --trials finished trials, then rewrite reports/tuning.json and the tuning.md rendered "
-        "from it. Needs `dvc repro prepare`.",
+        description="Run each named model's Optuna study on a corpus (every trial a nested "
+        "MLflow run) up to --trials finished trials, then rewrite reports/CORPUS/tuning.json and "
+        "the tuning.md rendered from it. Needs `dvc repro prepare`.",
     )
     tune.add_argument("names", nargs="*", help="keys of params.yaml `models:` (default: all)")
+    tune.add_argument(
+        "--corpus",
+        help="a key of params.yaml `corpora:` whose validation split the search uses (default: "
+        "the first, whose winners are the shared defaults; another's go to its overrides)",
+    )
     tune.add_argument("--trials", type=int, default=20, help="finished trials per study")
     tune.add_argument("--storage", help="Optuna storage URL (default sqlite:///tuning.db)")
     tune.add_argument(
         "--write-params", action="store_true", help="put each winner into params.yaml"
     )
     tune.add_argument(
-        "--report", action="store_true", help="only rewrite reports/tuning.json and .md"
+        "--report", action="store_true", help="only rewrite reports/CORPUS/tuning.json and .md"
     )
     tune.add_argument(
         "--heartbeat",
@@ -154,7 +159,13 @@ def _tune(args: argparse.Namespace) -> int:
         raise UserError(f"--heartbeat must be >= 1 second, got {args.heartbeat}")
     run_stage(
         lambda: run_command(
-            args.names, args.trials, args.storage, args.write_params, args.report, args.heartbeat
+            args.names,
+            args.trials,
+            args.storage,
+            args.write_params,
+            args.report,
+            args.heartbeat,
+            args.corpus,
         ),
         tensorflow=not args.report,
     )

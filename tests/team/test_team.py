@@ -421,7 +421,7 @@ def test_two_workers_share_one_study_through_the_team_server(team_tracking, tuni
 
     # --write-params on each machine picks the winner the generated report names.
     for repo, output in zip(repos, outputs, strict=True):
-        report = (repo / "reports" / "tuning.md").read_text()
+        report = (repo / "reports" / "imdb" / "tuning.md").read_text()
         winner = int(re.search(r"Winner: trial (\d+)", report).group(1))
         assert "params.yaml has it." in report
         entry = yaml.safe_load((repo / "params.yaml").read_text())["models"]["gru"]

@@ -70,7 +70,7 @@ def test_the_report_is_rendered_from_the_json_file_it_writes_beside_it(tmp_path)
     params = load_params(REPO / "params.yaml")
     summary = tuning_summary({}, params, n_val=2500)
     report = write_report(summary, tmp_path)
-    assert read_json(tmp_path / "reports" / "tuning.json") == summary
+    assert read_json(tmp_path / "reports" / "imdb" / "tuning.json") == summary
     assert report.read_text() == render(summary)
     assert summary["studies"] == []
 
@@ -223,12 +223,18 @@ def test_a_tiny_search_nests_its_trials_resumes_and_writes_the_winner(tuning_set
     params_copy = root / "params.yaml"
     shutil.copyfile(REPO / "params.yaml", params_copy)
     chosen = chosen_trial(study, n_val=2498)
-    entry = write_winner("gru", study, params_copy, n_val=2498)
+    entry = write_winner("gru", study, params_copy, n_val=2498, corpus="imdb")
     assert entry == {"arch": "gru", **chosen.params}
     text = params_copy.read_text()
     assert "# One train@NAME stage per entry" in text  # comments survive
     written = load_params(params_copy).models["gru"]
     assert written.units == chosen.params["units"]
+    # Another corpus's winner goes to its overrides, and the shared defaults stay.
+    shared = params_copy.read_text()
+    write_winner("gru", study, params_copy, n_val=2498, corpus="sst2")
+    sst2 = load_params(params_copy, corpus="sst2").models["gru"]
+    assert sst2.units == chosen.params["units"]
+    assert yaml.safe_load(params_copy.read_text())["models"] == yaml.safe_load(shared)["models"]
 
     (gru,) = tuning_summary({"gru": study}, params, n_val=2498)["studies"]
     assert (gru["trials"], gru["imported"], gru["winner"]["number"]) == (4, 3, chosen.number)

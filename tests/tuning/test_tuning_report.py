@@ -28,6 +28,7 @@ def summary() -> dict:
     best, winner = trial(7, 0.8891, 864.0, True), trial(3, 0.8883, 253.4, True)
     outside = trial(1, 0.8747, None, False)
     return {
+        "corpus": "imdb",
         "objective": "best_val_accuracy",
         "search_space": {
             "units": {"choices": [16, 32, 64]},
@@ -59,7 +60,7 @@ def summary() -> dict:
 
 def test_the_method_comes_from_the_data(summary):
     text = render(summary)
-    assert "(1,234 reviews)" in text and "`best_val_accuracy`" in text
+    assert "imdb's validation split (1,234 texts)" in text and "`best_val_accuracy`" in text
     assert "`train.epochs` 6, `train.patience` 3" in text
     assert "after epoch 2 to 4" in text and "once 5 trials have finished" in text
     # The space searched is the JSON's, nothing more.
@@ -109,5 +110,5 @@ def test_no_complete_trial_and_no_study(summary):
 
 
 def test_the_committed_report_is_the_rendering_of_its_json():
-    summary = read_json(REPO / "reports" / "tuning.json")
-    assert (REPO / "reports" / "tuning.md").read_text() == render(summary)
+    summary = read_json(REPO / "reports" / "imdb" / "tuning.json")
+    assert (REPO / "reports" / "imdb" / "tuning.md").read_text() == render(summary)

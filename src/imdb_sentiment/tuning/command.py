@@ -1,8 +1,9 @@
 """`imdb-sentiment tune`: the tuning search, a resumable Optuna study per model, every trial a
-nested MLflow run; then reports/tuning.{json,md} from the studies.
+nested MLflow run; then reports/CORPUS/tuning.{json,md} from the studies.
 
-    imdb-sentiment tune lstm --trials 20       # run lstm's study up to 20 finished trials
-    imdb-sentiment tune --report               # rewrite reports/tuning.{json,md} from the studies
+    imdb-sentiment tune lstm --trials 20       # run lstm's study (IMDB) up to 20 finished trials
+    imdb-sentiment tune --corpus sst2 gru      # the same search on SST-2's validation split
+    imdb-sentiment tune --report               # rewrite reports/imdb/tuning.{json,md}
 
 The parts, one job each: the space (tuning_space), the study in its store (tuning_study), the
 workers that share it (tuning_workers), its history, winner and summary (tuning_history), the
@@ -30,8 +31,10 @@ from imdb_sentiment.tuning.workers import tune
 
 log = logging.getLogger(__name__)
 
-REPORT = Path("reports/tuning.md")
-REPORT_DATA = Path("reports/tuning.json")  # the numbers REPORT is rendered from
+
+def report_files(corpus: str) -> tuple[Path, Path]:
+    """A corpus's tuning report and the numbers it is rendered from: reports/CORPUS/tuning.*"""
+    return Path("reports") / corpus / "tuning.md", Path("reports") / corpus / "tuning.json"
 
 
 def run_command(
@@ -41,12 +44,14 @@ def run_command(
     write_params: bool,
     report_only: bool,
     heartbeat: int | None = None,
+    corpus: str | None = None,
 ) -> int:
-    """`imdb-sentiment tune`: search each named model, then rewrite the report."""
+    """`imdb-sentiment tune`: search each named model on a corpus (the first one unless
+    named), then rewrite that corpus's report."""
     from imdb_sentiment.params import load_params
 
     params_path = project_root() / "params.yaml"
-    params = load_params(params_path)  # the first corpus's (IMDB's): its winners are the defaults
+    params = load_params(params_path, corpus)
     prepared_dir = project_root() / CorpusPaths(params.corpus).prepared
     storage_url = storage_url or default_storage()
     if not report_only:
@@ -55,13 +60,14 @@ def run_command(
                 name, params, prepared_dir, trials, storage_url, heartbeat or HEARTBEAT_SECONDS
             )
             if write_params and any(t.state == TrialState.COMPLETE for t in study.trials):
-                entry = write_winner(name, study, params_path, validation_size(prepared_dir))
-                log.info("params.yaml models.%s <- %s", name, entry)
-            params = load_params(params_path)
+                n_val = validation_size(prepared_dir)
+                entry = write_winner(name, study, params_path, n_val, params.corpus)
+                log.info("params.yaml: %s's %s <- %s", params.corpus, name, entry)
+            params = load_params(params_path, params.corpus)
     n_val = validation_size(prepared_dir)
     summary = tuning_summary(current_studies(params, prepared_dir, storage_url), params, n_val)
     report = write_report(summary, project_root())
-    log.info("wrote %s and %s", project_root() / REPORT_DATA, report)
+    log.info("wrote %s and its numbers", report)
     return 0
 
 
@@ -88,10 +94,12 @@ def validation_size(prepared_dir: Path) -> int:
 
 
 def write_report(summary: dict[str, Any], root: Path) -> Path:
-    """``summary`` to ROOT/reports/tuning.json, then tuning.md rendered from that file alone."""
+    """``summary`` to ROOT/reports/CORPUS/tuning.json, then tuning.md rendered from that file
+    alone."""
     from imdb_sentiment.tuning.report import render
 
-    write_json(root / REPORT_DATA, summary)
-    with atomic_path(root / REPORT) as tmp:
-        tmp.write_text(render(read_json(root / REPORT_DATA)))
-    return root / REPORT
+    report, data = report_files(summary["corpus"])
+    write_json(root / data, summary)
+    with atomic_path(root / report) as tmp:
+        tmp.write_text(render(read_json(root / data)))
+    return root / report

@@ -1,5 +1,5 @@
 """What a tuning study has tried: its finished trials saved to (and restored from) git's
-``tuning/<study>.json``, the rule that picks its winner, and the numbers reports/tuning.json
+``tuning/<study>.json``, the rule that picks its winner, and the numbers reports/CORPUS/tuning.json
 holds.
 
 The history lets a fresh clone or another machine start its store from the trials already
@@ -109,9 +109,10 @@ def winner(study: optuna.Study, n_val: int) -> dict[str, Any]:
 def tuning_summary(
     studies: dict[str, optuna.Study], params: Params, n_val: int, top: int = 10
 ) -> dict[str, Any]:
-    """The numbers of reports/tuning.md: the space searched, the budget, the pruner, and per
+    """The numbers of reports/CORPUS/tuning.md: the space searched, the budget, the pruner, and per
     model what was tried and what won (the ``top`` complete trials by val accuracy)."""
     return {
+        "corpus": params.corpus,
         "objective": OBJECTIVE,
         "search_space": search_space(params.prepare.vocab_size),
         "budget": {"epochs": params.train.epochs, "patience": params.train.patience},

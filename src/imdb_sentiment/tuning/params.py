@@ -11,8 +11,12 @@ from imdb_sentiment.files import atomic_path
 from imdb_sentiment.tuning.history import winner
 
 
-def write_winner(name: str, study: optuna.Study, params_path: Path, n_val: int) -> dict[str, Any]:
-    """Put the study's winner into params.yaml ``models.NAME``; return the entry written."""
+def write_winner(
+    name: str, study: optuna.Study, params_path: Path, n_val: int, corpus: str
+) -> dict[str, Any]:
+    """Put the study's winner into params.yaml: the first corpus's into the shared defaults
+    (``models.NAME``), another corpus's into its overrides (``corpora.CORPUS.models.NAME``).
+    Return the entry written."""
     from ruamel.yaml import YAML
 
     yaml = YAML()  # round-trip: comments and key order survive
@@ -23,8 +27,13 @@ def write_winner(name: str, study: optuna.Study, params_path: Path, n_val: int) 
     )
     document = yaml.load(params_path.read_text())
     entry = winner(study, n_val)
+    if corpus == next(iter(document["corpora"])):
+        target = document["models"][name]
+    else:
+        overrides = document["corpora"][corpus].setdefault("models", {})
+        target = overrides.setdefault(name, {})
     for key, value in entry.items():
-        document["models"][name][key] = value
+        target[key] = value
     with atomic_path(params_path) as tmp, tmp.open("w") as handle:
         yaml.dump(document, handle)
     return entry

@@ -1,5 +1,5 @@
-"""reports/tuning.md from reports/tuning.json (written by `imdb-sentiment tune`): every number
-comes from that file; this module knows nothing of Optuna or training."""
+"""reports/CORPUS/tuning.md from reports/CORPUS/tuning.json (written by `imdb-sentiment tune`):
+every number comes from that file; this module knows nothing of Optuna or training."""
 
 from __future__ import annotations
 
@@ -36,9 +36,10 @@ def method(summary: dict[str, Any]) -> list[str]:
         else f"epoch {pruner['first_epoch']} to {pruner['last_epoch']}"
     )
     return [
-        f"Rendered from `reports/tuning.json` (`imdb-sentiment tune --report` rewrites both). "
-        f"Every trial is scored by `{summary['objective']}` on the validation split "
-        f"({summary['n_val']:,} reviews); the test set is not used.",
+        f"Rendered from `reports/{summary['corpus']}/tuning.json` (`imdb-sentiment tune "
+        f"--corpus {summary['corpus']} --report` rewrites both). Every trial is scored by "
+        f"`{summary['objective']}` on {summary['corpus']}'s validation split "
+        f"({summary['n_val']:,} texts); the test set is not used.",
         "",
         f"Budget per trial: `train.epochs` {budget['epochs']}, `train.patience` "
         f"{budget['patience']}. Pruning ({pruner['rule']} rule): after {epochs}, a trial "

@@ -60,15 +60,17 @@ def default_storage() -> str:
 
 
 def study_name(name: str, params: Params, prepare_config: dict[str, Any]) -> str:
-    """``NAME-<hash>``: a study is only continued on the data and budget it was started on."""
+    """``CORPUS-NAME-<hash>``: a study is only continued on the data and budget it was
+    started on."""
     basis = {
         "arch": params.models[name].arch,
+        "read": prepare_config["read"],
         "prepare": prepare_config["prepare"],
         "seed": params.seed,
         "train": as_dict(params.train),
     }
     digest = hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:8]
-    return f"{name}-{digest}"
+    return f"{params.corpus}-{name}-{digest}"
 
 
 def open_study(
