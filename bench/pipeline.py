@@ -17,7 +17,9 @@ import numpy as np
 import yaml
 
 from bench import ROOT
+from imdb_sentiment.data.prepare import PreparedPaths
 from imdb_sentiment.files import read_json
+from imdb_sentiment.paths import CorpusPaths
 from imdb_sentiment.tracking.runs import git_commit
 
 log = logging.getLogger(__name__)
@@ -42,14 +44,17 @@ def bench_env() -> dict:
 
 
 def pipeline_stages(params: dict) -> list[str]:
-    """Every stage of the pipeline, in the order `dvc repro` runs them."""
-    stages = ["download", "prepare", *(f"train@{a}" for a in params["models"])]
-    stages += [*(f"baseline@{b}" for b in params["baselines"]), "probes"]
-    stages += [*(f"score@{m}" for m in params["models"])]
-    stages += [*(f"score_baseline@{b}" for b in params["baselines"])]
-    for ensemble in params.get("ensembles", {}):
-        stages += [f"ensemble@{ensemble}", f"score_ensemble@{ensemble}"]
-    return [*stages, "compare", "report"]
+    """Every stage of the pipeline, corpus by corpus, in an order `dvc repro` can run them."""
+    stages = []
+    for c in params["corpora"]:
+        stages += [f"download@{c}", f"prepare@{c}", *(f"train@{c}-{a}" for a in params["models"])]
+        stages += [*(f"baseline@{c}-{b}" for b in params["baselines"]), f"probes@{c}"]
+        stages += [*(f"score@{c}-{m}" for m in params["models"])]
+        stages += [*(f"score_baseline@{c}-{b}" for b in params["baselines"])]
+        for ensemble in params.get("ensembles", {}):
+            stages += [f"ensemble@{c}-{ensemble}", f"score_ensemble@{c}-{ensemble}"]
+        stages += [f"compare@{c}", f"report@{c}"]
+    return [*stages, *(f"transfer@{c}" for c in params["corpora"]), "summary"]
 
 
 def clone_head(clone: Path) -> dict:
@@ -63,7 +68,8 @@ def clone_head(clone: Path) -> dict:
 
 def pin_sources(clone: Path) -> dict:
     params = yaml.safe_load((clone / "params.yaml").read_text())
-    local = [s for s in params["data"]["sources"] if not s["url"].startswith(("http:", "https:"))]
+    sources = [s for corpus in params["corpora"].values() for s in corpus["sources"]]
+    local = [s for s in sources if not s["url"].startswith(("http:", "https:"))]
     if any(not (clone / s["url"]).exists() for s in local):
         for source in local:  # a clone elsewhere: pin the local sources to this checkout's
             source["url"] = str((ROOT / source["url"]).resolve())
@@ -88,7 +94,7 @@ def rescore(clone: Path, cold: dict) -> dict:
     # training headlines (metrics/train/, kept in git) stay the cold run's too: HEAD's copies
     # may come from another machine's run.
     subprocess.run(["git", "fetch", "--quiet", str(ROOT), "HEAD"], cwd=clone, check=True)
-    keep = [":(exclude)dvc.lock", ":(exclude)metrics/train"]
+    keep = [":(exclude)dvc.lock", ":(exclude)metrics/*/train"]
     checkout = ["git", "checkout", "FETCH_HEAD", "--", ".", *keep]
     subprocess.run(checkout, cwd=clone, check=True)
     head = subprocess.run(
@@ -101,7 +107,7 @@ def rescore(clone: Path, cold: dict) -> dict:
     # recorded in dvc.lock, so that the cached repro below retrains nothing.
     record = [sys.executable, "-m", "dvc", "commit", "--force", *trained]
     subprocess.run(record, cwd=clone, check=True)
-    later = [s for s in stages if s not in ("download", "prepare") and s not in trained]
+    later = [s for s in stages if not s.startswith(("download@", "prepare@")) and s not in trained]
     commands = {s: ["dvc", "repro", "--force", "--single-item", s] for s in later}
     commands["promote"] = ["imdb_sentiment", "promote"]
     again = timed(clone, commands)
@@ -150,26 +156,27 @@ def timed(clone: Path, commands: dict) -> dict:
     }
 
 
-def evaluation_of(clone: Path, name: str) -> dict:
-    """The compare stage's detail JSON of model ``name`` in ``clone`` (or ``order``, the
-    answer)."""
-    return read_json(clone / "reports" / "evaluation" / f"{name}.json")
+def evaluation_of(clone: Path, name: str, corpus: str = "imdb") -> dict:
+    """The compare stage's detail JSON of model ``name`` of ``corpus`` in ``clone`` (or
+    ``order``, the answer)."""
+    return read_json(clone / CorpusPaths(corpus).outputs.evaluation / f"{name}.json")
 
 
-def test_reviews(clone: Path) -> int:
-    """How many reviews the prepared test split holds."""
+def test_reviews(clone: Path, corpus: str = "imdb") -> int:
+    """How many texts the corpus's prepared test split holds."""
     import pandas as pd
 
-    reviews = pd.read_parquet(clone / "data/prepared/reviews.parquet", columns=["split"])
+    prepared = PreparedPaths(clone / CorpusPaths(corpus).prepared)
+    reviews = pd.read_parquet(prepared.reviews, columns=["split"])
     return int((reviews.split == "test").sum())
 
 
-def accuracy_at_defaults(clone: Path) -> dict:
+def accuracy_at_defaults(clone: Path, corpus: str = "imdb") -> dict:
     params = yaml.safe_load((clone / "params.yaml").read_text())
     results = {}
     for name in [*params["models"], *params["baselines"], *params.get("ensembles", {})]:
-        metrics = evaluation_of(clone, name)
-        training = read_json(clone / "models" / name / "training.json")
+        metrics = evaluation_of(clone, name, corpus)
+        training = read_json(clone / CorpusPaths(corpus).models / name / "training.json")
         results[name] = {
             "test_accuracy": metrics["test_accuracy"],
             "test_accuracy_ci_low": metrics["test_accuracy_ci_low"],
@@ -184,14 +191,19 @@ def accuracy_at_defaults(clone: Path) -> dict:
     return results
 
 
-def seed_spread(clone: Path, seeds: list[int], models: dict, only: list[str] | None = None) -> dict:
+def seed_spread(
+    clone: Path,
+    seeds: list[int],
+    models: dict,
+    only: list[str] | None = None,
+    corpus: str = "imdb",
+) -> dict:
     """Each recurrent default (or those in ``only``) trained with each of ``seeds`` (weights,
     dropout and batch order; the prepared data and validation split stay the cold run's),
     scored on test, and what it adds on top of the cold run's best bag (weights on
     validation, paired on test). The cold run's own seed is the first entry."""
     import keras
 
-    from imdb_sentiment.data.prepare import PreparedPaths
     from imdb_sentiment.data.text import Vocabulary
     from imdb_sentiment.evaluation.compare import on_top_of
     from imdb_sentiment.evaluation.intervals import is_right, metric_intervals
@@ -200,15 +212,16 @@ def seed_spread(clone: Path, seeds: list[int], models: dict, only: list[str] | N
     from imdb_sentiment.params import BAG_OF_WORDS, load_params
     from imdb_sentiment.serving.predictors import KerasPredictor
 
-    params = load_params(clone / "params.yaml")
-    prepared = PreparedPaths(clone / "data" / "prepared")
+    params = load_params(clone / "params.yaml", corpus)
+    paths = CorpusPaths(corpus)
+    prepared = PreparedPaths(clone / paths.prepared)
     config = read_json(prepared.config)["prepare"]
-    data = load_probes(clone / "data" / "probes")
+    data = load_probes(clone / paths.probes)
     test = data.test
     vocab = Vocabulary.load(prepared.vocab)
-    answer = evaluation_of(clone, "order")
+    answer = evaluation_of(clone, "order", corpus)
     bag = answer["best_bag"]
-    with np.load(score_folder(BAG_OF_WORDS, bag, clone / "scores") / SCORES_FILE) as saved:
+    with np.load(score_folder(BAG_OF_WORDS, bag, clone / paths.scores) / SCORES_FILE) as saved:
         bag_scores = {key: saved[key] for key in ("val", "test")}
     results = {}
     for name, spec in params.models.items():

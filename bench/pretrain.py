@@ -1,7 +1,7 @@
 """The pretraining study: does a language model trained on IMDB's unlabeled reviews make a
 recurrent classifier better than the same classifier from random weights?
 
-    python -m bench.pretrain --prepared data/prepared      # the whole study; a rerun resumes
+    python -m bench.pretrain --prepared data/prepared/imdb      # the whole study; a rerun resumes
     python -m bench.pretrain --seeds 44 --results b.json   # a second process, other seeds ...
     python -m bench.pretrain --merge b.json                # ... joined before the summary
 
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--prepared", type=Path, default=ROOT / "data" / "prepared")
+    parser.add_argument("--prepared", type=Path, default=ROOT / "data" / "prepared" / "imdb")
     parser.add_argument(
         "--archive", type=Path, default=ROOT.parent / "shared" / "data" / "aclImdb_v1_full.tar.gz"
     )

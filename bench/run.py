@@ -52,7 +52,9 @@ from bench.throughput import (
     matmul_gflops,
     throughput,
 )
+from imdb_sentiment.data.prepare import PreparedPaths
 from imdb_sentiment.files import read_json, write_json
+from imdb_sentiment.paths import CorpusPaths
 from imdb_sentiment.tracking.runs import git_commit
 
 log = logging.getLogger(__name__)
@@ -264,9 +266,12 @@ def serving(clone: Path) -> list[dict]:
 
     os.chdir(clone)  # the clone's MLflow store is the default one there
     mlflow.set_tracking_uri(tracking_uri())
-    reviews = pd.read_parquet(clone / "data/prepared/reviews.parquet", columns=["split", "text"])
+    imdb = CorpusPaths("imdb")
+    reviews = pd.read_parquet(
+        PreparedPaths(clone / imdb.prepared).reviews, columns=["split", "text"]
+    )
     reviews = reviews[reviews.split == "test"].text.tolist()
-    tfidf_run = read_json(clone / "models/tfidf/mlflow.json")["run_id"]
+    tfidf_run = read_json(clone / imdb.models / "tfidf" / "mlflow.json")["run_id"]
     return [
         {**load_test(uri, reviews, SETTINGS, cwd=clone), "settings": SETTINGS}
         for uri in ("models:/imdb-sentiment@champion", f"runs:/{tfidf_run}/tfidf")
@@ -279,7 +284,8 @@ def serving_soak(clone: Path) -> dict:
 
     os.chdir(clone)  # as serving(): the clone's MLflow store is the default one there
     settings = soak.parser().parse_args([])
-    result = soak.run_soak(tracking_uri(), clone / "data/prepared/reviews.parquet", settings, clone)
+    reviews = PreparedPaths(clone / CorpusPaths("imdb").prepared).reviews
+    result = soak.run_soak(tracking_uri(), reviews, settings, clone)
     write_json(SOAK_JSON, result)
     return result
 

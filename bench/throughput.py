@@ -51,7 +51,7 @@ def tutorial_data(clone: Path) -> tuple[np.ndarray, np.ndarray]:
 
     from imdb_sentiment.data.text import Vocabulary, encode_tokens, tokenize
 
-    reviews = pd.read_parquet(clone / "data/prepared/reviews.parquet")
+    reviews = pd.read_parquet(clone / "data/prepared/imdb/reviews.parquet")
     train = reviews[reviews.split == "train"]
     tokens = [tokenize(text) for text in train.text]
     vocab = Vocabulary.build(tokens, TUTORIAL["vocab_size"])
@@ -241,7 +241,7 @@ def at_defaults(
     from imdb_sentiment.params import load_params
 
     params = load_params(clone / "params.yaml")
-    prepared = PreparedPaths(clone / "data" / "prepared")
+    prepared = PreparedPaths(clone / "data" / "prepared" / "imdb")
     results = {}
     for name, spec in params.models.items():
         arrays = SplitArrays.load(prepared, spec.vocab_size)
