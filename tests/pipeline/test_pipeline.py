@@ -38,6 +38,8 @@ STAGES = [
     "probes@imdb",
     "compare@imdb",
     "report@imdb",
+    "transfer@imdb",
+    "summary",
     *[f"train@imdb-{m}" for m in MODELS[:4]],
 ] + [f"baseline@imdb-{m}" for m in MODELS[4:]]
 STAGES += [f"score@imdb-{m}" for m in MODELS[:4]] + [f"score_baseline@imdb-{m}" for m in MODELS[4:]]
@@ -73,12 +75,12 @@ def test_every_stage_runs(pipeline):
     repo, _, first = pipeline
     for stage in STAGES:
         assert f"Running stage '{stage}'" in first.stdout
-    assert (repo / "data/raw/aclImdb_v1.tar.gz").exists()
+    assert (repo / "data/raw/imdb/aclImdb_v1.tar.gz").exists()
 
 
 def test_an_unreadable_source_falls_through_to_the_next(pipeline):
     first = pipeline[2]
-    assert "no/such/archive.tar.gz: cannot read" in first.stdout + first.stderr
+    assert "no/such/tiny_aclImdb.tar.gz: cannot read" in first.stdout + first.stderr
 
 
 def test_tensorflow_starts_quietly_with_one_device_line(pipeline):

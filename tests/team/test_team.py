@@ -109,13 +109,14 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(server_pipeline,
     artifacts = {a.path for a in client.list_artifacts(gru.run_id)}
     assert {"learning_curves.png", "model_summary.txt", "evaluation", "comparison"} <= artifacts
     assert len(client.get_metric_history(gru.run_id, "val_accuracy")) >= 1
-    assert {a.path for a in client.list_artifacts(parent.run_id, "comparison")} == {
-        "comparison/comparison.md",
-        "comparison/comparison.png",
+    assert {a.path for a in client.list_artifacts(parent.run_id, "comparison/imdb")} == {
+        "comparison/imdb/comparison.md",
+        "comparison/imdb/comparison.png",
     }
     champion = client.get_model_version_by_alias("imdb-sentiment", "champion")
     assert champion.run_id in set(runs.run_id)
-    assert client.get_run(parent.run_id).data.tags["champion"] == champion.tags["model_name"]
+    tags = client.get_run(parent.run_id).data.tags
+    assert tags["champion.imdb"] == champion.tags["model_name"]
     record = json.loads((repo / "models" / "imdb" / "tfidf" / "mlflow.json").read_text())
     assert record["tracking_uri"] == team_server
 
@@ -259,7 +260,7 @@ def test_an_unreachable_tracking_server_fails_the_stage_in_seconds(pipeline, tmp
     assert "imdb-sentiment tracking-server" in result.stderr
     assert elapsed < 60, f"took {elapsed:.0f}s to fail"
     assert not (repo / "models" / "imdb" / "lstm").exists()
-    leftovers = {p.name for p in (repo / "models").iterdir()} - {
+    leftovers = {p.name for p in (repo / "models" / "imdb").iterdir()} - {
         ".gitignore",
         *MODELS,
         *ENSEMBLES,
@@ -426,7 +427,7 @@ def test_two_workers_share_one_study_through_the_team_server(team_tracking, tuni
         assert "params.yaml has it." in report
         entry = yaml.safe_load((repo / "params.yaml").read_text())["models"]["gru"]
         assert {k: entry[k] for k in study.trials[winner].params} == study.trials[winner].params
-        assert "params.yaml models.gru <- {'arch': 'gru'" in output
+        assert "params.yaml: imdb's gru <- {'arch': 'gru'" in output
 
 
 def wait_for_line(log: Path, pattern: str, worker: subprocess.Popen) -> re.Match:
