@@ -104,8 +104,8 @@ def test_the_soak_has_a_row_per_server_and_per_request_kind():
 
 
 def test_the_evaluation_detail_is_read_where_the_evaluate_stage_writes_it(tmp_path):
-    (tmp_path / "reports" / "evaluation").mkdir(parents=True)
-    (tmp_path / "reports" / "evaluation" / "gru.json").write_text('{"test_accuracy": 0.2}')
+    (tmp_path / "reports" / "imdb" / "evaluation").mkdir(parents=True)
+    (tmp_path / "reports" / "imdb" / "evaluation" / "gru.json").write_text('{"test_accuracy": 0.2}')
     assert evaluation_of(tmp_path, "gru") == {"test_accuracy": 0.2}
 
 

@@ -98,7 +98,7 @@ def test_staged_outputs_replace_all_at_once_or_none(tmp_path, monkeypatch):
 def test_a_corrupt_checkpoint_is_named_in_one_line_and_training_starts_afresh(prepared, tmp_path):
     repo, env = own_copy(prepared, tmp_path)
     edit_params(repo, train={"epochs": 10, "patience": 10})  # the kill lands mid-training
-    checkpoint = repo / "checkpoints" / "simple_rnn"
+    checkpoint = repo / "checkpoints" / "imdb" / "simple_rnn"
     command = [sys.executable, "stages/train.py", "imdb", "simple_rnn"]
     killed = subprocess.Popen(command, cwd=repo, env=env, stderr=subprocess.DEVNULL)
     try:

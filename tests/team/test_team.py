@@ -184,7 +184,7 @@ def test_mlflow_run_rejects_a_bad_parameter_before_dvc_starts(tmp_path, tiny_arc
     result = mlflow_run(repo, "-e", "train", params=("model=gru", "epochs=0"))
     assert result.returncode != 0
     assert "train.epochs must be >= 1, got 0" in result.stderr
-    assert not (repo / "data" / "raw").exists()  # DVC never ran
+    assert not (repo / "data" / "raw" / "imdb").exists()  # DVC never ran
     (parent,) = runs_in(local_store(repo)).itertuples()
     assert parent.status == "FAILED"
 
