@@ -114,7 +114,7 @@ def test_a_corrupt_checkpoint_is_named_in_one_line_and_training_starts_afresh(pr
     result = dvc(repo, env, "repro", "--single-item", "train@imdb-simple_rnn")
     said = [line for line in result.stderr.splitlines() if "unreadable" in line]
     assert len(said) == 1, result.stderr
-    assert "checkpoint checkpoints/simple_rnn/last.keras is unreadable" in said[0]
+    assert "checkpoint checkpoints/imdb/simple_rnn/last.keras is unreadable" in said[0]
     assert said[0].endswith("starting afresh")
     assert "Traceback" not in result.stderr
     assert "resuming" not in result.stderr
