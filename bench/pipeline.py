@@ -288,9 +288,11 @@ def seed_spread(
 def seed_model(params, prepared, name: str, seed: int) -> tuple:  # (keras.Model, its stopper)
     """Model ``name`` of ``params`` trained with ``seed``, as `train@NAME` trains it."""
     from imdb_sentiment.models.batches import SplitArrays
-    from imdb_sentiment.models.training import early_stopping, fit_model
+    from imdb_sentiment.models.training import early_stopping, embedding_start, fit_model
 
-    arrays = SplitArrays.load(prepared, params.models[name].vocab_size)
+    spec = params.models[name]
+    arrays = SplitArrays.load(prepared, spec.vocab_size)
     stopper = early_stopping(params.train)
-    model = fit_model(name, params.models[name], arrays, seed, params.train, stopper)
+    start = embedding_start(spec, prepared)
+    model = fit_model(name, spec, arrays, seed, params.train, stopper, start=start)
     return model, stopper

@@ -248,6 +248,8 @@ def train_classifier(variant: str, seed: int, args: argparse.Namespace) -> dict:
         arch="lstm",
         vocab_size=args.vocab_size,
         embedding_dim=args.embedding_dim,
+        embedding_init="random",
+        word_dropout=0.0,
         units=args.units,
         layers=1,
         dropout=args.dropout,

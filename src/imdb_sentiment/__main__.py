@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     predict.add_argument("--json", action="store_true", help="one JSON object per review")
     tune = commands.add_parser(
         "tune",
-        help="search a recurrent model's settings on the validation split (resumable)",
+        help="search a neural model's settings on the validation split (resumable)",
         description="Run each named model's Optuna study on a corpus (every trial a nested "
         "MLflow run) up to --trials finished trials, then rewrite reports/CORPUS/tuning.json and "
         "the tuning.md rendered from it. Needs `dvc repro prepare`.",
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     experiment = commands.add_parser(
         "experiment",
-        help="train one recurrent model as a DVC experiment (`dvc exp run train@MODEL -S ...`)",
+        help="train one neural model as a DVC experiment (`dvc exp run train@MODEL -S ...`)",
         description="The MLflow Project's `train` entry point. Each option overrides one "
         "params.yaml value; `params.yaml` (the default) keeps the file's value.",
     )

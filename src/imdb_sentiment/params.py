@@ -23,23 +23,32 @@ from pydantic import (
     StrictInt,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from imdb_sentiment.errors import UserError
 
-ARCHITECTURES = ("simple_rnn", "lstm", "gru", "bilstm")
+ARCHITECTURES = ("simple_rnn", "lstm", "gru", "bilstm", "dan")
+# dan, the deep averaging network (Iyyer et al. 2015), reads a text as a bag of words: the
+# mean (or max) of its word vectors, then dense layers. The others read the words in order.
+RECURRENT_ARCHITECTURES = ("simple_rnn", "lstm", "gru", "bilstm")
+ORDER_BLIND_POOLINGS = ("mean", "max")
 # The three kinds of model; each has its own params section and stages.
 RECURRENT, BAG_OF_WORDS, ENSEMBLE = "recurrent", "bag_of_words", "ensemble"
 POOLINGS = ("last", "mean", "max")
 LR_SCHEDULES = ("constant", "cosine")
-Architecture = Literal["simple_rnn", "lstm", "gru", "bilstm"]
+Architecture = Literal["simple_rnn", "lstm", "gru", "bilstm", "dan"]
 Pooling = Literal["last", "mean", "max"]
 LRSchedule = Literal["constant", "cosine"]
+EMBEDDING_INITS = ("random", "word_vectors")
+EmbeddingInit = Literal["random", "word_vectors"]
 # A model's name names its folder, DVC stage, MLflow run and metrics file.
 ModelName = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9_]*$")]
 Text = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1)]
+# A corpus's name names its DVC stages, its folders and its registered model (NAME-sentiment).
+CorpusName = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9]*$")]
 
 
 class ParamsError(UserError, ValueError):
@@ -98,24 +107,59 @@ class TrainParams(Section):
 
 
 class ModelParams(Section):
-    """One recurrent model: its architecture and every choice the tuning search makes."""
+    """One neural model (recurrent, or the order-blind dan): its architecture and every
+    choice the tuning search makes."""
 
     arch: Architecture
     # The most frequent ``vocab_size`` ids of the prepared vocabulary (a prefix of it, so
     # every model shares one prepared dataset); rarer words become out-of-vocabulary.
     vocab_size: StrictInt = Field(ge=3)
     embedding_dim: StrictInt = Field(ge=1)
+    # random: Keras' seeded initializer; word_vectors: the word2vec vectors of the
+    # word_vectors stage where a word has one (the rest random), trained on from there.
+    embedding_init: EmbeddingInit
     embedding_dropout: StrictFloat = Field(ge=0.0, lt=1.0)  # whole embedding channels
+    word_dropout: StrictFloat = Field(ge=0.0, lt=1.0)  # whole tokens, in training only
+    # Recurrent units per layer, or dan's dense layers' width.
     units: StrictInt = Field(ge=1)
-    layers: StrictInt = Field(ge=1, le=2)
-    dropout: StrictFloat = Field(ge=0.0, lt=1.0)  # on the pooled vector
+    layers: StrictInt = Field(ge=1, le=3)  # recurrent layers (1-2), or dan's dense layers (1-3)
+    dropout: StrictFloat = Field(ge=0.0, lt=1.0)  # on the pooled vector (dan: after each layer)
     # How the per-step outputs become one vector: the last step's, or the mean or max over
     # the review's real steps (padding never counts, so a review scores the same in any batch).
+    # dan pools its word vectors: mean or max, never last.
     pooling: Pooling
     batch_size: StrictInt = Field(ge=1)
     learning_rate: StrictFloat = Field(gt=0.0)
     # constant, or cosine decay to 0 over train.epochs (Keras' CosineDecay).
     lr_schedule: LRSchedule
+
+    @field_validator("layers")
+    @classmethod
+    def _layers_for_arch(cls, value: int, info: ValidationInfo) -> int:
+        arch = info.data.get("arch")
+        if arch in RECURRENT_ARCHITECTURES and value > 2:
+            raise ValueError(f"must be 1 or 2 for arch {arch}, got {value}")
+        return value
+
+    @field_validator("pooling")
+    @classmethod
+    def _pooling_for_arch(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("arch") == "dan" and value not in ORDER_BLIND_POOLINGS:
+            raise ValueError(
+                f"must be mean or max for arch dan (it pools a bag of words), got {value!r}"
+            )
+        return value
+
+
+class WordVectorsParams(Section):
+    """word2vec (gensim, CBOW) on one corpus's training split and its unlabeled texts: the
+    starting embedding of every model with ``embedding_init: word_vectors``, in every corpus."""
+
+    corpus: CorpusName  # whose prepared train split and unlabeled texts it reads
+    dim: StrictInt = Field(ge=1)
+    window: StrictInt = Field(ge=1)
+    min_count: StrictInt = Field(ge=1)  # rarer words get no vector (a model starts them random)
+    epochs: StrictInt = Field(ge=1)
 
 
 class BaselineParams(Section):
@@ -159,8 +203,6 @@ class ScoreParams(Section):
     window_reviews: StrictInt | None = Field(ge=100)
 
 
-# A corpus's name names its DVC stages, its folders and its registered model (NAME-sentiment).
-CorpusName = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9]*$")]
 Overrides = dict[ModelName, dict[str, Any]]
 
 
@@ -183,10 +225,21 @@ class ParamsFile(Section):
 
     seed: StrictInt = Field(ge=0)
     train: TrainParams
+    word_vectors: WordVectorsParams
     models: dict[ModelName, ModelParams] = Field(min_length=1)
     baselines: dict[ModelName, BaselineParams] = Field(min_length=1)
     ensembles: dict[ModelName, EnsembleParams]
     corpora: dict[CorpusName, CorpusParams] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _word_vectors_fit(self) -> ParamsFile:
+        if self.word_vectors.corpus not in self.corpora:
+            raise ValueError(
+                f"word_vectors.corpus must be one of {', '.join(self.corpora)} (a key of "
+                f"corpora), got {self.word_vectors.corpus!r}"
+            )
+        check_embedding_dims(self.models, self.word_vectors)  # the shared entries' own line
+        return self
 
     @model_validator(mode="after")
     def _every_corpus_resolves(self) -> ParamsFile:
@@ -204,6 +257,7 @@ class ParamsFile(Section):
         entry = self.corpora[name]
         shared = self.model_dump(mode="json")
         merged: dict[str, Any] = {"corpus": name, "seed": self.seed, "train": shared["train"]}
+        merged["word_vectors"] = shared["word_vectors"]
         merged |= {key: as_dict(getattr(entry, key)) for key in ("read", "prepare", "score")}
         merged["sources"] = [as_dict(source) for source in entry.sources]
         for section in ("models", "baselines", "ensembles"):
@@ -236,6 +290,7 @@ class Params(Section):
     read: ImdbRead | TreebankRead = Field(discriminator="format")
     prepare: PrepareParams
     train: TrainParams
+    word_vectors: WordVectorsParams
     models: dict[ModelName, ModelParams] = Field(min_length=1)
     baselines: dict[ModelName, BaselineParams] = Field(min_length=1)
     ensembles: dict[ModelName, EnsembleParams]
@@ -243,6 +298,7 @@ class Params(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> Params:
+        check_embedding_dims(self.models, self.word_vectors)
         for name, spec in self.models.items():
             if spec.vocab_size > self.prepare.vocab_size:
                 raise ValueError(
@@ -277,6 +333,16 @@ class Params(Section):
         recurrent = {name: RECURRENT for name in self.models}
         bags = {name: BAG_OF_WORDS for name in self.baselines}
         return recurrent | bags | {name: ENSEMBLE for name in self.ensembles}
+
+
+def check_embedding_dims(models: dict[str, ModelParams], vectors: WordVectorsParams) -> None:
+    """A model that starts from the word vectors has their width: raise ValueError otherwise."""
+    for name, spec in models.items():
+        if spec.embedding_init == "word_vectors" and spec.embedding_dim != vectors.dim:
+            raise ValueError(
+                f"models.{name}.embedding_dim must be {vectors.dim} (word_vectors.dim) with "
+                f"embedding_init word_vectors, got {spec.embedding_dim}"
+            )
 
 
 def load_params(path: str | Path = "params.yaml", corpus: str | None = None) -> Params:

@@ -56,13 +56,15 @@ def pipeline_folder(folder: Path) -> Path:
     return folder
 
 
-def keras_folder(folder: Path, arch: str, pooling: str) -> Path:
+def keras_folder(folder: Path, arch: str, pooling: str, word_dropout: float = 0.0) -> Path:
     """A tiny untrained model whose layers include the project's custom ones."""
     spec = ModelParams(
         arch=arch,
         vocab_size=len(WORDS) + 2,
         embedding_dim=4,
+        embedding_init="random",
         embedding_dropout=0.1,
+        word_dropout=word_dropout,
         units=4,
         layers=1,
         dropout=0.1,
@@ -81,6 +83,7 @@ FAMILIES = {
     "tfidf": (pipeline_folder, ["scikit-learn", "skops"]),
     "bilstm": (lambda f: keras_folder(f, "bilstm", "last"), ["tensorflow", "keras"]),
     "gru": (lambda f: keras_folder(f, "gru", "max"), ["tensorflow", "keras"]),
+    "dan": (lambda f: keras_folder(f, "dan", "mean", word_dropout=0.3), ["tensorflow", "keras"]),
 }
 
 

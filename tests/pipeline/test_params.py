@@ -24,7 +24,7 @@ def with_change(section: str, key: str, value) -> dict:
 def test_shipped_params_are_valid():
     params = load_params(REPO / "params.yaml")
     assert params.corpus == "imdb"  # the first corpus, where none is named
-    assert set(params.models) == {"simple_rnn", "lstm", "gru", "bilstm"}
+    assert set(params.models) == {"simple_rnn", "lstm", "gru", "bilstm", "dan"}
     assert params.sources[-1].url.endswith("aclImdb_v1_full.tar.gz")  # with train/unsup
     sst2 = load_params(REPO / "params.yaml", corpus="sst2")
     assert (sst2.read.format, sst2.read.train_on) == ("treebank", "phrases")
@@ -65,7 +65,13 @@ def test_a_corpus_override_changes_that_corpus_alone():
         ("baselines.tfidf", "sublinear_tf", "yes", "tfidf.sublinear_tf must be true or false"),
         ("train", "epoch", 3, "unknown key train.epoch; expected one of: epochs, patience"),
         ("models.gru", "pooling", "attention", "models.gru.pooling must be one of last, mean, max"),
-        ("models.gru", "layers", 3, "params.yaml: models.gru.layers must be <= 2, got 3"),
+        ("models.gru", "layers", 3, "params.yaml: models.gru.layers must be 1 or 2 for arch gru"),
+        ("models.dan", "layers", 4, "params.yaml: models.dan.layers must be <= 3, got 4"),
+        ("models.dan", "pooling", "last", "models.dan.pooling must be mean or max for arch dan"),
+        ("models.dan", "word_dropout", 1.0, "models.dan.word_dropout must be < 1.0, got 1.0"),
+        ("models.gru", "embedding_init", "glove", "embedding_init must be one of random, word_v"),
+        ("word_vectors", "dim", 0, "params.yaml: word_vectors.dim must be >= 1, got 0"),
+        ("word_vectors", "corpus", "wiki", "word_vectors.corpus must be one of imdb, sst2"),
         ("models.lstm", "embedding_dropout", 1.0, "models.lstm.embedding_dropout must be < 1.0"),
         ("models.lstm", "lr_schedule", "step", "lr_schedule must be one of constant, cosine"),
         ("models.bilstm", "batch_size", 0, "models.bilstm.batch_size must be >= 1, got 0"),
@@ -83,8 +89,26 @@ def test_unknown_architecture_lists_the_known_ones():
     raw["models"]["transformer"] = {**raw["models"]["lstm"], "arch": "transformer"}
     with pytest.raises(
         ParamsError,
-        match="models.transformer.arch must be one of simple_rnn, lstm, gru, bilstm, got 'trans",
+        match="models.transformer.arch must be one of simple_rnn, lstm, gru, bilstm, dan, got 'tr",
     ):
+        parse_params(raw)
+
+
+def test_a_model_that_starts_from_the_word_vectors_has_their_width():
+    raw = copy.deepcopy(DEFAULTS)
+    raw["models"]["gru"].update(embedding_init="word_vectors", embedding_dim=256)
+    with pytest.raises(ParamsError) as error:
+        parse_params(raw)
+    assert str(error.value) == (
+        "params.yaml: models.gru.embedding_dim must be 128 (word_vectors.dim) with "
+        "embedding_init word_vectors, got 256"
+    )
+    raw["models"]["gru"]["embedding_dim"] = 128
+    assert parse_params(raw).corpus("sst2").models["gru"].embedding_init == "word_vectors"
+    # A corpus's override is held to the same rule.
+    raw = copy.deepcopy(DEFAULTS)
+    raw["corpora"]["sst2"]["models"] = {"gru": {"embedding_init": "word_vectors"}}
+    with pytest.raises(ParamsError, match=r"in corpora\.sst2 .*models\.gru\.embedding_dim must"):
         parse_params(raw)
 
 

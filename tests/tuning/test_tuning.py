@@ -14,13 +14,14 @@ import yaml
 from conftest import REPO, TINY_MODEL
 
 from imdb_sentiment.data.prepare import prepare_dataset
+from imdb_sentiment.data.word_vectors import write_word_vectors
 from imdb_sentiment.files import read_json
 from imdb_sentiment.params import load_params, parse_params
 from imdb_sentiment.tuning.command import write_report
-from imdb_sentiment.tuning.history import chosen_trial, standard_error, tuning_summary
+from imdb_sentiment.tuning.history import chosen_trial, standard_error, tuning_summary, winner
 from imdb_sentiment.tuning.params import write_winner
 from imdb_sentiment.tuning.report import render
-from imdb_sentiment.tuning.space import OBJECTIVE
+from imdb_sentiment.tuning.space import OBJECTIVE, in_space, suggest_model, trial_values
 from imdb_sentiment.tuning.workers import STUDY_TAG, surplus_reason, tracked, trial_reporter, tune
 
 
@@ -47,6 +48,54 @@ def test_the_winner_is_the_fastest_trial_within_one_standard_error_of_the_best()
     assert chosen_trial(study, n_val=250_000).number == 0
     # Equal seconds: the higher val accuracy wins.
     assert chosen_trial(study_of((0.89, 50.0), (0.888, 50.0)), n_val=2500).number == 0
+
+
+def test_dan_draws_its_own_layers_and_an_order_blind_pooling():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = [suggest_model(study.ask(), "dan", 50000, vectors_dim=128) for _ in range(40)]
+    assert {spec.layers for spec in drawn} == {1, 2, 3}
+    assert {spec.pooling for spec in drawn} == {"mean", "max"}
+    assert {spec.embedding_init for spec in drawn} == {"random", "word_vectors"}
+    # One study per model: a categorical dimension keeps its choices within a study.
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    gru = [suggest_model(study.ask(), "gru", 50000, vectors_dim=128) for _ in range(40)]
+    assert {spec.layers for spec in gru} == {1, 2}
+    assert {spec.pooling for spec in gru} == {"last", "mean", "max"}
+
+
+def test_a_trial_that_starts_from_the_word_vectors_takes_their_width_and_its_winner_too():
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"embedding_init": "word_vectors", "embedding_dim": 64})
+    trial = study.ask()
+    spec = suggest_model(trial, "gru", 50000, vectors_dim=128)
+    assert (spec.embedding_init, spec.embedding_dim) == ("word_vectors", 128)
+    assert "embedding_dim" not in trial.params  # not drawn: the space set it
+    study.tell(trial, 0.9)
+    study.set_user_attr("arch", "gru")
+    entry = winner(study, n_val=2500)
+    assert entry["embedding_dim"] == 128 and entry["embedding_init"] == "word_vectors"
+    # A trial from before embedding_init and word_dropout joined the space trained without.
+    old = optuna.trial.create_trial(
+        value=0.8,
+        params={"units": 64},
+        distributions={"units": optuna.distributions.IntDistribution(1, 128)},
+    )
+    assert trial_values(old) == {"embedding_init": "random", "word_dropout": 0.0, "units": 64}
+
+
+def test_another_studys_winner_is_queued_with_the_values_this_architecture_allows():
+    gru_winner = {"layers": 2, "pooling": "last", "units": 64, "embedding_dim": 256}
+    assert in_space(gru_winner, "dan", 50000) == {"layers": 2, "units": 64, "embedding_dim": 256}
+    dan_winner = {
+        "layers": 3,
+        "pooling": "mean",
+        "embedding_init": "word_vectors",
+        "embedding_dim": 128,
+    }
+    assert in_space(dan_winner, "gru", 50000) == {
+        "pooling": "mean",
+        "embedding_init": "word_vectors",
+    }
 
 
 def test_the_summary_holds_the_space_budget_pruner_and_each_studys_winner():
@@ -126,9 +175,12 @@ def tuning_setup(tmp_path, tiny_archive, monkeypatch):
     raw["train"].update(epochs=2, patience=1)
     for entry in raw["models"].values():
         entry.update(TINY_MODEL)
+    raw["word_vectors"].update(dim=16, min_count=2, epochs=1)
     params = parse_params(raw).corpus("imdb")
     prepared = tmp_path / "prepared"
     prepare_dataset(tiny_archive, prepared, params)
+    # A trial may start from the word vectors: the search needs them before its first trial.
+    write_word_vectors(prepared, tmp_path / "data" / "word_vectors", params.word_vectors, 0)
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")  # marks tmp_path as the project root
     monkeypatch.setenv("DVC_ROOT", str(tmp_path))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -224,7 +276,7 @@ def test_a_tiny_search_nests_its_trials_resumes_and_writes_the_winner(tuning_set
     shutil.copyfile(REPO / "params.yaml", params_copy)
     chosen = chosen_trial(study, n_val=2498)
     entry = write_winner("gru", study, params_copy, n_val=2498, corpus="imdb")
-    assert entry == {"arch": "gru", **chosen.params}
+    assert entry == {"arch": "gru", **trial_values(chosen)}
     text = params_copy.read_text()
     assert "# One train@NAME stage per entry" in text  # comments survive
     written = load_params(params_copy).models["gru"]

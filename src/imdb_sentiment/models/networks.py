@@ -1,17 +1,24 @@
-"""The recurrent classifiers: Embedding -> (spatial dropout) -> 1-2 recurrent layers -> pooling
-over the real steps -> dropout -> sigmoid. Architectures differ by data (a layer type, a
-bidirectional flag), not by copied modules."""
+"""The neural classifiers. Recurrent: Embedding -> (word dropout) -> (spatial dropout) -> 1-2
+recurrent layers -> pooling over the real steps -> dropout -> sigmoid. dan, the deep averaging
+network (Iyyer et al. 2015): Embedding -> (word dropout) -> (spatial dropout) -> mean or max
+over the real tokens -> 1-3 dense layers, each with dropout -> sigmoid, blind to word order.
+Architectures differ by data (a layer type, a bidirectional flag), not by copied modules."""
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 
+from imdb_sentiment.data.text import OOV_ID, PAD_ID
+from imdb_sentiment.data.word_vectors import EmbeddingStart
 from imdb_sentiment.params import ModelParams
 from imdb_sentiment.serving.keras_layers import (
     LastRealStep,
+    MaskedGlobalAveragePooling1D,
     MaskedGlobalMaxPooling1D,
     RealSteps,
     ReverseRealSteps,
+    WordDropout,
 )
 
 RECURRENT_LAYERS = {
@@ -24,7 +31,12 @@ BIDIRECTIONAL = {"bilstm"}
 
 
 def build_model(
-    name: str, spec: ModelParams, steps_per_epoch: int, epochs: int, seed: int
+    name: str,
+    spec: ModelParams,
+    steps_per_epoch: int,
+    epochs: int,
+    seed: int,
+    start: EmbeddingStart | None = None,
 ) -> keras.Model:
     """A compiled binary classifier over right-padded id sequences (id 0 pads).
 
@@ -37,11 +49,56 @@ def build_model(
 
     Every dropout layer gets an explicit seed, so a model loaded from a checkpoint draws the
     same masks as the one that was saved (a seedless layer takes a fresh seed when loaded).
+
+    ``start`` (embedding_init word_vectors): after Keras' seeded initializer has drawn the
+    whole embedding, its rows are overwritten with their word vectors; every other weight and
+    row is what a random-init model of the same seed gets.
     """
-    ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    sequence = keras.layers.Embedding(spec.vocab_size, spec.embedding_dim)(ids)
+    inputs = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    ids = inputs
+    if spec.word_dropout:
+        # dan: a dropped word leaves the bag (it becomes padding, which pooling skips);
+        # recurrent: it becomes <oov>, so every step stays where the padding logic finds it.
+        dropped = PAD_ID if spec.arch == "dan" else OOV_ID
+        ids = WordDropout(spec.word_dropout, dropped, seed=seed + 3)(inputs)
+    embedding = keras.layers.Embedding(spec.vocab_size, spec.embedding_dim)
+    sequence = embedding(ids)
     if spec.embedding_dropout:
         sequence = keras.layers.SpatialDropout1D(spec.embedding_dropout, seed=seed + 1)(sequence)
+    if spec.arch == "dan":
+        outputs = averaging_head(spec, sequence, ids, seed)
+    else:
+        outputs = recurrent_head(spec, sequence, ids, seed)
+    model = keras.Model(inputs, outputs, name=name)
+    if start is not None:
+        weights = np.array(embedding.embeddings.numpy())
+        weights[start.rows] = start.vectors
+        embedding.embeddings.assign(weights)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate(spec, steps_per_epoch, epochs)),
+        loss="binary_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def averaging_head(spec: ModelParams, sequence: keras.KerasTensor, ids, seed: int):
+    """dan's classifier over the word vectors: their mean (or max) over the real tokens, a
+    text with none pooling to zeros, then ``spec.layers`` dense ReLU layers with dropout."""
+    real = RealSteps()(ids)
+    if spec.pooling == "mean":
+        hidden = MaskedGlobalAveragePooling1D()(sequence, mask=real)
+    else:
+        hidden = MaskedGlobalMaxPooling1D()(sequence, mask=real)
+    for layer in range(spec.layers):
+        hidden = keras.layers.Dense(spec.units, activation="relu")(hidden)
+        hidden = keras.layers.Dropout(spec.dropout, seed=seed + 4 + layer)(hidden)
+    return keras.layers.Dense(1, activation="sigmoid")(hidden)
+
+
+def recurrent_head(spec: ModelParams, sequence: keras.KerasTensor, ids, seed: int):
+    """The recurrent layers over the embedded steps, pooled over the real steps, dropout and
+    the sigmoid unit."""
     bidirectional = spec.arch in BIDIRECTIONAL
     for _ in range(spec.layers):
         forward = RECURRENT_LAYERS[spec.arch](spec.units, return_sequences=True)(sequence)
@@ -60,17 +117,11 @@ def build_model(
     elif spec.pooling == "last":
         pooled = LastRealStep()(sequence, ids)
     elif spec.pooling == "mean":
-        pooled = keras.layers.GlobalAveragePooling1D()(sequence, mask=RealSteps()(ids))
+        pooled = MaskedGlobalAveragePooling1D()(sequence, mask=RealSteps()(ids))
     else:
         pooled = MaskedGlobalMaxPooling1D()(sequence, mask=RealSteps()(ids))
     hidden = keras.layers.Dropout(spec.dropout, seed=seed + 2)(pooled)
-    model = keras.Model(ids, keras.layers.Dense(1, activation="sigmoid")(hidden), name=name)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate(spec, steps_per_epoch, epochs)),
-        loss="binary_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+    return keras.layers.Dense(1, activation="sigmoid")(hidden)
 
 
 def learning_rate(

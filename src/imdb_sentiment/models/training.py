@@ -1,4 +1,5 @@
-"""Train one recurrent model: resumable, early-stopped, every epoch tracked in MLflow."""
+"""Train one neural model (recurrent, or dan): resumable, early-stopped, every epoch tracked in
+MLflow."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from tqdm import tqdm
 
 from imdb_sentiment.data.prepare import PreparedPaths, prepared_params
 from imdb_sentiment.data.text import Vocabulary
+from imdb_sentiment.data.word_vectors import VECTORS_FILE, EmbeddingStart, WordVectors
 from imdb_sentiment.files import atomic_path, read_json, write_json
 from imdb_sentiment.models.batches import SplitArrays, make_dataset, steps_per_epoch
 from imdb_sentiment.models.networks import build_model
@@ -31,6 +33,7 @@ from imdb_sentiment.params import (
     as_dict,
     flatten_params,
 )
+from imdb_sentiment.paths import WORD_VECTORS
 from imdb_sentiment.progress import on_terminal
 from imdb_sentiment.report.plots import plot_learning_curves
 from imdb_sentiment.runtime import training_device
@@ -133,25 +136,50 @@ def fit_model(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     resumed: keras.Model | None = None,
     initial_epoch: int = 0,
+    start: EmbeddingStart | None = None,
 ) -> keras.Model:
-    """Seed, build, early-stop and fit one recurrent model: the one way `train@NAME`, the
+    """Seed, build, early-stop and fit one neural model: the one way `train@NAME`, the
     tuning search and the benchmark train, so the three train the same thing by construction.
 
     ``resumed`` is a checkpoint's model, trained on from ``initial_epoch`` (not rebuilt, not
-    reseeded: its weights and optimizer state are the checkpoint's).
+    reseeded: its weights and optimizer state are the checkpoint's). ``start``: where the
+    embedding starts for ``embedding_init: word_vectors`` (see `embedding_start`).
     """
+    if (start is not None) != (spec.embedding_init == "word_vectors") and resumed is None:
+        raise ValueError(
+            f"{name}: embedding_init {spec.embedding_init} with "
+            f"{'a' if start is not None else 'no'} word-vector start; see embedding_start"
+        )
     model = resumed
     if model is None:
         # Seeded right here: whatever ran before (a checkpoint that failed to load, say) may
         # have drawn from the global RNG.
         seed_everything(seed)
         model = build_model(
-            name, spec, steps_per_epoch(len(arrays.x_train), spec.batch_size), train.epochs, seed
+            name,
+            spec,
+            steps_per_epoch(len(arrays.x_train), spec.batch_size),
+            train.epochs,
+            seed,
+            start,
         )
     fit_recurrent(
         model, spec, arrays, seed, train.epochs, [stopper, *callbacks], initial_epoch=initial_epoch
     )
     return model
+
+
+def embedding_start(
+    spec: ModelParams, prepared: PreparedPaths, vectors_dir: Path = WORD_VECTORS
+) -> EmbeddingStart | None:
+    """Where a model's embedding starts: None for Keras' random init; for ``embedding_init:
+    word_vectors``, the rows of its vocabulary (the prepared one, cut to ``spec.vocab_size``)
+    that the word_vectors stage has a vector for, looked up by the same token string in
+    every corpus."""
+    if spec.embedding_init == "random":
+        return None
+    vectors = WordVectors.load(vectors_dir, spec.embedding_dim)
+    return vectors.start(Vocabulary.load(prepared.vocab).tokens[: spec.vocab_size])
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -242,10 +270,16 @@ class SummaryLogger(keras.callbacks.Callback):
 
 
 def train_recurrent(
-    name: str, params: Params, prepared_dir: Path, out_dir: Path, checkpoint_dir: Path
+    name: str,
+    params: Params,
+    prepared_dir: Path,
+    out_dir: Path,
+    checkpoint_dir: Path,
+    vectors_dir: Path = WORD_VECTORS,
 ) -> dict[str, Any]:
     """Train model ``name`` on the prepared data, log its run, write ``out_dir``; return its
-    summary.
+    summary. ``vectors_dir``: the word_vectors stage's folder (read for ``embedding_init:
+    word_vectors`` only).
 
     ``checkpoint_dir`` outlives a killed run (DVC deletes a stage's outputs before it reruns);
     it is only trusted when its fingerprint matches these params and this data, and is removed
@@ -256,7 +290,9 @@ def train_recurrent(
     prepare_config = read_json(prepared.config)
     spec = params.models[name]
     arrays = SplitArrays.load(prepared, spec.vocab_size)
-    fingerprint = _fingerprint(name, params, prepared.sequences)
+    start = embedding_start(spec, prepared, vectors_dir)
+    used = [prepared.sequences] + ([vectors_dir / VECTORS_FILE] if start is not None else [])
+    fingerprint = _fingerprint(name, params, used)
     state, resume, checkpoint_model = _load_checkpoint(checkpoint_dir, fingerprint)
     epochs = params.train.epochs
 
@@ -272,6 +308,15 @@ def train_recurrent(
                 }
             )
             log_dataset(prepared_dataset(prepared_dir, "train"), "training")
+            if start is not None:  # how many of its words the vectors gave a start
+                mlflow.log_metric("embedding_words_from_vectors", len(start.rows))
+        if start is not None:
+            log.info(
+                "%s: %d of its %d vocabulary words start from their word vectors",
+                name,
+                len(start.rows),
+                start.size - 2,
+            )
         n_train = len(arrays.x_train)
         stopper = early_stopping(params.train, resume)
         initial_epoch = epochs if state.get("stopped") else state.get("epochs_done", 0)
@@ -289,6 +334,7 @@ def train_recurrent(
             [EpochRecorder(checkpoint_dir, stopper, state), SummaryLogger(run_is_new=not resume)],
             resumed=checkpoint_model,
             initial_epoch=initial_epoch,
+            start=start,
         )
         summary = _summarize(state, n_train, model.count_params())
         log.info(
@@ -357,7 +403,7 @@ def _summarize(state: dict[str, Any], n_train: int, parameters: int) -> dict[str
     }
 
 
-def _fingerprint(name: str, params: Params, sequences: Path) -> str:
+def _fingerprint(name: str, params: Params, data: list[Path]) -> str:
     digest = hashlib.sha256()
     config = {
         "name": name,
@@ -366,9 +412,10 @@ def _fingerprint(name: str, params: Params, sequences: Path) -> str:
         "model": as_dict(params.models[name]),
     }
     digest.update(json.dumps(config, sort_keys=True).encode())
-    with sequences.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for path in data:  # the prepared ids, and the word vectors of a model that starts there
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 

@@ -1,7 +1,7 @@
 """The custom layers a saved network is built from: pooling and gathering over each review's
-real steps (id 0 pads). They are Keras serializables registered on import, so loading a
-``.keras`` file, for training's checkpoints and for the served model alike, needs this module
-and nothing of the training code."""
+real steps (id 0 pads), and dropping whole words in training. They are Keras serializables
+registered on import, so loading a ``.keras`` file, for training's checkpoints and for the
+served model alike, needs this module and nothing of the training code."""
 
 from __future__ import annotations
 
@@ -35,6 +35,78 @@ class MaskedGlobalMaxPooling1D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="imdb_sentiment")
+class MaskedGlobalAveragePooling1D(keras.layers.Layer):
+    """The mean over each review's real steps only; a review with no real step pools to zeros.
+
+    Keras' GlobalAveragePooling1D divides by the number of unmasked steps, so a text with no
+    token (``"!!!"``) pools to 0 / 0 = NaN, and a NaN in a training batch spreads to every
+    weight at the next update. The same sum divided by at least 1: on a text with a token,
+    the same operations in the same order as Keras' layer, so the same numbers.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return ops.mean(inputs, axis=1)
+        valid = ops.expand_dims(ops.cast(mask, "bool"), -1)
+        total = ops.sum(ops.where(valid, inputs, 0), axis=1)
+        count = ops.sum(ops.cast(valid, inputs.dtype), axis=1)
+        return total / ops.maximum(count, 1.0)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="imdb_sentiment")
+class WordDropout(keras.layers.Layer):
+    """In training, each real token of a batch is dropped with probability ``rate``: its id
+    becomes ``replacement``. Padding is never touched, and outside training the ids pass as
+    they are.
+
+    The replacement says what "dropped" means to the network after it: 0 (padding) takes the
+    token out of a pooled bag of words exactly, as if it were not in the text (Iyyer et al.
+    2015); 1 (out-of-vocabulary) keeps the token's step in a recurrent model, so the real
+    steps (the last one, the reversed ones) stay where the padding logic finds them, and the
+    step reads the vector every unknown word has. Seeded like Keras' Dropout, so a model
+    loaded from a checkpoint draws the same masks as the one saved.
+    """
+
+    def __init__(self, rate: float, replacement: int, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"WordDropout rate must be in [0, 1), got {rate}")
+        self.rate = rate
+        self.replacement = replacement
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._build_at_init()
+
+    def call(self, ids, training=False):
+        if not training or self.rate == 0:
+            return ids
+        draws = keras.random.uniform(ops.shape(ids), seed=self.seed_generator)
+        dropped = ops.logical_and(draws < self.rate, ops.not_equal(ids, 0))
+        return ops.where(dropped, ops.full_like(ids, self.replacement), ids)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "replacement": self.replacement,
+            "seed": self.seed,
+        }
 
 
 def real_lengths(ids):  # -> an int32 tensor: each review's number of real tokens

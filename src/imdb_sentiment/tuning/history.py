@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from imdb_sentiment.files import read_json, write_json
 from imdb_sentiment.params import ModelParams, Params, as_dict
-from imdb_sentiment.tuning.space import OBJECTIVE, search_space
+from imdb_sentiment.tuning.space import ARCH_SPACE, OBJECTIVE, search_space, trial_values
 from imdb_sentiment.tuning.study import PARENT_ATTR, PRUNER, finished_trials
 
 HISTORY = Path("tuning")  # one JSON file of finished trials per study, kept in git
@@ -103,7 +103,7 @@ def chosen_trial(study: optuna.Study, n_val: int) -> optuna.trial.FrozenTrial:
 
 def winner(study: optuna.Study, n_val: int) -> dict[str, Any]:
     """The chosen trial (see `chosen_trial`) as a params.yaml ``models:`` entry."""
-    return {"arch": study.user_attrs["arch"], **chosen_trial(study, n_val).params}
+    return {"arch": study.user_attrs["arch"], **trial_values(chosen_trial(study, n_val))}
 
 
 def tuning_summary(
@@ -115,6 +115,10 @@ def tuning_summary(
         "corpus": params.corpus,
         "objective": OBJECTIVE,
         "search_space": search_space(params.prepare.vocab_size),
+        # Where an architecture's values differ from the shared space; and embedding_dim,
+        # set to the vectors' width where a trial starts from them.
+        "arch_spaces": ARCH_SPACE,
+        "word_vectors_dim": params.word_vectors.dim,
         "budget": {"epochs": params.train.epochs, "patience": params.train.patience},
         # Pruning is asked from the first epoch after the warm-up up to epoch patience + 1
         # (see tuning_workers.trial_reporter), both 1-based here.
@@ -170,7 +174,7 @@ def _trial_summary(trial: optuna.trial.FrozenTrial, threshold: float) -> dict[st
         "number": trial.number,
         "val_accuracy": trial.value,
         "within_one_standard_error": trial.value >= threshold,
-        "params": trial.params,
+        "params": trial_values(trial),
         "best_epoch": trial.user_attrs.get("best_epoch"),
         "epochs_run": trial.user_attrs.get("epochs_run"),
         "seconds": trial.user_attrs.get("seconds"),

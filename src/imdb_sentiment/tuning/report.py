@@ -52,9 +52,24 @@ def method(summary: dict[str, Any]) -> list[str]:
         "",
         md.rows(
             ["searched", "values"],
-            ([name, dimension_text(d)] for name, d in summary["search_space"].items()),
+            (
+                [name, searched_text(name, dimension, summary)]
+                for name, dimension in summary["search_space"].items()
+            ),
         ),
     ]
+
+
+def searched_text(name: str, dimension: dict[str, Any], summary: dict[str, Any]) -> str:
+    """A dimension's values, then where an architecture or the word vectors set others."""
+    notes = [
+        f"{arch}: {dimension_text(space[name])}"
+        for arch, space in summary.get("arch_spaces", {}).items()
+        if name in space
+    ]
+    if name == "embedding_dim" and "word_vectors_dim" in summary:
+        notes.append(f"{summary['word_vectors_dim']} with embedding_init word_vectors")
+    return "; ".join([dimension_text(dimension), *notes])
 
 
 def dimension_text(dimension: dict[str, Any]) -> str:

@@ -25,8 +25,10 @@ import optuna
 from optuna.trial import TrialState
 
 from imdb_sentiment.data.prepare import PreparedPaths
+from imdb_sentiment.data.word_vectors import WordVectors
 from imdb_sentiment.files import project_root, read_json
 from imdb_sentiment.params import Params, ParamsError, as_dict, flatten_params
+from imdb_sentiment.paths import WORD_VECTORS
 from imdb_sentiment.tracking.runs import run_tags
 from imdb_sentiment.tracking.store import configure_tracking
 from imdb_sentiment.tuning.history import history_path, restore_history, save_history
@@ -76,6 +78,9 @@ def tune(
     if not prepared.config.exists():
         raise ParamsError(f"{prepared_dir} has no prepared data; run `dvc repro prepare` first")
     prepare_config = read_json(prepared.config)
+    # Every trial may draw embedding_init word_vectors: the vectors must be there from the
+    # start (the space's choices are fixed, so they cannot be left out when missing).
+    WordVectors.load(project_root() / WORD_VECTORS, params.word_vectors.dim)
     experiment_id = configure_tracking()
     study = seed_study(name, params, prepare_config, storage_url or default_storage(), heartbeat)
     done = len(finished_trials(study))
@@ -113,15 +118,21 @@ def seed_study(
     if created and history.exists():
         imported = restore_history(study, history)
         log.info("study %s: %d finished trials taken from %s", study.study_name, imported, history)
+    max_vocab = params.prepare.vocab_size
     if created and not study.trials:
-        study.enqueue_trial(in_space(spec, params.prepare.vocab_size))
+        study.enqueue_trial(in_space(as_dict(spec), spec.arch, max_vocab))
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "already exists" on every run
     try:
         for sibling, config in sibling_winners(name, params, prepare_config, storage_url):
-            # The space is the same for every architecture, so each study also tries the best
-            # configuration the others found (once: skip_if_exists).
-            study.enqueue_trial(config, user_attrs={"winner_of": sibling}, skip_if_exists=True)
+            # The space is the same for every architecture (but for ARCH_SPACE's values, drawn
+            # afresh), so each study also tries the best configuration the others found
+            # (once: skip_if_exists).
+            study.enqueue_trial(
+                in_space(config, spec.arch, max_vocab),
+                user_attrs={"winner_of": sibling},
+                skip_if_exists=True,
+            )
     finally:
         optuna.logging.set_verbosity(verbosity)
     study.set_user_attr("model_name", name)
@@ -279,11 +290,13 @@ class TrialTrainer:
     def __call__(self, trial: optuna.Trial) -> float:
         import keras
 
-        from imdb_sentiment.models.training import early_stopping, fit_model
+        from imdb_sentiment.models.training import early_stopping, embedding_start, fit_model
 
         params = self.params
-        spec = suggest_model(trial, params.models[self.name].arch, params.prepare.vocab_size)
+        arch, max_vocab = params.models[self.name].arch, params.prepare.vocab_size
+        spec = suggest_model(trial, arch, max_vocab, params.word_vectors.dim)
         arrays = self._arrays_at(spec.vocab_size)
+        start = embedding_start(spec, self.prepared, project_root() / WORD_VECTORS)
         tags = run_tags(self.name, "recurrent", params.corpus)
         mlflow.set_tags(tags | {"tuning_trial": str(trial.number)})
         mlflow.log_params(
@@ -296,7 +309,9 @@ class TrialTrainer:
         stopper = early_stopping(params.train)
         reporter = trial_reporter(trial, params.train.patience)
         started = time.perf_counter()
-        model = fit_model(self.name, spec, arrays, params.seed, params.train, stopper, [reporter])
+        model = fit_model(
+            self.name, spec, arrays, params.seed, params.train, stopper, [reporter], start=start
+        )
         curves = model.history.history
         best = stopper.best_epoch if stopper.best is not None else 0
         trial.set_user_attr("epochs_run", len(curves["val_loss"]))
