@@ -25,6 +25,7 @@ HEADLINE_FILES = [*EVALUATION_FILES, *ANSWER_FILES]
 
 # The word_vectors stage's folder: one set of vectors, for the models of every corpus.
 WORD_VECTORS = Path("data/word_vectors")
+WORD_VECTORS_STATS = Path("reports/word_vectors.json")  # texts, tokens, words kept, seconds
 RUN_FILE = "mlflow.json"  # in each models/<corpus>/<name>/ folder: the DVC -> MLflow link
 # Each corpus format's archive (params.yaml corpora.*.read.format), named as upstream names it.
 ARCHIVE_FILES = {"imdb": "aclImdb_v1.tar.gz", "treebank": "trainDevTestTrees_PTB.zip"}

@@ -19,14 +19,13 @@ import pandas as pd
 from imdb_sentiment.data.prepare import PreparedPaths
 from imdb_sentiment.data.text import tokenize
 from imdb_sentiment.errors import UserError
-from imdb_sentiment.files import atomic_path, read_json, write_json
+from imdb_sentiment.files import atomic_path, read_json
 from imdb_sentiment.params import WordVectorsParams
 
 log = logging.getLogger(__name__)
 
 VECTORS_FILE = "vectors.npy"  # float32, one row per word
 VOCABULARY_FILE = "vocabulary.json"  # the words, in row order
-STATS_FILE = "stats.json"
 
 
 class WordVectorsMissing(UserError, FileNotFoundError):
@@ -144,7 +143,9 @@ def write_word_vectors(
     prepared_dir: Path, out_dir: Path, params: WordVectorsParams, seed: int
 ) -> dict[str, Any]:
     """The word_vectors stage: ``prepared_dir``'s training split and unlabeled texts ->
-    ``out_dir`` (vectors, vocabulary, stats), all of it or nothing. Returns the stats."""
+    ``out_dir`` (vectors and vocabulary, both or neither); returns what the run saw and how
+    long it took. The folder holds nothing that varies from run to run, so vectors made again
+    alike leave the models that read them cached."""
     started = time.perf_counter()
     prepared = PreparedPaths(prepared_dir)
     texts = training_texts(prepared)
@@ -156,7 +157,6 @@ def write_word_vectors(
     stats["stage_seconds"] = round(time.perf_counter() - started, 1)
     with atomic_path(out_dir, directory=True) as tmp:
         vectors.save(tmp)
-        write_json(tmp / STATS_FILE, stats)
     log.info(
         "word vectors: %d words kept of %d tokens, %.0f s",
         stats["words_kept"],
