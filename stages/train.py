@@ -1,4 +1,4 @@
-"""DVC stage train@CORPUS-NAME: one recurrent model of params.yaml `models:`, trained on one
+"""DVC stage train@CORPUS-NAME: one neural model of params.yaml `models:`, trained on one
 corpus -> models/CORPUS/NAME/ and an MLflow run; its headline -> metrics/CORPUS/train/NAME.json."""
 
 from imdb_sentiment.cli import run_stage

@@ -27,7 +27,9 @@ REAL_TREEBANK = REPO.parent / "shared" / "data" / "trainDevTestTrees_PTB.zip"
 # Trees per file of the tiny treebank: its training trees give a few hundred distinct phrases.
 TREES_PER_FILE = {"trees/train.txt": 40, "trees/dev.txt": 24, "trees/test.txt": 24}
 REVIEWS_PER_FOLDER = 24  # per split and label: 96 labeled reviews in all, and 24 unlabeled
-MODELS = ["simple_rnn", "lstm", "gru", "bilstm", "tfidf", "tfidf_bigram", "nb_trigram"]
+NEURAL_MODELS = ["simple_rnn", "lstm", "gru", "bilstm", "dan"]  # params.yaml `models:`
+BAGS = ["tfidf", "tfidf_bigram", "nb_trigram"]  # params.yaml `baselines:`
+MODELS = NEURAL_MODELS + BAGS
 ENSEMBLES = ["gru_nb"]
 # The smallest pipeline with every kind of stage: one recurrent model, the unigram reference
 # bag, the best bag and their ensemble. Tests of what wraps a whole `dvc repro` (`mlflow run`,

@@ -16,8 +16,10 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import (
+    BAGS,
     ENSEMBLES,
     MODELS,
+    NEURAL_MODELS,
     REPO,
     copy_repo,
     dvc,
@@ -40,9 +42,10 @@ STAGES = [
     "report@imdb",
     "transfer@imdb",
     "summary",
-    *[f"train@imdb-{m}" for m in MODELS[:4]],
-] + [f"baseline@imdb-{m}" for m in MODELS[4:]]
-STAGES += [f"score@imdb-{m}" for m in MODELS[:4]] + [f"score_baseline@imdb-{m}" for m in MODELS[4:]]
+    "word_vectors",
+    *[f"train@imdb-{m}" for m in NEURAL_MODELS],
+] + [f"baseline@imdb-{m}" for m in BAGS]
+STAGES += [f"score@imdb-{m}" for m in NEURAL_MODELS] + [f"score_baseline@imdb-{m}" for m in BAGS]
 STAGES += [f"ensemble@imdb-{m}" for m in ENSEMBLES] + [
     f"score_ensemble@imdb-{m}" for m in ENSEMBLES
 ]
@@ -162,7 +165,7 @@ def test_runs_carry_their_dataset_system_metrics_and_model_linked_test_metrics(p
         }
         assert set(inputs) == {"training", "evaluation"}, name
         assert {d.digest for d in inputs.values()} == {digest}, name  # DVC's hash of the data
-        if name in MODELS[:4]:  # a tiny baseline trains within one sampling interval
+        if name in NEURAL_MODELS:  # a tiny baseline trains within one sampling interval
             assert any(key.startswith("system/") for key in run.data.metrics), name
         record = json.loads((repo / "models" / "imdb" / name / "mlflow.json").read_text())
         logged = {m.key: m for m in client.get_logged_model(record["model_id"]).metrics}
@@ -237,7 +240,7 @@ def test_evaluation_shows_what_order_buys_for_every_model(pipeline):
     }
     assert {"evaluation/gru_roc.png", "evaluation/gru_confusion.png"} <= artifacts
     histories = sorted(path.stem for path in (repo / "plots" / "imdb" / "history").iterdir())
-    assert histories == sorted(MODELS[:4])  # per-epoch curves of every recurrent model
+    assert histories == sorted(NEURAL_MODELS)  # per-epoch curves of every neural model
 
 
 def test_the_report_opens_with_what_order_buys_on_every_probe(pipeline):
@@ -255,8 +258,8 @@ def test_the_report_opens_with_what_order_buys_on_every_probe(pipeline):
     curve = pd.read_csv(repo / "plots" / "imdb" / "shuffle_windows.csv", dtype={"window": str})
     assert len(curve) == len(EVALUATED) * len(windows)
     answer = evaluation_of(repo, "order")
-    assert answer["reference"] == "tfidf" and answer["best_recurrent"] in MODELS[:4]
-    assert answer["best_bag"] in MODELS[4:] and sorted(answer["on_top"]) == sorted(MODELS[:4])
+    assert answer["reference"] == "tfidf" and answer["best_recurrent"] in NEURAL_MODELS
+    assert answer["best_bag"] in BAGS and sorted(answer["on_top"]) == sorted(NEURAL_MODELS)
     for values in [answer["head_to_head"], *answer["on_top"].values()]:
         assert values["ci_low"] <= values["difference"] <= values["ci_high"]
     assert {"test", "suite_negation", "suite_filler", "pairs_handwritten"} <= set(answer["probes"])
@@ -333,7 +336,7 @@ def test_metrics_show_is_a_short_headline(pipeline):
     assert files["metrics/imdb/head_to_head.json"]["data"] == {
         head["model"]: pytest.approx(head["difference"])
     }
-    assert set(files["metrics/imdb/on_top.json"]["data"]) == set(MODELS[:4])
+    assert set(files["metrics/imdb/on_top.json"]["data"]) == set(NEURAL_MODELS)
     trained = {"val", "best_epoch", "seconds"}
     assert set(files["metrics/imdb/train/gru.json"]["data"]) == trained
     assert set(files["metrics/imdb/train/tfidf.json"]["data"]) == {"val", "seconds"}
@@ -343,7 +346,7 @@ def test_metrics_show_is_a_short_headline(pipeline):
 
 def test_compare_pairs_every_recurrent_model_with_every_bag(pipeline):
     differences = evaluation_of(pipeline[0], "differences")
-    assert set(differences) == {f"{r} - {b}" for r in MODELS[:4] for b in MODELS[4:]}
+    assert set(differences) == {f"{r} - {b}" for r in NEURAL_MODELS for b in BAGS}
 
 
 def test_a_second_repro_runs_nothing(pipeline):
