@@ -93,20 +93,26 @@ def test_masked_max_pooling_ignores_padding_and_survives_saving(tmp_path):
     )
 
 
-def test_a_resumed_training_is_bit_identical_to_an_uninterrupted_one(tmp_path):
-    # Dropout on (embedding and pooled vector) and Adam state: everything a resume must restore.
+@pytest.mark.parametrize(
+    "spec",
+    [SPEC, SPEC.model_copy(update=dict(arch="dan", pooling="mean", layers=2, word_dropout=0.3))],
+    ids=["gru", "dan_word_dropout"],
+)
+def test_a_resumed_training_is_bit_identical_to_an_uninterrupted_one(tmp_path, spec):
+    # Dropout on (words, embedding and pooled vector) and Adam state: everything a resume must
+    # restore.
     arrays = tiny_split()
     seed_everything(5)
-    straight = build_model("gru", SPEC, 3, 3, seed=5)
-    fit_recurrent(straight, SPEC, arrays, 5, 3, [])
+    straight = build_model(spec.arch, spec, 3, 3, seed=5)
+    fit_recurrent(straight, spec, arrays, 5, 3, [])
 
     seed_everything(5)
-    first = build_model("gru", SPEC, 3, 3, seed=5)
-    fit_recurrent(first, SPEC, arrays, 5, 2, [])
+    first = build_model(spec.arch, spec, 3, 3, seed=5)
+    fit_recurrent(first, spec, arrays, 5, 2, [])
     first.save(tmp_path / "last.keras")
     keras.backend.clear_session()
     resumed = keras.models.load_model(tmp_path / "last.keras")
-    fit_recurrent(resumed, SPEC, arrays, 5, 3, [], initial_epoch=2)
+    fit_recurrent(resumed, spec, arrays, 5, 3, [], initial_epoch=2)
     for a, b in zip(straight.get_weights(), resumed.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
