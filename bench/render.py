@@ -8,6 +8,7 @@ nothing and formats through the project's one Markdown helper.
 from __future__ import annotations
 
 from bench import PRETRAIN_JSON, RESULTS_MD, SOAK_JSON
+from bench.corpora import per_corpus
 from bench.render_training import (
     pretraining_section,
     throughput_defaults_section,
@@ -31,11 +32,15 @@ def write_rendered(results: dict, soak: dict | None = None, pretrain: dict | Non
 
 def render(results: dict, soak: dict | None = None, pretrain: dict | None = None) -> str:
     """RESULTS.md from ``results``, ``soak`` and ``pretrain`` alone: every number, setting
-    and target comes from them."""
+    and target comes from them (``results`` in either shape bench/corpora.py reads)."""
+    results = per_corpus(results)
     sections = [
         header_section(results),
         cold_run_section(results),
-        accuracy_section(results),
+        *(accuracy_section(results, corpus) for corpus in results["corpora"]),
+        ""
+        if "throughput" in results
+        else "Training throughput was not measured in this run (`--skip-throughput`).",
         pretraining_section(pretrain),
         throughput_tutorial_section(results),
         throughput_defaults_section(results),
@@ -128,14 +133,18 @@ def cold_run_section(results: dict) -> str:
     return "\n".join(lines)
 
 
-def accuracy_section(results: dict) -> str:
-    targets = results.get("targets", {}).get("test_accuracy_mean", {})
+def accuracy_section(results: dict, corpus: str) -> str:
+    """One corpus's accuracy at the defaults: each model on its test set, the answer, the
+    targets and the seed spread."""
+    part = results["corpora"][corpus]
+    targets = results.get("targets", {}).get("corpora", {}).get(corpus, {})
+    per_model = targets.get("test_accuracy_mean", {})
     intervals = results.get("intervals", {})
     level = f"{100 * intervals['confidence']:.0f}% " if "confidence" in intervals else ""
-    size = f", {results['test_reviews']:,} reviews" if "test_reviews" in results else ""
+    size = f", {part['test_texts']:,} texts" if "test_texts" in part else ""
     body = []
-    for name, m in results["models"].items():
-        target, mean = targets.get(name), m.get("test_accuracy_mean")
+    for name, m in part["models"].items():
+        target, mean = per_model.get(name), m.get("test_accuracy_mean")
         mark = "" if target is None or mean is None else (" ✓" if mean >= target else " ✗")
         spread = (
             ""
@@ -168,55 +177,62 @@ def accuracy_section(results: dict) -> str:
         "best epoch",
         "train s",
     ]
-    lines = [f"## Accuracy at the defaults (test set{size})", ""]
+    lines = [f"## Accuracy at the defaults: {corpus} (test set{size})", ""]
     if intervals:
         lines += [
-            f"Intervals: {level}bootstrap over the test reviews, {intervals['resamples']:,} "
+            f"Intervals: {level}bootstrap over the test texts, {intervals['resamples']:,} "
             "resamples.",
             "",
         ]
     lines.append(md.rows(["model", *header], body))
     carried = {
         name: spread["commit"]
-        for name, spread in results.get("seed_spread", {}).items()
+        for name, spread in part.get("seed_spread", {}).items()
         if spread.get("commit")
     }
     if carried:
         at = ", ".join(f"{name} at `{commit[:10]}`" for name, commit in carried.items())
-        checks = " ".join(_carried_seed_check(results, name) for name in carried)
+        checks = " ".join(_carried_seed_check(part, name) for name in carried)
         lines += ["", f"Seed spreads carried over from earlier runs ({at}). {checks}".rstrip()]
-    lines += answer_lines(results)
-    if "throughput" not in results:
-        lines += ["", "Training throughput was not measured in this run (`--skip-throughput`)."]
+    lines += answer_lines(part, targets)
     return "\n".join(lines)
 
 
-def _carried_seed_check(results: dict, name: str) -> str:
+def _carried_seed_check(part: dict, name: str) -> str:
     """Whether a carried spread's run at this run's seed scored what this run's model did."""
-    spread = results["seed_spread"][name]
-    here = results["models"][name]["test_accuracy"]
+    spread = part["seed_spread"][name]
+    here = part["models"].get(name, {}).get("test_accuracy")
     then = next(
         (run["test_accuracy"] for run in spread["runs"] if run["seed"] == spread["seeds"][0]),
         None,
     )
-    if then is None:
+    if then is None or here is None:
         return ""
     if then == here:
-        return f"{name}'s seed-{spread['seeds'][0]} run scored the same here to the last review."
+        return f"{name}'s seed-{spread['seeds'][0]} run scored the same here to the last text."
     return (
         f"{name}'s seed-{spread['seeds'][0]} run scored {md.pct(then, 2)} there and "
         f"{md.pct(here, 2)} here: its mean and spread are the earlier run's."
     )
 
 
-def answer_lines(results: dict) -> list[str]:
-    """The answer in two parts at the defaults, the targets on the best bag and the champion,
-    and what the recurrent models add on top of the bag over training seeds."""
-    answer = results.get("answer")
+# The accuracy targets checked on one model each: (target key, how the line names the model,
+# the key of the answer or corpus part that names it).
+NAMED_TARGETS = (
+    ("best_bag_test_accuracy", "the best bag", "best_bag"),
+    ("best_recurrent_test_accuracy", "the best recurrent model", "best_recurrent"),
+    ("champion_test_accuracy", "the champion", "champion"),
+)
+
+
+def answer_lines(part: dict, targets: dict) -> list[str]:
+    """One corpus's answer in two parts at the defaults, its targets on single models, and
+    what its recurrent models add on top of the bag over training seeds."""
+    answer = part.get("answer")
     if not answer:
         return []
-    targets, models = results.get("targets", {}), results["models"]
-    head, bag, champion = answer["head_to_head"], answer["best_bag"], results.get("champion")
+    models = part["models"]
+    head, bag = answer["head_to_head"], answer["best_bag"]
     lines = [
         "",
         f"Head to head: {head['model']} minus {bag} (each the best of its kind by validation), "
@@ -238,17 +254,17 @@ def answer_lines(results: dict) -> list[str]:
         ),
     ]
     checks = []
-    for key, name in (("best_bag_test_accuracy", bag), ("champion_test_accuracy", champion)):
+    for key, label, named_by in NAMED_TARGETS:
+        name = answer.get(named_by, part.get(named_by))
         if key in targets and name in models:
             value = models[name]["test_accuracy"]
             mark = "✓" if value >= targets[key] else "✗"
-            checks.append(f"{name} {md.pct(value, 2)} (target ≥ {md.pct(targets[key], 1)} {mark})")
+            checks.append(
+                f"{label} {name} {md.pct(value, 2)} (target ≥ {md.pct(targets[key], 1)} {mark})"
+            )
     if checks:
-        lines += [
-            "",
-            f"Targets: the best bag {checks[0]}; the champion " + "; ".join(checks[1:]) + ".",
-        ]
-    spread = {n: s for n, s in results.get("seed_spread", {}).items() if "bag" in s}
+        lines += ["", "Targets: " + "; ".join(checks) + "."]
+    spread = {n: s for n, s in part.get("seed_spread", {}).items() if "bag" in s}
     for name, runs in spread.items():
         lines += [
             "",
@@ -256,10 +272,11 @@ def answer_lines(results: dict) -> list[str]:
             "(the bag is the cold run's):",
             "",
             md.rows(
-                ["seed", "weight", "gain, points", "excludes 0"],
+                ["seed", "test acc", "weight", "gain, points", "excludes 0"],
                 [
                     [
                         r["seed"],
+                        md.pct(r["test_accuracy"], 2),
                         f"{r['on_top']['weights'][name]:.2f}",
                         md.difference_with_interval(r["on_top"]),
                         md.verdict(r["on_top"]),
@@ -268,9 +285,12 @@ def answer_lines(results: dict) -> list[str]:
                 ],
             ),
             "",
-            f"The gain's interval is clear of 0 in "
-            f"{sum(md.verdict(r['on_top']) == md.HIGHER for r in runs['runs'])} of "
-            f"{len(runs['runs'])} seeds.",
+            f"Over its {len(runs['runs'])} seeds (mean ± std): test accuracy "
+            f"{md.plus_minus(runs['test_accuracy_mean'], runs['test_accuracy_std'])}, gain on "
+            f"top of {runs['bag']} {md.points(runs['on_top_mean'])} ± "
+            f"{md.points(runs['on_top_std'], signed=False)} points. The gain's interval is "
+            f"clear of 0 in {sum(md.verdict(r['on_top']) == md.HIGHER for r in runs['runs'])} "
+            f"of {len(runs['runs'])} seeds.",
         ]
     return lines
 
