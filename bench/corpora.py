@@ -1,8 +1,9 @@
 """The accuracy part of bench/results.json, per corpus: ``results["corpora"][C]`` holds corpus
-C's ``models``, ``answer``, ``champion``, ``test_texts`` and ``seed_spread``, and
-``results["targets"]["corpora"][C]`` its accuracy targets. Files written before the second
-corpus held IMDB's at the top level; ``per_corpus`` reads them as corpus ``imdb``, so that
-their numbers still render and their seed spreads can be carried over."""
+C's ``models``, ``answer``, ``champion``, ``test_texts`` and ``seed_spread`` (and SST-2's
+``train_on_sentences``, bench/phrases.py's), and ``results["targets"]["corpora"][C]`` its
+accuracy targets. Files written before the second corpus held IMDB's at the top level;
+``per_corpus`` reads them as corpus ``imdb``, so that their numbers still render and their seed
+spreads can be carried over."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ OLD_KEYS = {
     "seed_spread": "seed_spread",
 }
 OLD_TARGETS = ("test_accuracy_mean", "best_bag_test_accuracy", "champion_test_accuracy")
+# Under SST-2's part: its run on every phrase against one on its sentences alone.
+SENTENCES = "train_on_sentences"
 
 
 def per_corpus(results: dict) -> dict:

@@ -4,6 +4,7 @@
     python -m bench.run --skip-cold      # reuse the last cold run's clone
     python -m bench.run --skip-cold --seeds   # ... and its seed spread: time throughput again
     python -m bench.run --skip-cold --corpora sst2   # ... measure SST-2's seed spread alone
+    python -m bench.run --skip-cold --seeds --sentences   # ... and SST-2 on its sentences alone
 
 1. cold pipeline (bench/pipeline.py): a fresh clone of HEAD, an empty DVC cache and MLflow
    store; each stage of `dvc repro` timed with its peak RSS, then the fully cached `dvc repro`;
@@ -11,7 +12,9 @@
    each corpus of the clone's params.yaml (bench/corpora.py: the shape they are saved in);
 3. seed spread, per corpus: its best recurrent model (by validation; or --seed-models) trained
    again with other seeds (the cold run is the first), on the same prepared data and split,
-   scored on test and on top of the best bag: mean and std over seeds;
+   scored on test and on top of the best bag: mean and std over seeds; with --sentences,
+   SST-2's pipeline trained again on its training sentences alone, beside the clone's run on
+   every phrase (bench/phrases.py: a temporary DVC experiment);
 4. training throughput, the project's training path against the tutorials' way in one process
    on the same data: at the tutorial configuration against a plain `model.fit` on pre-padded
    numpy arrays (bench/reference.py), and at each tuned default against the same model fed
@@ -37,7 +40,9 @@ import time
 from pathlib import Path
 
 from bench import RESULTS_JSON, RESULTS_MD, ROOT, SOAK_JSON, soak
-from bench.corpora import per_corpus
+from bench.corpora import SENTENCES, per_corpus
+from bench.phrases import CORPUS as PHRASE_CORPUS
+from bench.phrases import train_on_sentences
 from bench.pipeline import (
     accuracy_at_defaults,
     cold_pipeline,
@@ -161,6 +166,13 @@ def parser() -> argparse.ArgumentParser:
         help="the corpora whose seed spread is measured (default: every one of the clone's); "
         "the others' is carried over from the last run, with its commit",
     )
+    parser.add_argument(
+        "--sentences",
+        action="store_true",
+        help="train SST-2's pipeline again on its training sentences alone, as a temporary "
+        "DVC experiment beside the clone's run on every phrase; without it, the last run's "
+        "comparison is carried over, with its commit",
+    )
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per throughput run")
     parser.add_argument(
         "--repeats", type=int, default=3, help="throughput runs (the median counts)"
@@ -195,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": TARGETS,
     }
     accuracy(results, clone, args, previous_results)
+    sentences_alone(results, clone, args, previous_results)
     if not args.skip_throughput:
         training_speed(results, clone, args)
     elif "throughput" in previous_results:  # carried over, with the commit it was measured at
@@ -292,6 +305,25 @@ def corpus_seed_spread(
         only = [part["answer"]["best_recurrent"]]
     spread = seed_spread(clone, args.seeds, part["models"], only, corpus)
     return spread | {name: runs for name, runs in carried.items() if name not in spread}
+
+
+def sentences_alone(results: dict, clone: Path, args: argparse.Namespace, previous: dict) -> None:
+    """SST-2 trained on its sentences alone against its run on every phrase, into its corpus
+    part of ``results``: measured with --sentences, else the last run's (``previous``), which
+    names the commit of the clone it was measured in."""
+    part = results["corpora"].get(PHRASE_CORPUS)
+    if part is None:
+        if args.sentences:
+            raise SystemExit(f"--sentences: the clone has no {PHRASE_CORPUS} corpus")
+        return
+    if args.sentences:
+        log.info("%s trained on its sentences alone", PHRASE_CORPUS)
+        part[SENTENCES] = train_on_sentences(clone)
+        save(results)
+        return
+    before = per_corpus(previous)["corpora"] if previous else {}
+    if SENTENCES in before.get(PHRASE_CORPUS, {}):
+        part[SENTENCES] = before[PHRASE_CORPUS][SENTENCES]
 
 
 def training_speed(results: dict, clone: Path, args: argparse.Namespace) -> None:

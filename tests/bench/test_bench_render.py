@@ -4,19 +4,21 @@ number, setting and target it prints comes from them."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 import shutil
 
 import pytest
 
-from bench import PRETRAIN_JSON, RESULTS_JSON, RESULTS_MD, ROOT, SOAK_JSON
+from bench import PRETRAIN_JSON, RESULTS_JSON, RESULTS_MD, ROOT, SOAK_JSON, phrases
 from bench import run as bench_run
-from bench.corpora import per_corpus, spread_of
+from bench.corpora import SENTENCES, per_corpus, spread_of
 from bench.pipeline import evaluation_of
 from bench.pretrain import summarize
 from bench.render import render, soak_section
 from bench.render_training import pretraining_section
 from imdb_sentiment.files import read_json
+from imdb_sentiment.params import Source
 from imdb_sentiment.report import markdown as md
 
 
@@ -75,6 +77,71 @@ def sst2_part(imdb: dict) -> dict:
     gru = part["seed_spread"]["gru"]
     part["models"]["gru"] |= {k: gru[k] for k in ("test_accuracy_mean", "test_accuracy_std")}
     return part
+
+
+def sentences_comparison() -> dict:
+    """bench/phrases.py's comparison in the shape it writes: every model's numbers on phrases
+    and on sentences alone, gru worse on sentences (its interval clear of 0), tfidf level;
+    on sentences the best bag is another and gru loses head to head, clear of 0."""
+
+    def side(train_on: str, texts: int, test: dict, val: dict, answer: dict) -> dict:
+        models = {n: {"test_accuracy": test[n], "val_accuracy": val[n]} for n in test}
+        return {"train_on": train_on, "train_texts": texts, "models": models, "answer": answer}
+
+    def gain(bag: str, model: str, difference: float, low: float, high: float) -> dict:
+        weights = {bag: 0.5, model: 0.5}
+        return {"weights": weights, "difference": difference, "ci_low": low, "ci_high": high}
+
+    phrases = side(
+        "phrases",
+        77614,
+        {"gru": 0.84624, "tfidf": 0.82043, "tfidf_bigram": 0.838, "gru_nb": 0.85118},
+        {"gru": 0.837156, "tfidf": 0.813073, "tfidf_bigram": 0.84289, "gru_nb": 0.852064},
+        {
+            "best_recurrent": "gru",
+            "best_bag": "tfidf_bigram",
+            "head_to_head": {
+                "model": "gru",
+                "bag": "tfidf_bigram",
+                "difference": 0.008237,
+                "ci_low": -0.009336,
+                "ci_high": 0.025275,
+            },
+            "on_top": {"gru": gain("tfidf_bigram", "gru", 0.027457, 0.014278, 0.041186)},
+        },
+    )
+    sentences = side(
+        "sentences",
+        6920,
+        {"gru": 0.80011, "tfidf": 0.82043, "tfidf_bigram": 0.8138, "gru_nb": 0.8221},
+        {"gru": 0.7901, "tfidf": 0.80275, "tfidf_bigram": 0.80849, "gru_nb": 0.8211},
+        {
+            "best_recurrent": "gru",
+            "best_bag": "tfidf",
+            "head_to_head": {
+                "model": "gru",
+                "bag": "tfidf",
+                "difference": -0.02032,
+                "ci_low": -0.03899,
+                "ci_high": -0.00165,
+            },
+            "on_top": {"gru": gain("tfidf", "gru", 0.006041, -0.004942, 0.017024)},
+        },
+    )
+    paired = {
+        "gru": {"difference": 0.04613, "ci_low": 0.02801, "ci_high": 0.06425},
+        "tfidf": {"difference": 0.0, "ci_low": -0.00714, "ci_high": 0.00714},
+        "tfidf_bigram": {"difference": 0.0242, "ci_low": 0.01098, "ci_high": 0.03734},
+        "gru_nb": {"difference": 0.02908, "ci_low": 0.01483, "ci_high": 0.04338},
+    }
+    return {
+        "commit": "e" * 40,
+        "setting": "corpora.sst2.read.train_on",
+        "seconds": 1234.5,
+        "phrases": phrases,
+        "sentences": sentences,
+        "phrases_minus_sentences": paired,
+    }
 
 
 @pytest.fixture
@@ -183,6 +250,121 @@ def test_each_corpus_shows_its_seed_spread_of_accuracy_and_of_the_gain(two_corpo
         "excludes 0": "no",
     }
     assert "carried over" in imdb and "carried over" not in sst2
+
+
+SST2_SECTION = "Accuracy at the defaults: sst2 (test set, 1,821 texts)"
+
+
+def test_sst2_trained_on_sentences_is_set_beside_phrases_model_by_model(two_corpora):
+    two_corpora["corpora"]["sst2"][SENTENCES] = sentences_comparison()
+    sst2 = sections(render(two_corpora))[SST2_SECTION]
+    assert (
+        "Trained on phrases (77,614 training texts) and on sentences (6,920): the pipeline run "
+        "again with `corpora.sst2.read.train_on: sentences`, as a temporary DVC experiment "
+        "beside the clone's run at `eeeeeeeeee` (1,234 s, 20.6 min;" in sst2
+    )
+    # It and the section's first table both start with `model`: its rows have its columns.
+    rows = [row for row in tables(sst2)["model"] if "test acc: sentences" in row]
+    assert row_of(rows, "gru") == {
+        "model": "gru",
+        "test acc: phrases": "84.62%",
+        "test acc: sentences": "80.01%",
+        "phrases minus sentences, points": "+4.61 [+2.80, +6.42]",
+        "excludes 0": md.HIGHER,
+        "val acc: phrases": "83.72%",
+        "val acc: sentences": "79.01%",
+    }
+    # A difference whose interval holds 0 is not called one, whichever way it points.
+    assert row_of(rows, "tfidf")["excludes 0"] == md.NOT_SHOWN
+    assert [row["model"] for row in rows] == ["gru", "tfidf", "tfidf_bigram", "gru_nb"]
+
+
+def test_sst2_answer_is_given_both_ways_with_its_intervals(two_corpora):
+    two_corpora["corpora"]["sst2"][SENTENCES] = sentences_comparison()
+    sst2 = sections(render(two_corpora))[SST2_SECTION]
+    # Each side's head to head against its own best bag, a win only where its interval shows it.
+    assert (
+        "on phrases, gru minus tfidf_bigram +0.82 [-0.93, +2.53] points (excludes 0: no); on "
+        "sentences, gru minus tfidf -2.03 [-3.90, -0.17] points (excludes 0: yes: lower)."
+    ) in sst2
+    gains = tables(sst2)["recurrent model"]
+    gain = row_of([row for row in gains if "phrases: excludes 0" in row], "gru")
+    assert gain["phrases: gain over tfidf_bigram, points"] == "+2.75 [+1.43, +4.12]"
+    assert gain["phrases: excludes 0"] == md.HIGHER
+    assert gain["sentences: gain over tfidf, points"] == "+0.60 [-0.49, +1.70]"
+    assert gain["sentences: excludes 0"] == md.NOT_SHOWN
+
+
+def test_results_without_the_sentences_run_render_without_it(results, two_corpora):
+    # The committed, IMDB-only file of the older shape, and SST-2 measured without --sentences.
+    for text in (render(results), render(two_corpora)):
+        assert "test acc: sentences" not in text and "Trained on phrases" not in text
+    assert SENTENCES not in per_corpus(results)["corpora"]["imdb"]
+
+
+def test_the_sentences_run_is_measured_with_the_flag_else_carried_over(
+    two_corpora, results, monkeypatch
+):
+    measured = sentences_comparison() | {"commit": "f" * 40}
+    monkeypatch.setattr(bench_run, "train_on_sentences", lambda clone: measured)
+    monkeypatch.setattr(bench_run, "save", lambda results: None)
+    previous = copy.deepcopy(two_corpora)
+    previous["corpora"]["sst2"][SENTENCES] = sentences_comparison()
+
+    def sst2_after(previous: dict, *argv: str) -> dict:
+        out = {"corpora": {"sst2": {}, "imdb": {}}}
+        args = bench_run.parser().parse_args(["--skip-cold", *argv])
+        bench_run.sentences_alone(out, ROOT, args, previous)
+        return out["corpora"]["sst2"]
+
+    assert sst2_after(previous, "--sentences")[SENTENCES]["commit"] == "f" * 40
+    carried = sst2_after(previous)[SENTENCES]
+    assert carried == previous["corpora"]["sst2"][SENTENCES] and carried["commit"] == "e" * 40
+    assert SENTENCES not in sst2_after(results)  # the older file has no SST-2 at all
+    assert SENTENCES not in sst2_after({})
+    with pytest.raises(SystemExit, match="--sentences: the clone has no sst2"):
+        out = {"corpora": {"imdb": {}}}
+        bench_run.sentences_alone(out, ROOT, bench_run.parser().parse_args(["--sentences"]), {})
+
+
+def test_the_experiment_and_the_workspace_are_read_from_dvc_exp_show():
+    def data(rev: str, test: float) -> dict:
+        return {"rev": rev, "metrics": {"metrics/sst2/test.json": {"data": {"gru": test}}}}
+
+    shown = [
+        {"rev": "workspace", "name": None, "data": data("workspace", 0.8), "experiments": None},
+        {
+            "rev": "a" * 40,
+            "name": "main",
+            "data": data("a" * 40, 0.8),
+            "experiments": [
+                {"name": "other", "revs": [{"rev": "c" * 40, "name": "other", "data": {}}]},
+                {
+                    "name": phrases.EXPERIMENT,
+                    "revs": [
+                        {"rev": "b" * 40, "name": phrases.EXPERIMENT, "data": data("b" * 40, 0.7)}
+                    ],
+                },
+            ],
+        },
+    ]
+    workspace, experiment = phrases.shown_rows(json.dumps(shown))
+    assert workspace == data("workspace", 0.8) and experiment == data("b" * 40, 0.7)
+
+
+def test_the_experiment_reads_relative_local_sources_by_absolute_path(tmp_path):
+    digest = "0" * 64
+    web = Source(url="https://example.org/trees.zip", sha256=digest)
+    near = Source(url="../shared/trees.zip", sha256=digest)
+    assert (
+        phrases.pinned_sources(tmp_path, [web, Source(url="/abs/trees.zip", sha256=digest)]) == []
+    )
+    flag, value = phrases.pinned_sources(tmp_path / "clone", [web, near])
+    assert flag == "-S"
+    assert value == (
+        f"corpora.sst2.sources=[{{url:'https://example.org/trees.zip',sha256:'{digest}'}},"
+        f"{{url:'{tmp_path.resolve() / 'shared' / 'trees.zip'}',sha256:'{digest}'}}]"
+    )
 
 
 def test_the_older_imdb_only_results_read_as_corpus_imdb(results):
