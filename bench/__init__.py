@@ -1,8 +1,10 @@
 """The benchmark on the full data set (not part of the test run): `python -m bench.run`.
 
-One job per module: the pipeline's cold run, accuracy and seeds (pipeline), training speed
-(throughput), serving load and soak (serve_load, soak), the pretraining study (pretrain), and
-RESULTS.md rendered from the JSON files they write (render). These are its files.
+One job per module: the pipeline's cold run, accuracy and seeds (pipeline), SST-2 trained on
+its sentences alone beside its run on phrases (phrases), training speed (throughput), serving
+load and soak (serve_load, soak), the pretraining study (pretrain), the per-corpus shape of the
+accuracy numbers (corpora), and RESULTS.md rendered from the JSON files they write (render).
+These are its files.
 """
 
 from pathlib import Path

@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 
 from bench import ROOT
+from bench.corpora import spread_of
 from imdb_sentiment.data.prepare import PreparedPaths
 from imdb_sentiment.files import read_json
 from imdb_sentiment.paths import CorpusPaths
@@ -162,8 +163,8 @@ def evaluation_of(clone: Path, name: str, corpus: str = "imdb") -> dict:
     return read_json(clone / CorpusPaths(corpus).outputs.evaluation / f"{name}.json")
 
 
-def test_reviews(clone: Path, corpus: str = "imdb") -> int:
-    """How many texts the corpus's prepared test split holds."""
+def test_texts(clone: Path, corpus: str = "imdb") -> int:
+    """How many texts (reviews, sentences) the corpus's prepared test split holds."""
     import pandas as pd
 
     prepared = PreparedPaths(clone / CorpusPaths(corpus).prepared)
@@ -201,7 +202,8 @@ def seed_spread(
     """Each recurrent default (or those in ``only``) trained with each of ``seeds`` (weights,
     dropout and batch order; the prepared data and validation split stay the cold run's),
     scored on test, and what it adds on top of the cold run's best bag (weights on
-    validation, paired on test). The cold run's own seed is the first entry."""
+    validation, paired on test); the mean and std over seeds of both. The cold run's own seed
+    is the first entry."""
     import keras
 
     from imdb_sentiment.data.text import Vocabulary
@@ -274,13 +276,11 @@ def seed_spread(
                 gain["ci_high"],
             )
             keras.backend.clear_session()
-        accuracies = [r["test_accuracy"] for r in runs]
         results[name] = {
             "seeds": [r["seed"] for r in runs],
             "runs": runs,
             "bag": bag,
-            "test_accuracy_mean": round(float(np.mean(accuracies)), 6),
-            "test_accuracy_std": round(float(np.std(accuracies, ddof=1)), 6),
+            **spread_of(runs),
         }
     return results
 

@@ -8,6 +8,8 @@ nothing and formats through the project's one Markdown helper.
 from __future__ import annotations
 
 from bench import PRETRAIN_JSON, RESULTS_MD, SOAK_JSON
+from bench.corpora import per_corpus
+from bench.render_accuracy import accuracy_section
 from bench.render_training import (
     pretraining_section,
     throughput_defaults_section,
@@ -31,11 +33,15 @@ def write_rendered(results: dict, soak: dict | None = None, pretrain: dict | Non
 
 def render(results: dict, soak: dict | None = None, pretrain: dict | None = None) -> str:
     """RESULTS.md from ``results``, ``soak`` and ``pretrain`` alone: every number, setting
-    and target comes from them."""
+    and target comes from them (``results`` in either shape bench/corpora.py reads)."""
+    results = per_corpus(results)
     sections = [
         header_section(results),
         cold_run_section(results),
-        accuracy_section(results),
+        *(accuracy_section(results, corpus) for corpus in results["corpora"]),
+        ""
+        if "throughput" in results
+        else "Training throughput was not measured in this run (`--skip-throughput`).",
         pretraining_section(pretrain),
         throughput_tutorial_section(results),
         throughput_defaults_section(results),
@@ -126,153 +132,6 @@ def cold_run_section(results: dict) -> str:
     if checks:
         lines += ["", "Targets: " + "; ".join(checks) + "."]
     return "\n".join(lines)
-
-
-def accuracy_section(results: dict) -> str:
-    targets = results.get("targets", {}).get("test_accuracy_mean", {})
-    intervals = results.get("intervals", {})
-    level = f"{100 * intervals['confidence']:.0f}% " if "confidence" in intervals else ""
-    size = f", {results['test_reviews']:,} reviews" if "test_reviews" in results else ""
-    body = []
-    for name, m in results["models"].items():
-        target, mean = targets.get(name), m.get("test_accuracy_mean")
-        mark = "" if target is None or mean is None else (" ✓" if mean >= target else " ✗")
-        spread = (
-            ""
-            if mean is None
-            else f"{md.plus_minus(mean, m['test_accuracy_std'])} ({len(m['seeds'])} seeds){mark}"
-        )
-        body.append(
-            [
-                name,
-                f"{md.pct(m['test_accuracy'], 2)} "
-                f"{md.interval(m['test_accuracy_ci_low'], m['test_accuracy_ci_high'])}",
-                spread,
-                "" if target is None else md.pct(target),
-                md.pct(m["val_accuracy"], 2),
-                md.pct(m["shuffled_test_accuracy"], 2),
-                md.pct(m["contrast_pair_accuracy"]),
-                m["epochs_run"] or "",
-                m["best_epoch"] or "",
-                f"{m['train_seconds']:.0f}",
-            ]
-        )
-    header = [
-        f"test acc [{level}CI]",
-        "seeds: mean ± std",
-        "target (seeds' mean)",
-        "val acc",
-        "shuffled acc",
-        "minimal pairs",
-        "epochs run",
-        "best epoch",
-        "train s",
-    ]
-    lines = [f"## Accuracy at the defaults (test set{size})", ""]
-    if intervals:
-        lines += [
-            f"Intervals: {level}bootstrap over the test reviews, {intervals['resamples']:,} "
-            "resamples.",
-            "",
-        ]
-    lines.append(md.rows(["model", *header], body))
-    carried = {
-        name: spread["commit"]
-        for name, spread in results.get("seed_spread", {}).items()
-        if spread.get("commit")
-    }
-    if carried:
-        at = ", ".join(f"{name} at `{commit[:10]}`" for name, commit in carried.items())
-        checks = " ".join(_carried_seed_check(results, name) for name in carried)
-        lines += ["", f"Seed spreads carried over from earlier runs ({at}). {checks}".rstrip()]
-    lines += answer_lines(results)
-    if "throughput" not in results:
-        lines += ["", "Training throughput was not measured in this run (`--skip-throughput`)."]
-    return "\n".join(lines)
-
-
-def _carried_seed_check(results: dict, name: str) -> str:
-    """Whether a carried spread's run at this run's seed scored what this run's model did."""
-    spread = results["seed_spread"][name]
-    here = results["models"][name]["test_accuracy"]
-    then = next(
-        (run["test_accuracy"] for run in spread["runs"] if run["seed"] == spread["seeds"][0]),
-        None,
-    )
-    if then is None:
-        return ""
-    if then == here:
-        return f"{name}'s seed-{spread['seeds'][0]} run scored the same here to the last review."
-    return (
-        f"{name}'s seed-{spread['seeds'][0]} run scored {md.pct(then, 2)} there and "
-        f"{md.pct(here, 2)} here: its mean and spread are the earlier run's."
-    )
-
-
-def answer_lines(results: dict) -> list[str]:
-    """The answer in two parts at the defaults, the targets on the best bag and the champion,
-    and what the recurrent models add on top of the bag over training seeds."""
-    answer = results.get("answer")
-    if not answer:
-        return []
-    targets, models = results.get("targets", {}), results["models"]
-    head, bag, champion = answer["head_to_head"], answer["best_bag"], results.get("champion")
-    lines = [
-        "",
-        f"Head to head: {head['model']} minus {bag} (each the best of its kind by validation), "
-        f"{md.difference_with_interval(head)} points ({md.verdict(head)}). On top of {bag}, "
-        "weights on validation, paired on test:",
-        "",
-        md.rows(
-            ["recurrent model", "weight", "test acc", f"gain over {bag}, points", "excludes 0"],
-            [
-                [
-                    model,
-                    f"{v['weights'][model]:.2f}",
-                    md.pct(v["test_accuracy"], 2),
-                    md.difference_with_interval(v),
-                    md.verdict(v),
-                ]
-                for model, v in answer["on_top"].items()
-            ],
-        ),
-    ]
-    checks = []
-    for key, name in (("best_bag_test_accuracy", bag), ("champion_test_accuracy", champion)):
-        if key in targets and name in models:
-            value = models[name]["test_accuracy"]
-            mark = "✓" if value >= targets[key] else "✗"
-            checks.append(f"{name} {md.pct(value, 2)} (target ≥ {md.pct(targets[key], 1)} {mark})")
-    if checks:
-        lines += [
-            "",
-            f"Targets: the best bag {checks[0]}; the champion " + "; ".join(checks[1:]) + ".",
-        ]
-    spread = {n: s for n, s in results.get("seed_spread", {}).items() if "bag" in s}
-    for name, runs in spread.items():
-        lines += [
-            "",
-            f"{name} on top of {runs['bag']}, per training seed of {name} "
-            "(the bag is the cold run's):",
-            "",
-            md.rows(
-                ["seed", "weight", "gain, points", "excludes 0"],
-                [
-                    [
-                        r["seed"],
-                        f"{r['on_top']['weights'][name]:.2f}",
-                        md.difference_with_interval(r["on_top"]),
-                        md.verdict(r["on_top"]),
-                    ]
-                    for r in runs["runs"]
-                ],
-            ),
-            "",
-            f"The gain's interval is clear of 0 in "
-            f"{sum(md.verdict(r['on_top']) == md.HIGHER for r in runs['runs'])} of "
-            f"{len(runs['runs'])} seeds.",
-        ]
-    return lines
 
 
 def serving_section(served: dict, commit: str | None = None) -> str:

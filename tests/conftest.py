@@ -114,13 +114,15 @@ def project_env(tracking_uri: str) -> dict[str, str]:
 def edit_params(
     repo: Path, every_model: dict | None = None, corpora: dict | None = None, **sections: dict
 ) -> None:
-    """Update params.yaml sections; ``every_model`` updates each `models:` entry, ``corpora``
-    each named corpus's sections (corpus -> section -> values)."""
+    """Update params.yaml sections; ``every_model`` updates each `models:` entry and each
+    corpus's own model defaults, ``corpora`` each named corpus's sections (corpus -> section
+    -> values)."""
     params = yaml.safe_load((repo / "params.yaml").read_text())
     for section, values in sections.items():
         params[section].update(values)
-    for entry in params["models"].values():
-        entry.update(every_model or {})
+    overrides = [c.get("models", {}) for c in params["corpora"].values()]
+    for entry in [*params["models"].values(), *(e for o in overrides for e in o.values())]:
+        entry.update(every_model or {})  # a corpus's own defaults shrink with the shared ones
     for corpus, corpus_sections in (corpora or {}).items():
         for section, values in corpus_sections.items():
             entry = params["corpora"][corpus]
@@ -336,6 +338,10 @@ def keep_only(repo: Path, models: list[str]) -> None:
     params["ensembles"] = {
         k: v for k, v in params["ensembles"].items() if set(v["members"]) <= set(models)
     }
+    for corpus in params["corpora"].values():  # a corpus may override only what is left
+        for section in ("models", "baselines", "ensembles"):
+            if section in corpus:
+                corpus[section] = {k: v for k, v in corpus[section].items() if k in params[section]}
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 

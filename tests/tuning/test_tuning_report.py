@@ -109,6 +109,8 @@ def test_no_complete_trial_and_no_study(summary):
     assert "No study has run on the current data yet." in render(summary | {"studies": []})
 
 
-def test_the_committed_report_is_the_rendering_of_its_json():
-    summary = read_json(REPO / "reports" / "imdb" / "tuning.json")
-    assert (REPO / "reports" / "imdb" / "tuning.md").read_text() == render(summary)
+@pytest.mark.parametrize("corpus", ["imdb", "sst2"])
+def test_the_committed_report_is_the_rendering_of_its_json(corpus):
+    summary = read_json(REPO / "reports" / corpus / "tuning.json")
+    assert summary["corpus"] == corpus
+    assert (REPO / "reports" / corpus / "tuning.md").read_text() == render(summary)
