@@ -1,5 +1,5 @@
 """DVC stage compare@CORPUS: every model's saved scores and numbers (scores/CORPUS/) -> paired
-differences, the answer in two parts, the headline metrics and plot CSVs (reports/CORPUS/
+differences, the answer in three parts, the headline metrics and plot CSVs (reports/CORPUS/
 evaluation/, metrics/CORPUS/, plots/CORPUS/). Scores nothing and imports no TensorFlow. (The
 report: the report stage; the registry: `imdb-sentiment promote`.)"""
 
@@ -14,6 +14,7 @@ def main() -> None:
     paths = CorpusPaths(params.corpus)
     compare_models(
         params.families(),
+        {name: spec.embedding_init for name, spec in params.models.items()},
         load_probes(paths.probes),
         params.seed,
         paths.models,

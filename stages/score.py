@@ -6,7 +6,7 @@ scores, not scored again."""
 from imdb_sentiment.cli import run_stage
 from imdb_sentiment.evaluation.probes import load_probes
 from imdb_sentiment.evaluation.scoring import score_ensemble, score_model
-from imdb_sentiment.params import ENSEMBLE, RECURRENT
+from imdb_sentiment.params import ENSEMBLE, NEURAL
 from imdb_sentiment.paths import CorpusPaths
 from imdb_sentiment.tracking.runs import model_stage
 
@@ -20,7 +20,7 @@ def main() -> None:
     if family == ENSEMBLE:
         score_ensemble(name, families, data, params.seed, paths)
         return
-    if family == RECURRENT:
+    if family in NEURAL:
         from imdb_sentiment.runtime import import_tensorflow
 
         import_tensorflow()  # quietly, and only for the models that need it

@@ -35,8 +35,12 @@ ARCHITECTURES = ("simple_rnn", "lstm", "gru", "bilstm", "dan")
 # mean (or max) of its word vectors, then dense layers. The others read the words in order.
 RECURRENT_ARCHITECTURES = ("simple_rnn", "lstm", "gru", "bilstm")
 ORDER_BLIND_POOLINGS = ("mean", "max")
-# The three kinds of model; each has its own params section and stages.
-RECURRENT, BAG_OF_WORDS, ENSEMBLE = "recurrent", "bag_of_words", "ensemble"
+# The kinds of model. A family says what a model is to the comparison: recurrent models read
+# the words in order, a neural bag (dan) and a bag of n-grams do not, an ensemble averages
+# others. Both neural families come from `models:` and train@ stages, one network per folder.
+RECURRENT, NEURAL_BAG = "recurrent", "neural_bag"
+BAG_OF_WORDS, ENSEMBLE = "bag_of_words", "ensemble"
+NEURAL = (RECURRENT, NEURAL_BAG)
 POOLINGS = ("last", "mean", "max")
 LR_SCHEDULES = ("constant", "cosine")
 Architecture = Literal["simple_rnn", "lstm", "gru", "bilstm", "dan"]
@@ -149,6 +153,11 @@ class ModelParams(Section):
                 f"must be mean or max for arch dan (it pools a bag of words), got {value!r}"
             )
         return value
+
+    @property
+    def family(self) -> str:
+        """recurrent, or neural_bag for dan: what the comparison sets against what."""
+        return RECURRENT if self.arch in RECURRENT_ARCHITECTURES else NEURAL_BAG
 
 
 class WordVectorsParams(Section):
@@ -328,11 +337,11 @@ class Params(Section):
         return self
 
     def families(self) -> dict[str, str]:
-        """Every model's name -> its family: "recurrent" (models), "bag_of_words" (baselines)
-        or "ensemble" (ensembles)."""
-        recurrent = {name: RECURRENT for name in self.models}
+        """Every model's name -> its family: "recurrent" or "neural_bag" (models, by arch),
+        "bag_of_words" (baselines) or "ensemble" (ensembles)."""
+        neural = {name: spec.family for name, spec in self.models.items()}
         bags = {name: BAG_OF_WORDS for name in self.baselines}
-        return recurrent | bags | {name: ENSEMBLE for name in self.ensembles}
+        return neural | bags | {name: ENSEMBLE for name in self.ensembles}
 
 
 def check_embedding_dims(models: dict[str, ModelParams], vectors: WordVectorsParams) -> None:

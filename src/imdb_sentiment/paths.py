@@ -13,12 +13,14 @@ EVALUATION_FILES = {
     "drop": "shuffled_accuracy_drop",  # test accuracy lost when words are shuffled
     "pairs": "contrast_pair_accuracy",  # minimal pairs with both reviews right
 }
-# The answer in two parts (compare.two_part_answer), each a paired difference of test accuracy
+# The answer in three parts (compare.answer_parts), each a paired difference of test accuracy
 # with its interval, under a model's column: head to head (the best recurrent model minus the
-# best bag) and on top (the best bag + each recurrent model, minus the bag alone).
+# best bag), on top (the best bag + each recurrent model, minus the bag alone) and with the
+# words held equal (the best recurrent model minus the neural bag with its embedding init).
+ANSWER_PARTS = ("head_to_head", "on_top", "words_equal")
 ANSWER_FILES = {
     f"{part}{suffix}": (part, key)
-    for part in ("head_to_head", "on_top")
+    for part in ANSWER_PARTS
     for suffix, key in (("", "difference"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high"))
 }
 HEADLINE_FILES = [*EVALUATION_FILES, *ANSWER_FILES]

@@ -104,7 +104,7 @@ def test_a_model_that_starts_from_the_word_vectors_has_their_width():
         "embedding_init word_vectors, got 256"
     )
     raw["models"]["gru"]["embedding_dim"] = 128
-    assert parse_params(raw).corpus("sst2").models["gru"].embedding_init == "word_vectors"
+    assert parse_params(raw).corpus("imdb").models["gru"].embedding_init == "word_vectors"
     # A corpus's override is held to the same rule.
     raw = copy.deepcopy(DEFAULTS)
     raw["corpora"]["sst2"]["models"] = {"gru": {"embedding_init": "word_vectors"}}

@@ -1,6 +1,6 @@
 """The compare stage: every model's saved scores and numbers (scores/) -> what they mean
-together: paired differences, the answer in two parts (head to head; what order adds on top
-of the best bag of words), the headline metric files, the plot CSVs. It scores nothing and
+together: paired differences, the answer in three parts (head to head; what order adds on top
+of the best bag of words; order with the words held equal), the headline metric files, the plot CSVs. It scores nothing and
 imports no TensorFlow; the report stage renders its numbers (report/comparison.py), and
 registering versions and the champion alias is tracking/registry.py's job."""
 
@@ -37,7 +37,7 @@ from imdb_sentiment.evaluation.scoring import (
 from imdb_sentiment.evaluation.suites import BAG_OF_WORDS_BOUNDS
 from imdb_sentiment.evaluation.weights import pick_weights
 from imdb_sentiment.files import atomic_outputs, atomic_path, read_json, write_json
-from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, RECURRENT
+from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, NEURAL_BAG, RECURRENT
 from imdb_sentiment.paths import Outputs
 from imdb_sentiment.serving.predictors import average_scores
 from imdb_sentiment.tracking.champion import champion_of
@@ -52,6 +52,7 @@ ON_TOP_STEP = 0.05
 
 def compare_models(
     families: dict[str, str],
+    embedding_inits: dict[str, str],
     data: EvaluationData,
     seed: int,
     models_root: Path,
@@ -61,15 +62,17 @@ def compare_models(
 ) -> pd.DataFrame:
     """Compare every model of ``families`` (name -> family) from its saved scores; write every
     number (JSON, CSV) together, or none (a killed run leaves none behind). Returns the table
-    (one row per model)."""
+    (one row per model). ``embedding_inits`` (neural model -> random | word_vectors) pairs the
+    best recurrent model with the neural bag that starts from the same embedding."""
     with atomic_outputs(outputs.declared(), "compare") as staging:
         return _compare_into(
-            families, data, seed, models_root, prepared_dir, scores_root, outputs.under(staging)
+            families, embedding_inits, data, seed, models_root, prepared_dir, scores_root, outputs.under(staging)
         )
 
 
 def _compare_into(
     families: dict[str, str],
+    embedding_inits: dict[str, str],
     data: EvaluationData,
     seed: int,
     models_root: Path,
@@ -95,6 +98,8 @@ def _compare_into(
         metrics = read_json(folder / METRICS_FILE)
         training = read_json(models_root / name / "training.json")
         trained[name] = {"family": family, **{k: training.get(k) for k in TRAINING_COLUMNS}}
+        if name in embedding_inits:
+            trained[name]["embedding_init"] = embedding_inits[name]
         if family == ENSEMBLE:
             trained[name]["weights"] = training["weights"]
         write_json(outputs.model_evaluation(name), metrics)
@@ -110,7 +115,7 @@ def _compare_into(
     with atomic_path(outputs.curve) as tmp:
         shuffle_curve(table).to_csv(tmp, index=False)
     answer = order_answer(table, results, test_right, data, seed)
-    answer |= two_part_answer(table, scores, data, seed)
+    answer |= answer_parts(table, scores, data, seed)
     write_json(outputs.order, answer)
     with atomic_path(outputs.table) as tmp:
         table[["test_accuracy", "shuffled_test_accuracy", "contrast_pair_accuracy"]].to_csv(tmp)
@@ -143,13 +148,16 @@ def _compare_into(
     return table
 
 
-def two_part_answer(
+def answer_parts(
     table: pd.DataFrame, scores: dict[str, dict[str, np.ndarray]], data: EvaluationData, seed: int
 ) -> dict[str, Any]:
-    """What word order buys, in two parts, each model chosen on validation:
+    """What word order buys, in three parts, each model chosen on validation:
     (a) head to head, the best recurrent model minus the best bag of n-grams on test, paired;
     (b) on top, the best bag averaged with each recurrent model (weights on validation) minus
-    the best bag alone, paired: what order adds on top of the words."""
+    the best bag alone, paired: what order adds on top of the words;
+    (c) with the words held equal, the best recurrent model minus the best neural bag that
+    starts from the same embedding (the same tokens, training loop and knowledge of words, no
+    order), paired; None where no neural bag shares its embedding init."""
     recurrent = table[table.family == RECURRENT]
     bags = table[table.family == BAG_OF_WORDS]
     best, bag = champion_of(recurrent), champion_of(bags)
@@ -164,7 +172,28 @@ def two_part_answer(
         "best_bag": bag,
         "head_to_head": {"model": best, "bag": bag, **_rounded(head)},
         "on_top": on_top,
+        "words_equal": words_equal(table, scores, best, labels, seed),
     }
+
+
+def words_equal(
+    table: pd.DataFrame,
+    scores: dict[str, dict[str, np.ndarray]],
+    best: str,
+    labels: np.ndarray,
+    seed: int,
+) -> dict[str, Any] | None:
+    """The best recurrent model minus the neural bag (best by validation) whose embedding
+    starts as the recurrent model's does, on test, paired: order alone."""
+    init = table.loc[best, "embedding_init"]
+    twins = table[(table.family == NEURAL_BAG) & (table.embedding_init == init)]
+    if twins.empty:
+        return None
+    twin = champion_of(twins)
+    difference = paired_difference(
+        is_right(scores[best]["test"], labels), is_right(scores[twin]["test"], labels), seed
+    )
+    return {"model": best, "neural_bag": twin, "embedding_init": init, **_rounded(difference)}
 
 
 def on_top_of(
@@ -313,10 +342,11 @@ def accuracy_differences(
     table: pd.DataFrame, test_right: dict[str, np.ndarray], seed: int
 ) -> dict[str, dict[str, float]]:
     """Paired-bootstrap test-accuracy differences that answer the question: every recurrent
-    model minus every bag-of-words baseline, keyed ``"lstm - tfidf"``. The models are paired
-    on the same test reviews, which makes the interval far narrower than two separate ones."""
+    model minus every order-blind model (bags of n-grams and neural bags), keyed
+    ``"lstm - tfidf"``. The models are paired on the same test reviews, which makes the
+    interval far narrower than two separate ones."""
     recurrent = table.index[table.family == RECURRENT]
-    baselines = table.index[table.family == BAG_OF_WORDS]
+    baselines = table.index[table.family.isin([BAG_OF_WORDS, NEURAL_BAG])]
     return {
         f"{model} - {baseline}": {
             key: round(value, 6)

@@ -16,7 +16,7 @@ import numpy as np
 from imdb_sentiment.evaluation.scoring import SCORES_FILE, score_folder
 from imdb_sentiment.evaluation.weights import pick_weights
 from imdb_sentiment.files import read_json, write_json
-from imdb_sentiment.params import ENSEMBLE, RECURRENT, EnsembleParams, Params
+from imdb_sentiment.params import ENSEMBLE, NEURAL, EnsembleParams, Params
 from imdb_sentiment.paths import RUN_FILE
 from imdb_sentiment.serving.model_folder import write_model_folder
 from imdb_sentiment.serving.predictors import ENSEMBLE_FILE
@@ -57,7 +57,7 @@ def build_ensemble(
         val_metrics["accuracy"],
     )
     requirements = ["scikit-learn", "skops"]
-    if any(families[m] == RECURRENT for m in spec.members):
+    if any(families[m] in NEURAL for m in spec.members):
         requirements += ["tensorflow", "keras"]
     with model_run(name, ENSEMBLE, params.corpus) as run:
         mlflow.log_params(

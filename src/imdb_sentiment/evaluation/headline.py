@@ -19,13 +19,9 @@ from imdb_sentiment.paths import ANSWER_FILES, EVALUATION_FILES
 # Names short enough that `dvc exp show --only-changed` after a one-model experiment fits a
 # 200-column terminal (the README's command drops the timings, epochs, intervals and hashes).
 # The training headline, headline key -> summary key: the kept epoch's validation accuracy,
-# which epoch that was and the seconds training took (baselines have no epochs). Every key is
-# a column of `dvc metrics show`, which must fit 160 columns: the epochs run are in MLflow.
-TRAIN_KEYS = {
-    "val": "best_val_accuracy",
-    "best_epoch": "best_epoch",
-    "seconds": "train_seconds",
-}
+# and the seconds training took. Every key is a column of `dvc metrics show`, which must fit
+# 160 columns: the kept epoch and the epochs run are in MLflow and models/NAME/training.json.
+TRAIN_KEYS = {"val": "best_val_accuracy", "seconds": "train_seconds"}
 
 PRECISION = 5  # what `dvc metrics show` prints; more digits only make the files noisier
 
@@ -50,6 +46,8 @@ def evaluation_headline(
     parts = {
         "head_to_head": {answer["head_to_head"]["model"]: answer["head_to_head"]},
         "on_top": answer["on_top"],
+        # Absent where no neural bag has the best recurrent model's embedding init.
+        "words_equal": {m["model"]: m for m in [answer.get("words_equal")] if m},
     }
     for stem, (part, key) in ANSWER_FILES.items():
         files[stem] = {model: round(v[key], PRECISION) for model, v in parts[part].items()}

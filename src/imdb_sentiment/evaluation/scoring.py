@@ -18,7 +18,7 @@ import numpy as np
 from imdb_sentiment.evaluation.intervals import confusion_rows, roc_points
 from imdb_sentiment.evaluation.model_evaluation import EvaluationData, evaluate_scores, score_texts
 from imdb_sentiment.files import atomic_outputs, atomic_path, read_json, write_json
-from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, RECURRENT
+from imdb_sentiment.params import BAG_OF_WORDS, ENSEMBLE, NEURAL_BAG, RECURRENT
 from imdb_sentiment.paths import RUN_FILE, CorpusPaths
 from imdb_sentiment.serving.predictors import ENSEMBLE_FILE, average_scores, load_predictor
 
@@ -28,7 +28,15 @@ SCORES_FILE = "scores.npz"  # float32, one array per text set (val, test, shuffl
 METRICS_FILE = "metrics.json"
 ROC_FILE, CONFUSION_FILE = "roc.csv", "confusion.csv"
 # The stage that made each family's model folder and run (named in a missing-run error).
-MAKER = {RECURRENT: "train", BAG_OF_WORDS: "baseline", ENSEMBLE: "ensemble"}
+MAKER = {RECURRENT: "train", NEURAL_BAG: "train", BAG_OF_WORDS: "baseline", ENSEMBLE: "ensemble"}
+# The folder under scores/CORPUS/ of each family's models: one per kind of stage that makes
+# them, since DVC's templated outputs cannot tell a recurrent network from a dan by params.
+SCORE_FOLDERS = {
+    RECURRENT: "neural",
+    NEURAL_BAG: "neural",
+    BAG_OF_WORDS: "bag_of_words",
+    ENSEMBLE: "ensemble",
+}
 # Already on the run from training, under the key it was logged with (best_val_accuracy):
 # logged again here it would add a false last point to the per-epoch val_accuracy curve.
 TRAINING_RUN_KEYS = {"val_accuracy"}
@@ -37,7 +45,7 @@ TRAINING_RUN_KEYS = {"val_accuracy"}
 def score_folder(family: str, name: str, root: Path) -> Path:
     """Where a model's scores and numbers live: one folder per family, so that an ensemble's
     stage can depend on the single models' scores without depending on its own."""
-    return root / family / name
+    return root / SCORE_FOLDERS[family] / name
 
 
 def score_model(

@@ -296,7 +296,7 @@ def train_recurrent(
     state, resume, checkpoint_model = _load_checkpoint(checkpoint_dir, fingerprint)
     epochs = params.train.epochs
 
-    with model_run(name, "recurrent", params.corpus, resume_run_id=state.get("run_id")) as run:
+    with model_run(name, spec.family, params.corpus, resume_run_id=state.get("run_id")) as run:
         if not resume:
             state = {"fingerprint": fingerprint, "run_id": run.info.run_id, "history": []}
             mlflow.log_params(

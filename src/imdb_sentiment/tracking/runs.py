@@ -22,6 +22,7 @@ from imdb_sentiment.files import project_root, read_json
 from imdb_sentiment.params import (
     BAG_OF_WORDS,
     ENSEMBLE,
+    NEURAL_BAG,
     RECURRENT,
     Params,
     ParamsError,
@@ -67,7 +68,7 @@ def model_stage(description: str, section: str | None) -> tuple[str, Params]:
 
 log = logging.getLogger(__name__)
 
-FAMILIES = {RECURRENT, BAG_OF_WORDS, ENSEMBLE}
+FAMILIES = {RECURRENT, NEURAL_BAG, BAG_OF_WORDS, ENSEMBLE}
 
 
 @contextmanager

@@ -93,7 +93,7 @@ def tune(
     if done >= trials:
         return study
     worker = f"{socket.gethostname()}:{os.getpid()}"  # which machine and process ran a trial
-    with _parent_run(study, name, params.corpus, experiment_id, worker):
+    with _parent_run(study, name, params, experiment_id, worker):
         mlflow.set_tag(WORKER_TAG, worker)
         trainer = tracked(TrialTrainer(name, params, prepared), experiment_id)
         draw = within_budget(trainer, study, trials, params.seed, worker)
@@ -297,7 +297,7 @@ class TrialTrainer:
         spec = suggest_model(trial, arch, max_vocab, params.word_vectors.dim)
         arrays = self._arrays_at(spec.vocab_size)
         start = embedding_start(spec, self.prepared, project_root() / WORD_VECTORS)
-        tags = run_tags(self.name, "recurrent", params.corpus)
+        tags = run_tags(self.name, spec.family, params.corpus)
         mlflow.set_tags(tags | {"tuning_trial": str(trial.number)})
         mlflow.log_params(
             {
@@ -366,7 +366,7 @@ def trial_reporter(trial: optuna.Trial, patience: int) -> Any:  # a keras Callba
 
 
 def _parent_run(
-    study: optuna.Study, name: str, corpus: str, experiment_id: str, worker: str
+    study: optuna.Study, name: str, params: Params, experiment_id: str, worker: str
 ) -> mlflow.ActiveRun:
     """This worker's parent run of the study: the study's last one when the study is
     continued and no other worker holds it, else a new one (each worker ends its own).
@@ -398,7 +398,8 @@ def _parent_run(
     started = mlflow.start_run(
         experiment_id=experiment_id,
         run_name=f"tune {name}",
-        tags=run_tags(name, "recurrent", corpus) | {STUDY_TAG: study.study_name},
+        tags=run_tags(name, params.models[name].family, params.corpus)
+        | {STUDY_TAG: study.study_name},
     )
     study.set_user_attr(PARENT_ATTR + started.info.run_id, worker)
     return started
