@@ -1,8 +1,9 @@
 """The compare stage: every model's saved scores and numbers (scores/) -> what they mean
 together: paired differences, the answer in three parts (head to head; what order adds on top
-of the best bag of words; order with the words held equal), the headline metric files, the plot CSVs. It scores nothing and
-imports no TensorFlow; the report stage renders its numbers (report/comparison.py), and
-registering versions and the champion alias is tracking/registry.py's job."""
+of the best bag of words; order with the words held equal), the headline metric files, the
+plot CSVs. It scores nothing and imports no TensorFlow; the report stage renders its numbers
+(report/comparison.py), and registering versions and the champion alias is
+tracking/registry.py's job."""
 
 from __future__ import annotations
 
@@ -66,7 +67,14 @@ def compare_models(
     best recurrent model with the neural bag that starts from the same embedding."""
     with atomic_outputs(outputs.declared(), "compare") as staging:
         return _compare_into(
-            families, embedding_inits, data, seed, models_root, prepared_dir, scores_root, outputs.under(staging)
+            families,
+            embedding_inits,
+            data,
+            seed,
+            models_root,
+            prepared_dir,
+            scores_root,
+            outputs.under(staging),
         )
 
 
@@ -126,6 +134,7 @@ def _compare_into(
             "champion": champion_of(table),
             "best_recurrent": answer["best_recurrent"],
             "best_bag": answer["best_bag"],
+            "neural_bag": neural_bag_of(table, answer["words_equal"]),
             "reference": answer["reference"],
             "reviews": {
                 "val": len(data.val),
@@ -194,6 +203,15 @@ def words_equal(
         is_right(scores[best]["test"], labels), is_right(scores[twin]["test"], labels), seed
     )
     return {"model": best, "neural_bag": twin, "embedding_init": init, **_rounded(difference)}
+
+
+def neural_bag_of(table: pd.DataFrame, words_equal: dict[str, Any] | None) -> str | None:
+    """The neural bag the answer sets against the best recurrent model, else the best one by
+    validation (None without any)."""
+    if words_equal:
+        return str(words_equal["neural_bag"])
+    bags = table[table.family == NEURAL_BAG]
+    return None if bags.empty else champion_of(bags)
 
 
 def on_top_of(

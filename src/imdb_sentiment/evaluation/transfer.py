@@ -24,7 +24,7 @@ from imdb_sentiment.serving.predictors import load_predictor
 log = logging.getLogger(__name__)
 
 # The models of a corpus the summary compares, each chosen on that corpus's validation split.
-ROLES = ("best_recurrent", "best_bag", "champion")
+ROLES = ("best_recurrent", "neural_bag", "best_bag", "champion")
 # The probes the summary sets side by side: written sentences, the same for every corpus.
 SHARED_PROBES = (
     "suite_negation_reviews",
@@ -44,7 +44,7 @@ def corpus_summary(
     read back."""
     comparison = read_json(evaluation_dir / "comparison.json")
     order = read_json(evaluation_dir / "order.json")
-    chosen = {role: comparison[role] for role in ROLES}
+    chosen = {role: comparison[role] for role in ROLES if comparison.get(role)}
     models = {}
     for name in dict.fromkeys(chosen.values()):
         numbers = read_json(evaluation_dir / f"{name}.json")
@@ -89,6 +89,7 @@ def corpus_summary(
         "models": models,
         "head_to_head": order["head_to_head"],
         "on_top": order["on_top"],
+        "words_equal": order.get("words_equal"),
         "probes": probes,
         "transfer": transfer,
     }

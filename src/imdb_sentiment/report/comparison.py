@@ -19,7 +19,7 @@ from imdb_sentiment.report.sections import (
     answer_section,
     drop_cell,
     ensemble_section,
-    two_part_section,
+    three_part_section,
     with_interval,
 )
 
@@ -109,7 +109,7 @@ def comparison_report(evaluation: Evaluation) -> str:
         f"used for any choice; the champion is picked on the validation split "
         f"({comparison['reviews']['val']:,} reviews).",
         "",
-        *two_part_section(evaluation),
+        *three_part_section(evaluation),
         *answer_section(evaluation),
         *ensemble_section(evaluation),
         "## Every model",

@@ -121,8 +121,9 @@ def answer_section(evaluation: Evaluation) -> list[str]:
     return lines
 
 
-def two_part_section(evaluation: Evaluation) -> list[str]:
-    """The report's opening: what order buys, (a) head to head and (b) on top of the words."""
+def three_part_section(evaluation: Evaluation) -> list[str]:
+    """The report's opening: what order buys, (a) head to head, (b) on top of the words and
+    (c) with the words held equal."""
     answer, table = evaluation.answer, evaluation.table
     confidence = evaluation.comparison["intervals"]["confidence"]
     head, bag = answer["head_to_head"], answer["best_bag"]
@@ -145,7 +146,7 @@ def two_part_section(evaluation: Evaluation) -> list[str]:
     return [
         "## The answer: what word order buys",
         "",
-        "Both parts pick every model on the validation split and report on the test set, "
+        "Every part picks every model on the validation split and report on the test set, "
         f"paired on the same test reviews with a {confidence:.0%} bootstrap interval; a "
         "difference whose interval holds 0 is not a difference.",
         "",
@@ -159,6 +160,26 @@ def two_part_section(evaluation: Evaluation) -> list[str]:
         "the best bag of n-grams.",
         "",
         md.table(on_top, index_name="ensemble"),
+        "",
+        *words_equal_lines(answer.get("words_equal"), table),
+    ]
+
+
+def words_equal_lines(words: dict[str, Any] | None, table: pd.DataFrame) -> list[str]:
+    """(c): the best recurrent model against the neural bag that starts from its embedding."""
+    if not words:
+        return [
+            "**(c) With the words held equal.** No neural bag (`arch: dan`) starts from the "
+            "best recurrent model's embedding init, so order alone is not measured.",
+            "",
+        ]
+    best, twin = words["model"], words["neural_bag"]
+    return [
+        f"**(c) With the words held equal.** {best} against the neural bag **{twin}** "
+        f"({md.pct(table.loc[twin, 'test_accuracy'], 2)} test), both starting from "
+        f"`embedding_init: {words['embedding_init']}`: the same tokens, vocabulary source and "
+        f"training loop, one reading the words in order and one averaging them: "
+        f"{md.difference_with_interval(words)} points ({md.verdict(words)}).",
         "",
     ]
 

@@ -65,7 +65,7 @@ def _opening(summaries: list[dict[str, Any]]) -> str:
 
 def _answer(summaries: list[dict[str, Any]]) -> str:
     header = ["corpus", "best bag", "best recurrent", "(a) head to head", "real?"]
-    header += ["(b) on top, best", "real?", "champion"]
+    header += ["(b) on top, best", "real?", "(c) words held equal", "real?", "champion"]
     body = []
     for s in summaries:
         head = s["head_to_head"]
@@ -82,6 +82,7 @@ def _answer(summaries: list[dict[str, Any]]) -> str:
                 f"{model}: {md.difference_with_interval(on_top)} (weight "
                 f"{on_top['weights'][model]:.2f})",
                 md.verdict(on_top),
+                *_words_equal_cells(s.get("words_equal")),
                 _model(s, champion),
             ]
         )
@@ -89,9 +90,20 @@ def _answer(summaries: list[dict[str, Any]]) -> str:
         "## The answer\n\n"
         "(a) Head to head: the best recurrent model minus the best bag of n-grams. (b) On "
         "top: the best bag averaged with a recurrent model (its weight picked on validation) "
-        "minus the bag alone; the recurrent model that adds the most is shown.\n\n"
-        + md.rows(header, body)
+        "minus the bag alone; the recurrent model that adds the most is shown. (c) With the "
+        "words held equal: the best recurrent model minus the neural bag (`arch: dan`) that "
+        "starts from the same embedding.\n\n" + md.rows(header, body)
     )
+
+
+def _words_equal_cells(words: dict[str, Any] | None) -> list[str]:
+    if not words:
+        return ["no neural bag with its embedding init", ""]
+    return [
+        f"{words['model']} − {words['neural_bag']} ({words['embedding_init']}): "
+        f"{md.difference_with_interval(words)}",
+        md.verdict(words),
+    ]
 
 
 def _model(summary: dict[str, Any], name: str) -> str:
