@@ -22,6 +22,10 @@ OLD_KEYS = {
 OLD_TARGETS = ("test_accuracy_mean", "best_bag_test_accuracy", "champion_test_accuracy")
 # Under SST-2's part: its run on every phrase against one on its sentences alone.
 SENTENCES = "train_on_sentences"
+# Under a corpus's part: the answer's part (c) per seed (the best recurrent model against the
+# neural bag with its embedding init, each seed against the same seed), and what the word
+# vectors buy each family (each model against its twin with the other embedding init).
+WORDS_EQUAL, VECTORS = "words_equal_seeds", "vectors"
 
 
 def per_corpus(results: dict) -> dict:
@@ -46,9 +50,7 @@ def per_corpus(results: dict) -> dict:
 def spread_of(runs: list[dict]) -> dict:
     """Mean and standard deviation over seeds of the runs' test accuracy, and of their gain on
     top of the bag (in accuracy, not points) where every run has one."""
-    return _mean_and_std("test_accuracy", [run["test_accuracy"] for run in runs]) | gain_spread(
-        runs
-    )
+    return mean_and_std("test_accuracy", [run["test_accuracy"] for run in runs]) | gain_spread(runs)
 
 
 def gain_spread(runs: list[dict]) -> dict:
@@ -56,10 +58,10 @@ def gain_spread(runs: list[dict]) -> dict:
     where a run lacks one (older spreads of models other than the best recurrent)."""
     if not runs or not all("on_top" in run for run in runs):
         return {}
-    return _mean_and_std("on_top", [run["on_top"]["difference"] for run in runs])
+    return mean_and_std("on_top", [run["on_top"]["difference"] for run in runs])
 
 
-def _mean_and_std(key: str, values: list[float]) -> dict:
+def mean_and_std(key: str, values: list[float]) -> dict:
     # The sample std (n - 1): the seeds are a sample of the seeds one could train with.
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return {f"{key}_mean": round(statistics.mean(values), 6), f"{key}_std": round(std, 6)}

@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 
 from bench import ROOT
-from bench.corpora import spread_of
+from bench.corpora import WORDS_EQUAL, mean_and_std, spread_of
 from imdb_sentiment.data.prepare import PreparedPaths
 from imdb_sentiment.files import read_json
 from imdb_sentiment.paths import CorpusPaths
@@ -192,6 +192,82 @@ def accuracy_at_defaults(clone: Path, corpus: str = "imdb") -> dict:
     return results
 
 
+class CloneCorpus:
+    """One corpus of a full-data clone, as the benchmark's extra trainings need it: its params,
+    prepared data, probes, saved scores and answer, and a way to train and score a model
+    exactly as `train@NAME` and `score@NAME` do."""
+
+    def __init__(self, clone: Path, corpus: str):
+        from imdb_sentiment.data.text import Vocabulary
+        from imdb_sentiment.evaluation.probes import load_probes
+        from imdb_sentiment.params import BAG_OF_WORDS, load_params
+
+        self.clone, self.corpus = clone, corpus
+        self.params = load_params(clone / "params.yaml", corpus)
+        self.paths = CorpusPaths(corpus)
+        self.prepared = PreparedPaths(clone / self.paths.prepared)
+        self.config = read_json(self.prepared.config)["prepare"]
+        self.data = load_probes(clone / self.paths.probes)
+        self.vocab = Vocabulary.load(self.prepared.vocab)
+        self.answer = evaluation_of(clone, "order", corpus)
+        self.bag = self.answer["best_bag"]
+        self.bag_scores = self.saved_scores(self.bag, BAG_OF_WORDS)
+
+    def saved_scores(self, name: str, family: str | None = None) -> dict[str, np.ndarray]:
+        """The validation and test scores the pipeline saved for ``name``."""
+        from imdb_sentiment.evaluation.scoring import SCORES_FILE, score_folder
+
+        family = family or self.params.models[name].family
+        with np.load(score_folder(family, name, self.clone / self.paths.scores) / SCORES_FILE) as f:
+            return {key: f[key] for key in ("val", "test")}
+
+    def train_and_score(self, name: str, seed: int, spec=None) -> tuple[dict, dict]:
+        """``name`` (or ``spec`` under its name) trained with ``seed`` and scored on validation
+        and test: (its scores, its run's numbers)."""
+        import keras
+
+        from imdb_sentiment.data.text import Vocabulary
+        from imdb_sentiment.evaluation.intervals import is_right, metric_intervals
+        from imdb_sentiment.serving.predictors import KerasPredictor
+
+        spec = spec or self.params.models[name]
+        started = time.perf_counter()
+        model, stopper = seed_model(self.params, self.prepared, name, seed, spec, self.clone)
+        predictor = KerasPredictor(
+            model,
+            Vocabulary(self.vocab.tokens[: spec.vocab_size]),
+            self.config["max_len"],
+            self.config["truncating"],
+        )
+        own = {
+            "val": predictor.positive_probability(self.data.val.text.tolist()).astype(np.float32),
+            "test": predictor.positive_probability(self.data.test.text.tolist()).astype(np.float32),
+        }
+        keras.backend.clear_session()
+        labels = self.data.test.label.to_numpy()
+        interval = metric_intervals(labels, own["test"], seed=self.params.seed)
+        run = {
+            "seed": seed,
+            "val_accuracy": float(np.mean(is_right(own["val"], self.data.val.label.to_numpy()))),
+            "test_accuracy": float(np.mean(is_right(own["test"], labels))),
+            "test_accuracy_ci_low": interval["test_accuracy_ci_low"],
+            "test_accuracy_ci_high": interval["test_accuracy_ci_high"],
+            "best_epoch": stopper.best_epoch + 1,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        return own, run
+
+    def paired(self, one: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> dict:
+        """``one`` minus ``other`` in test accuracy, paired on the same texts."""
+        from imdb_sentiment.evaluation.intervals import is_right, paired_difference
+
+        labels = self.data.test.label.to_numpy()
+        difference = paired_difference(
+            is_right(one["test"], labels), is_right(other["test"], labels), self.params.seed
+        )
+        return {k: round(v, 6) for k, v in difference.items()}
+
+
 def seed_spread(
     clone: Path,
     seeds: list[int],
@@ -199,100 +275,102 @@ def seed_spread(
     only: list[str] | None = None,
     corpus: str = "imdb",
 ) -> dict:
-    """Each recurrent default (or those in ``only``) trained with each of ``seeds`` (weights,
+    """Each neural default (or those in ``only``) trained with each of ``seeds`` (weights,
     dropout and batch order; the prepared data and validation split stay the cold run's),
     scored on test, and what it adds on top of the cold run's best bag (weights on
     validation, paired on test); the mean and std over seeds of both. The cold run's own seed
-    is the first entry."""
-    import keras
-
-    from imdb_sentiment.data.text import Vocabulary
+    is the first entry, from its saved scores. Where the best recurrent model and the neural
+    bag the answer sets it against are both measured, ``words_equal`` holds that difference
+    per seed (each seed's recurrent model against the same seed's neural bag)."""
     from imdb_sentiment.evaluation.compare import on_top_of
-    from imdb_sentiment.evaluation.intervals import is_right, metric_intervals
-    from imdb_sentiment.evaluation.probes import load_probes
-    from imdb_sentiment.evaluation.scoring import SCORES_FILE, score_folder
-    from imdb_sentiment.params import BAG_OF_WORDS, load_params
-    from imdb_sentiment.serving.predictors import KerasPredictor
 
-    params = load_params(clone / "params.yaml", corpus)
-    paths = CorpusPaths(corpus)
-    prepared = PreparedPaths(clone / paths.prepared)
-    config = read_json(prepared.config)["prepare"]
-    data = load_probes(clone / paths.probes)
-    test = data.test
-    vocab = Vocabulary.load(prepared.vocab)
-    answer = evaluation_of(clone, "order", corpus)
-    bag = answer["best_bag"]
-    with np.load(score_folder(BAG_OF_WORDS, bag, clone / paths.scores) / SCORES_FILE) as saved:
-        bag_scores = {key: saved[key] for key in ("val", "test")}
-    results = {}
-    for name, spec in params.models.items():
+    here = CloneCorpus(clone, corpus)
+    results: dict = {}
+    kept: dict[str, dict[int, dict]] = {}
+    for name in here.params.models:
         if only and name not in only:
             continue
-        runs = [
-            {
-                "seed": params.seed,
-                "test_accuracy": models[name]["test_accuracy"],
-                "on_top": answer["on_top"][name],
-            }
-        ]
+        kept[name] = {here.params.seed: here.saved_scores(name)}
+        runs = [{"seed": here.params.seed, "test_accuracy": models[name]["test_accuracy"]}]
         for seed in seeds:
-            started = time.perf_counter()
-            model, stopper = seed_model(params, prepared, name, seed)
-            predictor = KerasPredictor(
-                model,
-                Vocabulary(vocab.tokens[: spec.vocab_size]),
-                config["max_len"],
-                config["truncating"],
-            )
-            probabilities = predictor.positive_probability(test.text.tolist())
-            labels = test.label.to_numpy()
-            accuracy = float(np.mean(is_right(probabilities, labels)))
-            interval = metric_intervals(labels, probabilities, seed=params.seed)
-            own = {
-                "val": predictor.positive_probability(data.val.text.tolist()).astype(np.float32),
-                "test": probabilities.astype(np.float32),
-            }
-            gain = on_top_of(bag_scores, own, bag, name, data, params.seed)
-            runs.append(
-                {
-                    "seed": seed,
-                    "test_accuracy": accuracy,
-                    "test_accuracy_ci_low": interval["test_accuracy_ci_low"],
-                    "test_accuracy_ci_high": interval["test_accuracy_ci_high"],
-                    "best_epoch": stopper.best_epoch + 1,
-                    "seconds": round(time.perf_counter() - started, 1),
-                    "on_top": gain,
-                }
+            kept[name][seed], run = here.train_and_score(name, seed)
+            runs.append(run)
+        for run in runs:
+            run["on_top"] = on_top_of(
+                here.bag_scores,
+                kept[name][run["seed"]],
+                here.bag,
+                name,
+                here.data,
+                here.params.seed,
             )
             log.info(
-                "seed %d %s: test_accuracy %.4f, on top of %s %+.4f [%+.4f, %+.4f]",
-                seed,
+                "seed %d %s: test_accuracy %.4f, on top of %s %+.4f",
+                run["seed"],
                 name,
-                accuracy,
-                bag,
-                gain["difference"],
-                gain["ci_low"],
-                gain["ci_high"],
+                run["test_accuracy"],
+                here.bag,
+                run["on_top"]["difference"],
             )
-            keras.backend.clear_session()
-        results[name] = {
-            "seeds": [r["seed"] for r in runs],
+        results[name] = {"seeds": [r["seed"] for r in runs], "runs": runs, "bag": here.bag}
+        results[name] |= spread_of(runs)
+    words = here.answer.get("words_equal")
+    if words and words["model"] in kept and words["neural_bag"] in kept:
+        recurrent, twin = kept[words["model"]], kept[words["neural_bag"]]
+        runs = [{"seed": s, **here.paired(recurrent[s], twin[s])} for s in recurrent]
+        results[WORDS_EQUAL] = {
+            "model": words["model"],
+            "neural_bag": words["neural_bag"],
+            "embedding_init": words["embedding_init"],
             "runs": runs,
-            "bag": bag,
-            **spread_of(runs),
+            **mean_and_std("difference", [r["difference"] for r in runs]),
         }
     return results
 
 
-def seed_model(params, prepared, name: str, seed: int) -> tuple:  # (keras.Model, its stopper)
-    """Model ``name`` of ``params`` trained with ``seed``, as `train@NAME` trains it."""
+def what_vectors_buy(clone: Path, names: list[str], corpus: str = "imdb") -> dict:
+    """Each of ``names`` trained at the clone's seed with the other ``embedding_init`` (random
+    <-> word_vectors; a model that takes the vectors takes their width), against the
+    pipeline's own model, paired on test: the word vectors minus random init."""
+    here = CloneCorpus(clone, corpus)
+    results = {}
+    for name in names:
+        spec = here.params.models[name]
+        other = "random" if spec.embedding_init == "word_vectors" else "word_vectors"
+        changed = {"embedding_init": other}
+        if other == "word_vectors":
+            changed["embedding_dim"] = here.params.word_vectors.dim
+        swapped = spec.model_copy(update=changed)
+        scores, run = here.train_and_score(name, here.params.seed, swapped)
+        saved = here.saved_scores(name)
+        vectors, random = (saved, scores) if other == "random" else (scores, saved)
+        results[name] = {
+            "default_init": spec.embedding_init,
+            "other": {"changed": changed, **run},
+            "vectors_minus_random": here.paired(vectors, random),
+        }
+        log.info(
+            "%s: %s init %.4f test; word vectors minus random %+.4f",
+            name,
+            other,
+            run["test_accuracy"],
+            results[name]["vectors_minus_random"]["difference"],
+        )
+    return results
+
+
+def seed_model(
+    params, prepared, name: str, seed: int, spec=None, clone: Path = Path(".")
+) -> tuple:  # (keras.Model, its stopper)
+    """Model ``name`` of ``params`` (or ``spec``) trained with ``seed``, as `train@NAME` trains
+    it, its word vectors the ``clone``'s."""
     from imdb_sentiment.models.batches import SplitArrays
     from imdb_sentiment.models.training import early_stopping, embedding_start, fit_model
+    from imdb_sentiment.paths import WORD_VECTORS
 
-    spec = params.models[name]
+    spec = spec or params.models[name]
     arrays = SplitArrays.load(prepared, spec.vocab_size)
     stopper = early_stopping(params.train)
-    start = embedding_start(spec, prepared)
+    start = embedding_start(spec, prepared, clone / WORD_VECTORS)
     model = fit_model(name, spec, arrays, seed, params.train, stopper, start=start)
     return model, stopper

@@ -4,7 +4,7 @@ from the benchmark's JSON."""
 
 from __future__ import annotations
 
-from bench.corpora import SENTENCES
+from bench.corpora import SENTENCES, VECTORS, WORDS_EQUAL
 from imdb_sentiment.report import markdown as md
 
 
@@ -70,6 +70,8 @@ def accuracy_section(results: dict, corpus: str) -> str:
         checks = " ".join(_carried_seed_check(part, name) for name in carried)
         lines += ["", f"Seed spreads carried over from earlier runs ({at}). {checks}".rstrip()]
     lines += answer_lines(part, targets)
+    lines += words_equal_lines(part)
+    lines += vectors_lines(part)
     lines += sentences_lines(part)
     return "\n".join(lines)
 
@@ -169,6 +171,71 @@ def answer_lines(part: dict, targets: dict) -> list[str]:
             f"of {len(runs['runs'])} seeds.",
         ]
     return lines
+
+
+def words_equal_lines(part: dict) -> list[str]:
+    """The answer's part (c): the best recurrent model against the neural bag with the same
+    embedding init, at the defaults and per training seed (each seed against the same seed)."""
+    words = part.get("answer", {}).get("words_equal")
+    if not words:
+        return []
+    lines = [
+        "",
+        f"With the words held equal: {words['model']} minus the neural bag "
+        f"{words['neural_bag']} (both `embedding_init: {words['embedding_init']}`), "
+        f"{md.difference_with_interval(words)} points ({md.verdict(words)}).",
+    ]
+    seeds = part.get(WORDS_EQUAL)
+    if seeds:
+        lines += [
+            "",
+            md.rows(
+                ["seed", f"{seeds['model']} − {seeds['neural_bag']}, points", "excludes 0"],
+                [[r["seed"], md.difference_with_interval(r), md.verdict(r)] for r in seeds["runs"]],
+            ),
+            "",
+            f"Over {len(seeds['runs'])} seeds (mean ± std): "
+            f"{md.points(seeds['difference_mean'])} ± "
+            f"{md.points(seeds['difference_std'], signed=False)} points.",
+        ]
+    return lines
+
+
+def vectors_lines(part: dict) -> list[str]:
+    """What the word vectors buy each family: each model against its twin with the other
+    embedding init, at the run's seed, paired on test."""
+    bought = {name: v for name, v in part.get(VECTORS, {}).items() if name != "commit"}
+    if not bought:
+        return []
+    models = part["models"]
+    rows = []
+    for name, v in bought.items():
+        own = models.get(name, {}).get("test_accuracy")
+        other = v["other"]
+        vectors, random = (own, other["test_accuracy"])
+        if v["default_init"] == "random":
+            vectors, random = random, vectors
+        rows.append(
+            [
+                name,
+                v["default_init"],
+                md.pct(random, 2) if random is not None else "",
+                md.pct(vectors, 2) if vectors is not None else "",
+                md.difference_with_interval(v["vectors_minus_random"]),
+                md.verdict(v["vectors_minus_random"]),
+            ]
+        )
+    return [
+        "",
+        "What the word vectors buy (`python -m bench.run --vectors`): each model trained again "
+        "with the other `embedding_init` (the vectors' width where it takes them), same seed, "
+        "paired on test:",
+        "",
+        md.rows(
+            ["model", "default", "random init", "word vectors", "vectors − random", "excludes 0"],
+            rows,
+        ),
+    ]
 
 
 def sentences_lines(part: dict) -> list[str]:

@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 from bench import RESULTS_JSON, RESULTS_MD, ROOT, SOAK_JSON, soak
-from bench.corpora import SENTENCES, per_corpus
+from bench.corpora import SENTENCES, VECTORS, WORDS_EQUAL, per_corpus
 from bench.phrases import CORPUS as PHRASE_CORPUS
 from bench.phrases import train_on_sentences
 from bench.pipeline import (
@@ -50,6 +50,7 @@ from bench.pipeline import (
     rescore,
     seed_spread,
     test_texts,
+    what_vectors_buy,
 )
 from bench.render import write_rendered
 from bench.serve_load import SETTINGS, load_test
@@ -95,10 +96,11 @@ TARGETS = {
             "best_bag_test_accuracy": 0.915,
             "champion_test_accuracy": 0.926,
         },
+        # With the word vectors (issue 37's targets; the corpus issue's were 0.845 and 0.855).
         "sst2": {
             "best_bag_test_accuracy": 0.830,
-            "best_recurrent_test_accuracy": 0.845,
-            "champion_test_accuracy": 0.855,
+            "best_recurrent_test_accuracy": 0.860,
+            "champion_test_accuracy": 0.870,
         },
     },
 }
@@ -156,8 +158,9 @@ def parser() -> argparse.ArgumentParser:
         "--seed-models",
         nargs="*",
         default=None,
-        help="the recurrent models the seed spread trains, in each corpus that has them "
-        "(default: each corpus's best recurrent model by validation; no names: every one)",
+        help="the neural models the seed spread trains, in each corpus that has them "
+        "(default: each corpus's best recurrent model by validation and the neural bag the "
+        "answer sets against it; no names: every one)",
     )
     parser.add_argument(
         "--corpora",
@@ -172,6 +175,13 @@ def parser() -> argparse.ArgumentParser:
         help="train SST-2's pipeline again on its training sentences alone, as a temporary "
         "DVC experiment beside the clone's run on every phrase; without it, the last run's "
         "comparison is carried over, with its commit",
+    )
+    parser.add_argument(
+        "--vectors",
+        action="store_true",
+        help="train each corpus's best recurrent model and neural bag again with the other "
+        "embedding_init, to measure what the word vectors buy each; without it, the last "
+        "run's numbers are carried over, with their commit",
     )
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per throughput run")
     parser.add_argument(
@@ -208,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     accuracy(results, clone, args, previous_results)
     sentences_alone(results, clone, args, previous_results)
+    vectors_bought(results, clone, args, previous_results)
     if not args.skip_throughput:
         training_speed(results, clone, args)
     elif "throughput" in previous_results:  # carried over, with the commit it was measured at
@@ -269,6 +280,11 @@ def accuracy(results: dict, clone: Path, args: argparse.Namespace, previous: dic
         spread = corpus_seed_spread(clone, corpus, part, args, previous, measure)
         if not spread:
             continue
+        words = spread.pop(WORDS_EQUAL, None)
+        if words:
+            part[WORDS_EQUAL] = words
+        elif WORDS_EQUAL in previous.get("corpora", {}).get(corpus, {}):
+            part[WORDS_EQUAL] = previous["corpora"][corpus][WORDS_EQUAL]
         part["seed_spread"] = spread
         for name, runs in spread.items():
             if name in part["models"]:
@@ -301,10 +317,32 @@ def corpus_seed_spread(
     if not measure:
         return carried if not args.skip_cold else before  # --skip-cold: the same clone's
     only = args.seed_models
-    if only is None:  # the model the answer is about: its best recurrent one, by validation
-        only = [part["answer"]["best_recurrent"]]
+    if only is None:  # the models the answer is about: its best recurrent one and neural bag
+        only = answer_models(part)
     spread = seed_spread(clone, args.seeds, part["models"], only, corpus)
     return spread | {name: runs for name, runs in carried.items() if name not in spread}
+
+
+def answer_models(part: dict) -> list[str]:
+    """The models a corpus's answer is about: its best recurrent model and the neural bag its
+    part (c) sets against it (where it has one)."""
+    words = part["answer"].get("words_equal")
+    return [part["answer"]["best_recurrent"]] + ([words["neural_bag"]] if words else [])
+
+
+def vectors_bought(results: dict, clone: Path, args: argparse.Namespace, previous: dict) -> None:
+    """What the word vectors buy each corpus's best recurrent model and neural bag, into its
+    part of ``results``: measured with --vectors (for --corpora), else the last run's, which
+    names the commit of the clone it was measured in."""
+    before = per_corpus(previous)["corpora"] if previous else {}
+    for corpus, part in results["corpora"].items():
+        if args.vectors and (args.corpora is None or corpus in args.corpora):
+            log.info("%s: what the word vectors buy", corpus)
+            part[VECTORS] = {"commit": git_commit(clone)}
+            part[VECTORS] |= what_vectors_buy(clone, answer_models(part), corpus)
+            save(results)
+        elif VECTORS in before.get(corpus, {}):
+            part[VECTORS] = before[corpus][VECTORS]
 
 
 def sentences_alone(results: dict, clone: Path, args: argparse.Namespace, previous: dict) -> None:

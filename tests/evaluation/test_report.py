@@ -322,11 +322,13 @@ def test_the_report_renders_the_same_numbers_it_reads(outputs):
         assert f"| {md.pct(values[1])} |" in report  # every model's val accuracy
 
 
-def test_the_dvc_headline_has_a_column_per_model_and_the_answer_in_two_parts():
+def test_the_dvc_headline_has_a_column_per_model_and_the_answer_in_three_parts():
     per_model = {m: model_metrics(*v[1:]) for m, v in MODELS.items()}
     answer = {
         "head_to_head": {"model": "gru", **DIFFERENCES["gru - tfidf_bigram"]},
         "on_top": ON_TOP,
+        "words_equal": {"model": "gru", "neural_bag": "dan", "embedding_init": "random"}
+        | {"difference": 0.004, "ci_low": -0.001, "ci_high": 0.009},
     }
     files = evaluation_headline(per_model, answer)
     assert files["test"] == {m: v[2] for m, v in MODELS.items()}
@@ -335,6 +337,10 @@ def test_the_dvc_headline_has_a_column_per_model_and_the_answer_in_two_parts():
     assert files["head_to_head_ci_low"] == {"gru": -0.003}
     assert files["on_top"] == {"lstm": 0.001, "gru": 0.005}
     assert files["on_top_ci_high"] == {"lstm": 0.003, "gru": 0.007}
+    assert files["words_equal"] == {"gru": 0.004}  # under the recurrent model's column
+    assert files["words_equal_ci_low"] == {"gru": -0.001}
+    # Without a neural bag of the best recurrent model's init, part (c) is an empty file.
+    assert evaluation_headline(per_model, answer | {"words_equal": None})["words_equal"] == {}
     summary = {
         "best_val_accuracy": 0.8812345,
         "best_epoch": 2,
@@ -344,9 +350,8 @@ def test_the_dvc_headline_has_a_column_per_model_and_the_answer_in_two_parts():
     }
     assert training_headline(summary) == {
         "val": 0.8812345,
-        "best_epoch": 2,
         "seconds": 12.5,
-    }  # the epochs run stay in MLflow: `dvc metrics show` fits 160 columns
+    }  # the epochs stay in MLflow: `dvc metrics show` fits 160 columns
     assert training_headline({"best_val_accuracy": 0.9, "train_seconds": 3.0}) == {
         "val": 0.9,
         "seconds": 3.0,
