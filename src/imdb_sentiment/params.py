@@ -169,6 +169,9 @@ class WordVectorsParams(Section):
     window: StrictInt = Field(ge=1)
     min_count: StrictInt = Field(ge=1)  # rarer words get no vector (a model starts them random)
     epochs: StrictInt = Field(ge=1)
+    # gensim's downsampling of frequent words: a word this frequent or more is skipped in
+    # proportion; lower skips more (faster, and rarer words weigh more). 0: none.
+    sample: StrictFloat = Field(ge=0.0, lt=1.0)
 
 
 class BaselineParams(Section):

@@ -116,6 +116,22 @@ def train_word_vectors(
     vectors from a generator seeded by ``seed`` alone, so PYTHONHASHSEED plays no part.
     """
     from gensim.models import Word2Vec
+    from gensim.models.callbacks import CallbackAny2Vec
+
+    class EpochLog(CallbackAny2Vec):
+        """A line per epoch: training takes minutes, and gensim itself logs at DEBUG."""
+
+        def __init__(self) -> None:
+            self.epoch = 0
+
+        def on_epoch_end(self, model: Word2Vec) -> None:
+            self.epoch += 1
+            log.info(
+                "word2vec epoch %d of %d done, %.0f s",
+                self.epoch,
+                params.epochs,
+                time.perf_counter() - started,
+            )
 
     started = time.perf_counter()
     model = Word2Vec(
@@ -124,9 +140,11 @@ def train_word_vectors(
         window=params.window,
         min_count=params.min_count,
         epochs=params.epochs,
+        sample=params.sample,
         sg=0,
         seed=seed,
         workers=1,
+        callbacks=[EpochLog()],
     )
     vectors = WordVectors(list(model.wv.index_to_key), np.asarray(model.wv.vectors, np.float32))
     stats = {
