@@ -28,6 +28,7 @@ REAL_TREEBANK = REPO.parent / "shared" / "data" / "trainDevTestTrees_PTB.zip"
 TREES_PER_FILE = {"trees/train.txt": 40, "trees/dev.txt": 24, "trees/test.txt": 24}
 REVIEWS_PER_FOLDER = 24  # per split and label: 96 labeled reviews in all, and 24 unlabeled
 NEURAL_MODELS = ["simple_rnn", "lstm", "gru", "bilstm", "dan"]  # params.yaml `models:`
+RECURRENT_MODELS = NEURAL_MODELS[:-1]  # the ones that read order; dan is a neural bag
 BAGS = ["tfidf", "tfidf_bigram", "nb_trigram"]  # params.yaml `baselines:`
 MODELS = NEURAL_MODELS + BAGS
 ENSEMBLES = ["gru_nb"]

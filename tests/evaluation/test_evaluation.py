@@ -255,3 +255,30 @@ def test_the_probes_read_back_give_every_number_the_in_memory_sets_give(tiny_eva
     assert set(scores) >= {"val", "test", "shuffled", "contrast", "window_2", "suite_negation"}
     assert all(s.dtype == np.float32 for s in scores.values())
     assert evaluate_scores(scores, loaded).metrics == evaluate_predictor(predictor, data).metrics
+
+
+def test_order_alone_sets_the_best_recurrent_model_against_the_neural_bag_of_its_init():
+    from imdb_sentiment.evaluation.compare import words_equal
+
+    labels = np.array([1, 0, 1, 0, 1, 0, 1, 0])
+    right, wrong = labels.astype(np.float32), 1 - labels.astype(np.float32)
+    table = pd.DataFrame(
+        {
+            "family": ["recurrent", "neural_bag", "neural_bag", "bag_of_words"],
+            "embedding_init": ["word_vectors", "random", "word_vectors", None],
+            "val_accuracy": [0.9, 0.95, 0.8, 0.99],  # the random-init dan is better: not chosen
+        },
+        index=["gru", "dan", "dan_vectors", "tfidf"],
+    )
+    scores = {
+        "gru": {"test": right},
+        "dan": {"test": right},
+        "dan_vectors": {"test": np.where(np.arange(8) < 2, wrong, right)},  # two texts wrong
+        "tfidf": {"test": wrong},
+    }
+    part = words_equal(table, scores, "gru", labels, seed=0)
+    assert (part["neural_bag"], part["embedding_init"]) == ("dan_vectors", "word_vectors")
+    assert part["difference"] == pytest.approx(0.25)
+    assert part["ci_low"] <= part["difference"] <= part["ci_high"]
+    # No neural bag starts where the recurrent model does: no part (c), not a mismatched one.
+    assert words_equal(table.drop("dan_vectors"), scores, "gru", labels, seed=0) is None

@@ -30,7 +30,7 @@ from imdb_sentiment.tracking.team_server import tracking_server
 OUTAGE_SECONDS = 30
 COMPARE_PARTIAL = ".compare.partial"  # files.atomic_outputs' staging folder for `compare`
 SCORE_PARTIAL = ".score-gru.partial"  # ... and score@imdb-gru's
-GRU_SCORES = Path("scores/imdb/recurrent/gru")
+GRU_SCORES = Path("scores/imdb/neural/gru")
 
 
 def start_stage(repo: Path, env: dict, stderr: int, stage: str) -> subprocess.Popen:
