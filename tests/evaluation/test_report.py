@@ -113,7 +113,7 @@ def write_evaluation(outputs: Outputs, n_test: int = 1234) -> None:
             "champion": "tfidf_bigram",
             "best_recurrent": "gru",
             "reference": "tfidf",
-            "reviews": {"val": 321, "test": n_test, "contrast": 8, "windows": 500},
+            "texts": {"val": 321, "test": n_test, "contrast": 8, "windows": 500},
             "intervals": {"confidence": 0.95, "resamples": 1000},
             "coverage": {"max_len": 1000, "test_truncated_fraction": 0.0016},
             "suite_bounds": {"order": "group accuracy exactly 0 for a unigram bag of words"},

@@ -78,7 +78,7 @@ def test_the_summary_sets_the_corpora_side_by_side_with_transfer(corpora):
             found["transfer"][other]["n"]
             == json.loads(
                 (repo / "reports" / other / "evaluation" / "comparison.json").read_text()
-            )["reviews"]["test"]
+            )["texts"]["test"]
         )
     transfer = section(summary, "## Transfer")
     assert all(f"on {corpus}'s test set" in transfer for corpus in CORPORA)

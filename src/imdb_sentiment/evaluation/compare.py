@@ -136,7 +136,7 @@ def _compare_into(
             "best_bag": answer["best_bag"],
             "neural_bag": neural_bag_of(table, answer["words_equal"]),
             "reference": answer["reference"],
-            "reviews": {
+            "texts": {
                 "val": len(data.val),
                 "test": len(data.test),
                 "contrast": len(data.contrast),

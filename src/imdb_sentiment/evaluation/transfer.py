@@ -59,7 +59,7 @@ def corpus_summary(
                 )
                 for name, m in models.items()
             }
-            transfer[other] = {"n": comparison["reviews"]["test"], "accuracy": accuracy}
+            transfer[other] = {"n": comparison["texts"]["test"], "accuracy": accuracy}
             continue
         test = load_probes(folder).test
         labels = test.label.to_numpy()
@@ -84,7 +84,7 @@ def corpus_summary(
     }
     return {
         "corpus": corpus,
-        "texts": comparison["reviews"],
+        "texts": comparison["texts"],
         "chosen": chosen,
         "models": models,
         "head_to_head": order["head_to_head"],

@@ -105,33 +105,33 @@ def comparison_report(evaluation: Evaluation) -> str:
         "# What does word order buy?",
         "",
         "Rendered by the `report` stage from the compare stage's numbers "
-        f"(`reports/evaluation/`). Test set: {comparison['reviews']['test']:,} reviews, never "
+        f"(`reports/evaluation/`). Test set: {comparison['texts']['test']:,} texts, never "
         f"used for any choice; the champion is picked on the validation split "
-        f"({comparison['reviews']['val']:,} reviews).",
+        f"({comparison['texts']['val']:,} texts).",
         "",
         *three_part_section(evaluation),
         *answer_section(evaluation),
         *ensemble_section(evaluation),
         "## Every model",
         "",
-        f"Text read: the recurrent models read each review's tokens up to "
+        f"Text read: the recurrent models read each text's tokens up to "
         f"`prepare.max_len` = {coverage['max_len']}, which cuts "
-        f"{md.pct(coverage['test_truncated_fraction'], 2)} of test reviews; the bag-of-n-grams "
-        "baselines read every token of every review.",
+        f"{md.pct(coverage['test_truncated_fraction'], 2)} of test texts; the bag-of-n-grams "
+        "baselines read every token of every text.",
         "",
         md.table(shown),
         "",
-        f"- Intervals: {intervals['confidence']:.0%} percentile bootstrap over the test reviews "
+        f"- Intervals: {intervals['confidence']:.0%} percentile bootstrap over the test texts "
         f"({intervals['resamples']:,} resamples, seeded). They show how much the number would "
         "move on another test set of this size, not how much it moves between training seeds "
         "(see `bench/RESULTS.md` for the seed spread).",
-        "- *shuffled acc*: accuracy on the test reviews with each review's words in a seeded",
+        "- *shuffled acc*: accuracy on the test texts with each text's words in a seeded",
         "  random order; *drop*: test accuracy minus that, in percentage points.",
-        f"- *contrast*: minimal pairs ({comparison['reviews']['contrast'] // 2} pairs, "
-        "`data/contrast/pairs.tsv`) whose two reviews have exactly the same words in a different "
+        f"- *contrast*: minimal pairs ({comparison['texts']['contrast'] // 2} pairs, "
+        "`data/contrast/pairs.tsv`) whose two texts have exactly the same words in a different "
         "order and opposite sentiment; *pairs*: both of a pair right.",
         "",
-        "## Recurrent minus bag of words, paired on the same test reviews",
+        "## Recurrent minus bag of words, paired on the same test texts",
         "",
         md.table(difference_rows),
         "",
@@ -170,12 +170,12 @@ def findings(
     ]
     for name, row in blind.iterrows():
         sentences.append(
-            f"**{name}** gave every shuffled review exactly the score of the original, so its "
+            f"**{name}** gave every shuffled text exactly the score of the original, so its "
             f"shuffled accuracy equals its test accuracy ({md.pct(row.test_accuracy)}): it "
             f"cannot see word order. It got {md.pct(row.contrast_pair_accuracy)} of the minimal "
             "pairs fully right"
             + (
-                " — a bag of words scores both reviews of a pair the same, so it never gets both."
+                " — a bag of words scores both texts of a pair the same, so it never gets both."
                 if row.contrast_pair_accuracy == 0
                 else "."
             )

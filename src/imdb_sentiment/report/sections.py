@@ -63,7 +63,7 @@ def answer_section(evaluation: Evaluation) -> list[str]:
         "",
         f"*Order's worth* here is **{best}** (the best recurrent model by validation accuracy) "
         f"minus **{reference}** (a unigram bag of words, strictly blind to order), paired on the "
-        f"same reviews (or groups), with a {confidence:.0%} bootstrap interval: on texts built "
+        f"same texts (or groups), with a {confidence:.0%} bootstrap interval: on texts built "
         "to flip by order, and on subsets of the test set where order should matter.",
         "",
         md.table(pd.DataFrame.from_dict(rows, orient="index"), index_name="probe"),
@@ -71,36 +71,36 @@ def answer_section(evaluation: Evaluation) -> list[str]:
         *answer_summary(answer),
         "",
         "- Suites are generated from `data/suites/suites.yaml`, labelled by construction; a "
-        "group counts when all its reviews are right (filler: when adding a neutral sentence "
+        "group counts when all its texts are right (filler: when adding a neutral sentence "
         "changes no label). What a bag of words can reach on each:",
         *[f"  - {name}: {bound}" for name, bound in evaluation.comparison["suite_bounds"].items()],
         "- Subsets of the test set: `contrast_ending`, the last sentence opens with "
         f"{_either(words['contrast'])}; `negated_sentiment`, {_either(words['negators'])} or a "
         "-n't word up to three words before a sentiment word of the suites' lexicon; "
-        "`length_q1`..`q4`, quartiles of review length.",
+        "`length_q1`..`q4`, quartiles of text length.",
         "",
     ]
     curve = evaluation.curve
     wide = curve.pivot(index="model", columns="window", values="accuracy")
     wide = wide[list(dict.fromkeys(curve.window))].reindex(table.index)
     windows, tested = (
-        evaluation.comparison["reviews"]["windows"],
-        evaluation.comparison["reviews"]["test"],
+        evaluation.comparison["texts"]["windows"],
+        evaluation.comparison["texts"]["test"],
     )
     sample = (
         f"on a seeded sample of {windows:,} of the {tested:,} test reviews (`score.window_reviews`)"
-        f", every window on the same reviews; its intervals are about "
+        f", every window on the same texts; its intervals are about "
         f"{md.points(_mean_width(curve), 1, signed=False)} points wide"
         if windows < tested
-        else f"on all {tested:,} test reviews"
+        else f"on all {tested:,} test texts"
     )
     lines += [
         "### How far does order reach?",
         "",
         "![accuracy as words are shuffled within windows of k](figures/shuffle_windows.png)",
         "",
-        "Test accuracy with each review's words shuffled within consecutive windows of k "
-        f"words (k=1: as written; all: the whole review), seeded, {sample}:",
+        "Test accuracy with each text's words shuffled within consecutive windows of k "
+        f"words (k=1: as written; all: the whole text), seeded, {sample}:",
         "",
         md.table(wide.map(md.pct)),
         "",
@@ -112,8 +112,7 @@ def answer_section(evaluation: Evaluation) -> list[str]:
         lines += [
             f"### Where {best} and {reference} disagree",
             "",
-            "A seeded sample of test reviews, shortened, with both models' probability of "
-            "positive:",
+            "A seeded sample of test texts, shortened, with both models' probability of positive:",
             "",
             md.table(examples.set_index("which"), index_name="which"),
             "",
@@ -147,7 +146,7 @@ def three_part_section(evaluation: Evaluation) -> list[str]:
         "## The answer: what word order buys",
         "",
         "Every part picks every model on the validation split and report on the test set, "
-        f"paired on the same test reviews with a {confidence:.0%} bootstrap interval; a "
+        f"paired on the same test texts with a {confidence:.0%} bootstrap interval; a "
         "difference whose interval holds 0 is not a difference.",
         "",
         f"**(a) Head to head.** The best recurrent model, **{best}** "
