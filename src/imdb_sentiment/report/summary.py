@@ -12,7 +12,12 @@ from imdb_sentiment.report import markdown as md
 
 log = logging.getLogger(__name__)
 
-ROLE_NAMES = {"champion": "champion", "best_recurrent": "best recurrent", "best_bag": "best bag"}
+ROLE_NAMES = {
+    "champion": "champion",
+    "best_recurrent": "best recurrent",
+    "neural_bag": "neural bag",
+    "best_bag": "best bag",
+}
 # What every corpus's pipeline found, one file each (transfer@CORPUS), and the summary that
 # sets them side by side (the summary stage).
 CORPUS_SUMMARIES = Path("reports/corpora")
