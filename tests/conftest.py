@@ -27,8 +27,9 @@ REAL_TREEBANK = REPO.parent / "shared" / "data" / "trainDevTestTrees_PTB.zip"
 # Trees per file of the tiny treebank: its training trees give a few hundred distinct phrases.
 TREES_PER_FILE = {"trees/train.txt": 40, "trees/dev.txt": 24, "trees/test.txt": 24}
 REVIEWS_PER_FOLDER = 24  # per split and label: 96 labeled reviews in all, and 24 unlabeled
-NEURAL_MODELS = ["simple_rnn", "lstm", "gru", "bilstm", "dan"]  # params.yaml `models:`
-RECURRENT_MODELS = NEURAL_MODELS[:-1]  # the ones that read order; dan is a neural bag
+NEURAL_MODELS = ["simple_rnn", "lstm", "gru", "bilstm", "dan", "dan_wv"]  # params.yaml `models:`
+RECURRENT_MODELS = NEURAL_MODELS[:4]  # the ones that read order
+NEURAL_BAGS = NEURAL_MODELS[4:]  # dan from a random embedding, and from the word vectors
 BAGS = ["tfidf", "tfidf_bigram", "nb_trigram"]  # params.yaml `baselines:`
 MODELS = NEURAL_MODELS + BAGS
 ENSEMBLES = ["gru_nb"]
@@ -89,7 +90,8 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-TINY_PARAMS = {"train": {"epochs": 1}}
+# The word vectors at the tiny models' width, so that a model that starts from them still may.
+TINY_PARAMS = {"train": {"epochs": 1}, "word_vectors": {"dim": 8}}
 TINY_PREPARE = {"vocab_size": 2000, "max_len": 60, "truncating": "pre"}
 # Set on every `models:` entry: small enough to train in seconds on 86 reviews.
 TINY_MODEL = {

@@ -24,7 +24,7 @@ def with_change(section: str, key: str, value) -> dict:
 def test_shipped_params_are_valid():
     params = load_params(REPO / "params.yaml")
     assert params.corpus == "imdb"  # the first corpus, where none is named
-    assert set(params.models) == {"simple_rnn", "lstm", "gru", "bilstm", "dan"}
+    assert set(params.models) == {"simple_rnn", "lstm", "gru", "bilstm", "dan", "dan_wv"}
     assert params.sources[-1].url.endswith("aclImdb_v1_full.tar.gz")  # with train/unsup
     sst2 = load_params(REPO / "params.yaml", corpus="sst2")
     assert (sst2.read.format, sst2.read.train_on) == ("treebank", "phrases")

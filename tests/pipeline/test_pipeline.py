@@ -19,6 +19,7 @@ from conftest import (
     BAGS,
     ENSEMBLES,
     MODELS,
+    NEURAL_BAGS,
     NEURAL_MODELS,
     RECURRENT_MODELS,
     REPO,
@@ -105,6 +106,7 @@ def test_one_finished_run_per_model_with_params_metrics_and_tags(pipeline):
     ).stdout.strip()
     assert (runs["tags.git_commit"] == commit).all()
     assert runs.loc["lstm", "tags.model_family"] == "recurrent"
+    assert runs.loc["dan", "tags.model_family"] == runs.loc["dan_wv", "tags.model_family"]
     assert runs.loc["dan", "tags.model_family"] == "neural_bag"
     assert runs.loc["tfidf", "tags.model_family"] == "bag_of_words"
     assert runs.loc["gru", "params.prepare.max_len"] == "60"
@@ -268,10 +270,11 @@ def test_the_report_opens_with_what_order_buys_on_every_probe(pipeline):
     assert words["embedding_init"] == "random"
     for values in [answer["head_to_head"], *answer["on_top"].values(), words]:
         assert values["ci_low"] <= values["difference"] <= values["ci_high"]
-    # The neural bag reads no order: shuffling, at any window, moves none of its test texts.
-    dan = evaluation_of(repo, "dan")
-    assert {dan[f"window_{k}_accuracy"] for k in windows} == {dan["test_accuracy"]}
-    assert dan["shuffled_accuracy_drop"] == 0
+    # A neural bag reads no order: shuffling, at any window, moves none of its test texts.
+    for name in NEURAL_BAGS:
+        dan = evaluation_of(repo, name)
+        assert {dan[f"window_{k}_accuracy"] for k in windows} == {dan["test_accuracy"]}, name
+        assert dan["shuffled_accuracy_drop"] == 0, name
     assert {"test", "suite_negation", "suite_filler", "pairs_handwritten"} <= set(answer["probes"])
     report = (repo / "reports" / "imdb" / "comparison.md").read_text()
     assert report.index("## The answer") < report.index("Probe by probe")
@@ -360,7 +363,7 @@ def test_metrics_show_is_a_short_headline(pipeline):
 
 def test_compare_pairs_every_recurrent_model_with_every_order_blind_one(pipeline):
     differences = evaluation_of(pipeline[0], "differences")
-    blind = [*BAGS, "dan"]
+    blind = [*BAGS, *NEURAL_BAGS]
     assert set(differences) == {f"{r} - {b}" for r in RECURRENT_MODELS for b in blind}
 
 
