@@ -4,6 +4,7 @@ seeds."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -19,7 +20,7 @@ import yaml
 from bench import ROOT
 from bench.corpora import WORDS_EQUAL, mean_and_std, spread_of
 from imdb_sentiment.data.prepare import PreparedPaths
-from imdb_sentiment.files import read_json
+from imdb_sentiment.files import atomic_path, read_json, write_json
 from imdb_sentiment.paths import CorpusPaths
 from imdb_sentiment.tracking.runs import git_commit
 
@@ -192,6 +193,11 @@ def accuracy_at_defaults(clone: Path, corpus: str = "imdb") -> dict:
     return results
 
 
+# In a clone: the benchmark's own trainings (seeds, init twins), scores and numbers, each kept
+# under a digest of what it was trained from.
+BENCH_CACHE = Path(".bench-cache")
+
+
 class CloneCorpus:
     """One corpus of a full-data clone, as the benchmark's extra trainings need it: its params,
     prepared data, probes, saved scores and answer, and a way to train and score a model
@@ -223,14 +229,48 @@ class CloneCorpus:
 
     def train_and_score(self, name: str, seed: int, spec=None) -> tuple[dict, dict]:
         """``name`` (or ``spec`` under its name) trained with ``seed`` and scored on validation
-        and test: (its scores, its run's numbers)."""
+        and test: (its scores, its run's numbers). Each is kept in the clone's bench cache,
+        keyed by everything it was trained from, so a killed benchmark or a later one with
+        other options trains it once."""
+        spec = spec or self.params.models[name]
+        cached = self.clone / BENCH_CACHE / self.corpus / f"{name}-{seed}-{self.key(spec, seed)}"
+        if (cached / "scores.npz").exists():
+            with np.load(cached / "scores.npz") as saved:
+                own = {key: saved[key] for key in ("val", "test")}
+            log.info("%s seed %d: from %s", name, seed, cached)
+            return own, read_json(cached / "run.json")
+        own, run = self._train_and_score(name, seed, spec)
+        with atomic_path(cached, directory=True) as tmp:
+            np.savez(tmp / "scores.npz", **own)
+            write_json(tmp / "run.json", run)
+        return own, run
+
+    def key(self, spec, seed: int) -> str:
+        """A digest of what a training depends on: the model, seed and training params, and
+        the DVC hashes of the prepared data and the word vectors it reads."""
+        import hashlib
+
+        lock = yaml.safe_load((self.clone / "dvc.lock").read_text())["stages"]
+        data = {
+            out["path"]: out.get("md5")
+            for stage in (f"prepare@{self.corpus}", "word_vectors")
+            for out in lock.get(stage, {}).get("outs", [])
+        }
+        basis = {
+            "spec": spec.model_dump(),
+            "seed": seed,
+            "train": self.params.train.model_dump(),
+            "data": data,
+        }
+        return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:10]
+
+    def _train_and_score(self, name: str, seed: int, spec) -> tuple[dict, dict]:
         import keras
 
         from imdb_sentiment.data.text import Vocabulary
         from imdb_sentiment.evaluation.intervals import is_right, metric_intervals
         from imdb_sentiment.serving.predictors import KerasPredictor
 
-        spec = spec or self.params.models[name]
         started = time.perf_counter()
         model, stopper = seed_model(self.params, self.prepared, name, seed, spec, self.clone)
         predictor = KerasPredictor(

@@ -8,7 +8,13 @@ from __future__ import annotations
 import pytest
 
 from bench.corpora import WORDS_EQUAL
-from bench.pipeline import accuracy_at_defaults, evaluation_of, seed_spread, what_vectors_buy
+from bench.pipeline import (
+    BENCH_CACHE,
+    accuracy_at_defaults,
+    evaluation_of,
+    seed_spread,
+    what_vectors_buy,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +37,9 @@ def test_order_alone_per_seed_starts_from_the_pipelines_own_answer(pipeline, mon
         k: words[k] for k in ("difference", "ci_low", "ci_high")
     }
     assert "difference_mean" in per_seed and per_seed["difference_std"] >= 0
+    # Each training is kept in the clone's bench cache: a second benchmark trains none again.
+    assert len(list((repo / BENCH_CACHE / "imdb").iterdir())) == 2
+    assert seed_spread(repo, [43], accuracy_at_defaults(repo), only=[best, twin]) == spread
 
 
 def test_what_the_vectors_buy_trains_the_twin_with_the_other_init(pipeline, monkeypatch):
