@@ -371,7 +371,10 @@ def seed_spread(
 def what_vectors_buy(clone: Path, names: list[str], corpus: str = "imdb") -> dict:
     """Each of ``names`` trained at the clone's seed with the other ``embedding_init`` (random
     <-> word_vectors; a model that takes the vectors takes their width), against the
-    pipeline's own model, paired on test: the word vectors minus random init."""
+    pipeline's own model, paired on test: the word vectors minus random init; and each init's
+    model averaged with the best bag (weights on validation, as `on_top`), minus the bag."""
+    from imdb_sentiment.evaluation.compare import on_top_of
+
     here = CloneCorpus(clone, corpus)
     results = {}
     for name in names:
@@ -388,6 +391,11 @@ def what_vectors_buy(clone: Path, names: list[str], corpus: str = "imdb") -> dic
             "default_init": spec.embedding_init,
             "other": {"changed": changed, **run},
             "vectors_minus_random": here.paired(vectors, random),
+            "on_top": {
+                init: on_top_of(here.bag_scores, own, here.bag, name, here.data, here.params.seed)
+                for init, own in (("random", random), ("word_vectors", vectors))
+            },
+            "bag": here.bag,
         }
         log.info(
             "%s: %s init %.4f test; word vectors minus random %+.4f",

@@ -208,8 +208,19 @@ def vectors_lines(part: dict) -> list[str]:
     if not bought:
         return []
     models = part["models"]
-    rows = []
+    rows, ensembles = [], []
     for name, v in bought.items():
+        if "on_top" in v:
+            ensembles.append(
+                [
+                    f"{v['bag']} + {name}",
+                    *(
+                        f"{md.pct(v['on_top'][init]['test_accuracy'], 2)} "
+                        f"({md.difference_with_interval(v['on_top'][init])})"
+                        for init in ("random", "word_vectors")
+                    ),
+                ]
+            )
         own = models.get(name, {}).get("test_accuracy")
         other = v["other"]
         vectors, random = (own, other["test_accuracy"])
@@ -235,7 +246,17 @@ def vectors_lines(part: dict) -> list[str]:
             ["model", "default", "random init", "word vectors", "vectors − random", "excludes 0"],
             rows,
         ),
-    ]
+    ] + (
+        [
+            "",
+            "Each averaged with the best bag (weights on validation), test accuracy (its gain "
+            "over the bag alone, points):",
+            "",
+            md.rows(["ensemble", "random init", "word vectors"], ensembles),
+        ]
+        if ensembles
+        else []
+    )
 
 
 def sentences_lines(part: dict) -> list[str]:
