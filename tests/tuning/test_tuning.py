@@ -175,7 +175,7 @@ def tuning_setup(tmp_path, tiny_archive, monkeypatch):
     raw["train"].update(epochs=2, patience=1)
     for entry in raw["models"].values():
         entry.update(TINY_MODEL)
-    raw["word_vectors"].update(dim=16, min_count=2, epochs=1)
+    raw["word_vectors"].update(dim=TINY_MODEL["embedding_dim"], min_count=2, epochs=1)
     params = parse_params(raw).corpus("imdb")
     prepared = tmp_path / "prepared"
     prepare_dataset(tiny_archive, prepared, params)
