@@ -36,7 +36,7 @@ lock: | $(BIN)/uv
 run: install
 	dvc repro
 	imdb-sentiment promote
-	dvc metrics show --precision 4
+	dvc metrics show --precision 3
 	@echo "Runs are in MLflow: $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db"
 
 test: install
