@@ -114,6 +114,12 @@ def project_env(tracking_uri: str) -> dict[str, str]:
     return env
 
 
+def model_entries(params: dict) -> list[dict]:
+    """Every `models:` entry of a parsed params.yaml: the shared ones and each corpus's own."""
+    overrides = [c.get("models", {}) for c in params["corpora"].values()]
+    return [*params["models"].values(), *(e for o in overrides for e in o.values())]
+
+
 def edit_params(
     repo: Path, every_model: dict | None = None, corpora: dict | None = None, **sections: dict
 ) -> None:
@@ -123,8 +129,7 @@ def edit_params(
     params = yaml.safe_load((repo / "params.yaml").read_text())
     for section, values in sections.items():
         params[section].update(values)
-    overrides = [c.get("models", {}) for c in params["corpora"].values()]
-    for entry in [*params["models"].values(), *(e for o in overrides for e in o.values())]:
+    for entry in model_entries(params):
         entry.update(every_model or {})  # a corpus's own defaults shrink with the shared ones
     for corpus, corpus_sections in (corpora or {}).items():
         for section, values in corpus_sections.items():
@@ -240,7 +245,8 @@ def prepared(tmp_path_factory, tiny_archive):
     repo = tiny_repo(tmp_path_factory.mktemp("prepared"), tiny_archive)
     store = tmp_path_factory.mktemp("prepared-mlflow")
     env = project_env(f"sqlite:///{store / 'mlflow.db'}")
-    return repo, env, dvc(repo, env, "repro", "prepare")
+    # The word vectors too: every neural model's train stage depends on them.
+    return repo, env, dvc(repo, env, "repro", "prepare", "word_vectors")
 
 
 def runs_in(uri: str, **filters: str) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import numpy as np
 import optuna
 import pytest
 import yaml
-from conftest import REPO, TINY_MODEL
+from conftest import REPO, TINY_MODEL, model_entries
 
 from imdb_sentiment.data.prepare import prepare_dataset
 from imdb_sentiment.data.word_vectors import write_word_vectors
@@ -173,7 +173,7 @@ def tuning_setup(tmp_path, tiny_archive, monkeypatch):
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["corpora"]["imdb"]["prepare"].update(vocab_size=2000, max_len=60)
     raw["train"].update(epochs=2, patience=1)
-    for entry in raw["models"].values():
+    for entry in model_entries(raw):  # every corpus is validated, SST-2's own overrides too
         entry.update(TINY_MODEL)
     raw["word_vectors"].update(dim=TINY_MODEL["embedding_dim"], min_count=2, epochs=1)
     params = parse_params(raw).corpus("imdb")
