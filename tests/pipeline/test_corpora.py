@@ -143,7 +143,7 @@ def test_dvc_metrics_show_puts_the_corpora_side_by_side(corpora):
     files = next(iter(shown.values()))["data"]
     for corpus in CORPORA:
         assert set(files[f"metrics/{corpus}/test.json"]["data"]) == set(FEW_MODELS + ENSEMBLES)
-    # the README's command: four decimals (0.8917) keep the full data's table within 160 columns
+    # the README's command: three decimals keep the full data's table within 160 columns
     lines = dvc(repo, env, "metrics", "show", "--precision", "3").stdout.splitlines()
     assert len(lines) <= 40 and max(len(line) for line in lines) <= 160
     # one row a corpus, one column a model: the same models' numbers, side by side

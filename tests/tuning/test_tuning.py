@@ -115,6 +115,28 @@ def test_the_summary_holds_the_space_budget_pruner_and_each_studys_winner():
     assert gru["params_yaml_has_winner"] is False  # units 1 is not params.yaml's
 
 
+def test_a_stepped_float_is_written_as_meant_and_the_report_sees_params_yaml_has_it(tmp_path):
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr("arch", "gru")
+    study.add_trial(
+        optuna.trial.create_trial(
+            value=0.9,
+            params={"word_dropout": 0.1 * 3, "units": 64},  # 0.30000000000000004
+            distributions={
+                "word_dropout": optuna.distributions.FloatDistribution(0.0, 0.5, step=0.1),
+                "units": optuna.distributions.IntDistribution(16, 128),
+            },
+            user_attrs={"seconds": 10.0},
+        )
+    )
+    params_copy = tmp_path / "params.yaml"
+    shutil.copyfile(REPO / "params.yaml", params_copy)
+    write_winner("gru", study, params_copy, n_val=2500, corpus="imdb")
+    assert yaml.safe_load(params_copy.read_text())["models"]["gru"]["word_dropout"] == 0.3
+    (gru,) = tuning_summary({"gru": study}, load_params(params_copy), n_val=2500)["studies"]
+    assert gru["params_yaml_has_winner"] is True
+
+
 def test_the_report_is_rendered_from_the_json_file_it_writes_beside_it(tmp_path):
     params = load_params(REPO / "params.yaml")
     summary = tuning_summary({}, params, n_val=2500)
@@ -276,7 +298,7 @@ def test_a_tiny_search_nests_its_trials_resumes_and_writes_the_winner(tuning_set
     shutil.copyfile(REPO / "params.yaml", params_copy)
     chosen = chosen_trial(study, n_val=2498)
     entry = write_winner("gru", study, params_copy, n_val=2498, corpus="imdb")
-    assert entry == {"arch": "gru", **trial_values(chosen)}
+    assert entry == pytest.approx({"arch": "gru", **trial_values(chosen)}, rel=1e-12)
     text = params_copy.read_text()
     assert "# One train@NAME stage per entry" in text  # comments survive
     written = load_params(params_copy).models["gru"]

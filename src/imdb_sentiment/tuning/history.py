@@ -103,7 +103,12 @@ def chosen_trial(study: optuna.Study, n_val: int) -> optuna.trial.FrozenTrial:
 
 def winner(study: optuna.Study, n_val: int) -> dict[str, Any]:
     """The chosen trial (see `chosen_trial`) as a params.yaml ``models:`` entry."""
-    return {"arch": study.user_attrs["arch"], **trial_values(chosen_trial(study, n_val))}
+    values = trial_values(chosen_trial(study, n_val))
+    # A value drawn on a step carries the step's float noise (0.1 * 3 = 0.30000000000000004):
+    # 15 significant digits give what was meant and move no value by more than an ulp, and
+    # params.yaml is compared with this entry, so it is rounded here, once.
+    rounded = {k: float(f"{v:.15g}") if isinstance(v, float) else v for k, v in values.items()}
+    return {"arch": study.user_attrs["arch"], **rounded}
 
 
 def tuning_summary(

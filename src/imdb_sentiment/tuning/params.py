@@ -32,10 +32,7 @@ def write_winner(
     else:
         overrides = document["corpora"][corpus].setdefault("models", {})
         target = overrides.setdefault(name, {})
-    for key, value in entry.items():
-        # A value drawn on a step carries the step's float noise (0.1 * 3 = 0.30000000000000004):
-        # 15 significant digits write what was meant, and move no value by more than an ulp.
-        target[key] = float(f"{value:.15g}") if isinstance(value, float) else value
+    target.update(entry)
     with atomic_path(params_path) as tmp, tmp.open("w") as handle:
         yaml.dump(document, handle)
     return entry
