@@ -4,6 +4,8 @@ seeds."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
 import os
@@ -248,21 +250,23 @@ class CloneCorpus:
     def key(self, spec, seed: int) -> str:
         """A digest of what a training depends on: the model, seed and training params, and
         the DVC hashes of the prepared data and the word vectors it reads."""
-        import hashlib
-
-        lock = yaml.safe_load((self.clone / "dvc.lock").read_text())["stages"]
-        data = {
-            out["path"]: out.get("md5")
-            for stage in (f"prepare@{self.corpus}", "word_vectors")
-            for out in lock.get(stage, {}).get("outs", [])
-        }
         basis = {
             "spec": spec.model_dump(),
             "seed": seed,
             "train": self.params.train.model_dump(),
-            "data": data,
+            "data": self.data_hashes,
         }
         return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:10]
+
+    @functools.cached_property
+    def data_hashes(self) -> dict[str, str | None]:
+        """dvc.lock's hashes of the prepared data and the word vectors, read once."""
+        lock = yaml.safe_load((self.clone / "dvc.lock").read_text())["stages"]
+        return {
+            out["path"]: out.get("md5")
+            for stage in (f"prepare@{self.corpus}", "word_vectors")
+            for out in lock.get(stage, {}).get("outs", [])
+        }
 
     def _train_and_score(self, name: str, seed: int, spec) -> tuple[dict, dict]:
         import keras
